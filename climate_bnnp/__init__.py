@@ -1,0 +1,13 @@
+"""climate_bnnp: probabilistic geospatial prediction with meta-learned BNN priors.
+
+Shape convention (used in every docstring and shape comment of the package):
+
+* context inputs ``xc (B, Nc, Dx)``, context outputs ``yc (B, Nc, Dy)``;
+* target inputs ``xt (B, Nt, Dx)``, target outputs ``yt (B, Nt, Dy)``;
+* masks ``mask_c (B, Nc)`` / ``mask_t (B, Nt)`` (bool, ``True`` = real point): tasks of different
+  sizes in one batch are zero-padded to a common size and masked;
+* Monte-Carlo samples lead: predictions are ``(S, B, Nt, Dy)``, per-task quantities ``(S, B)``;
+* layer weights are ``(S, B, d_out, d_in + 1)`` (the last column is the bias).
+"""
+
+__all__: list[str] = []
