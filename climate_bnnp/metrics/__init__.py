@@ -1,0 +1,50 @@
+"""Evaluation metrics: one numpy implementation (:mod:`.scores`) and xarray wrappers (:mod:`.xr`).
+
+Torch-free. Samples lead: ``f_samples (S, ..., N)`` for targets ``y (..., N)``; NaN targets are ignored.
+PPD is exactly the paper's (log of the mean density over samples *and* points, spec §5);
+:func:`mean_log_predictive_density` averages per-point log densities instead.
+"""
+
+from climate_bnnp.metrics.scores import (
+    coverage,
+    crps_samples,
+    in_interval,
+    log_predictive_density,
+    mae,
+    mean_log_predictive_density,
+    nll,
+    ppd,
+    rmse,
+    summarise,
+)
+from climate_bnnp.metrics.xr import (
+    coverage_xr,
+    crps_xr,
+    log_predictive_density_xr,
+    mae_xr,
+    mean_log_predictive_density_xr,
+    nll_xr,
+    ppd_xr,
+    rmse_xr,
+)
+
+__all__ = [
+    "coverage",
+    "coverage_xr",
+    "crps_samples",
+    "crps_xr",
+    "in_interval",
+    "log_predictive_density",
+    "log_predictive_density_xr",
+    "mae",
+    "mae_xr",
+    "mean_log_predictive_density",
+    "mean_log_predictive_density_xr",
+    "nll",
+    "nll_xr",
+    "ppd",
+    "ppd_xr",
+    "rmse",
+    "rmse_xr",
+    "summarise",
+]
