@@ -81,7 +81,9 @@ def valid_mask(y: np.ndarray, mask: object | None, shape: tuple[int, ...]) -> np
         try:
             valid = valid & m
         except ValueError as exc:
-            raise ValueError(f"mask: shape {m.shape} does not broadcast with targets of shape {y.shape}") from exc
+            raise ValueError(
+                f"mask: shape {m.shape} does not broadcast with targets of shape {y.shape}"
+            ) from exc
     return np.broadcast_to(valid, shape)
 
 

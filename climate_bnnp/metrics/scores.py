@@ -129,7 +129,8 @@ def mean_log_predictive_density(y, f_samples, sigma, *, mask=None, axis: Axis = 
 
 def nll(y, f_samples, sigma, *, mask=None, axis: Axis = -1) -> float | np.ndarray:
     """Negative log-likelihood per point: ``-mean_log_predictive_density(...)``. Lower is better."""
-    return scalar_or_array(-np.asarray(mean_log_predictive_density(y, f_samples, sigma, mask=mask, axis=axis)))
+    mlpd = mean_log_predictive_density(y, f_samples, sigma, mask=mask, axis=axis)
+    return scalar_or_array(-np.asarray(mlpd))
 
 
 def _point_estimate(y, mean, mask):
@@ -226,7 +227,7 @@ def in_interval(y, samples, level: float = 0.9, *, mask=None) -> np.ndarray:
 
 
 def coverage(y, samples, level: float = 0.9, *, mask=None, axis: Axis = -1) -> float | np.ndarray:
-    """Fraction of valid targets inside the central ``level`` interval of the samples (see :func:`in_interval`).
+    """Fraction of valid targets inside the central ``level`` sample interval (see :func:`in_interval`).
 
     A calibrated predictive gives ``coverage ≈ level``; with ``S`` samples the sample-quantile interval
     covers on average about ``level·(S−1)/(S+1)``, slightly less than ``level``.

@@ -207,7 +207,7 @@ def test_summarise_mean_and_standard_error():
     v = [1.0, 2.0, 4.0, 5.0]
     mean, se = summarise(v)
     assert mean == 3.0
-    assert se == pytest.approx(math.sqrt(((4 + 1 + 1 + 4) / 3)) / 2)
+    assert se == pytest.approx(math.sqrt((4 + 1 + 1 + 4) / 3) / 2)
     assert math.isnan(summarise([2.0])[1])
     assert math.isnan(summarise([1.0, np.nan])[0])
     with pytest.raises(ValueError, match="no values"):
