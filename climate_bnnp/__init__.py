@@ -10,4 +10,19 @@ Shape convention (used in every docstring and shape comment of the package):
 * layer weights are ``(S, B, d_out, d_in + 1)`` (the last column is the bias).
 """
 
-__all__: list[str] = []
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import ExperimentConfig, ModelConfig, TaskConfig, TrainConfig, load_config
+from .models import BNNP
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BNNP",
+    "ExperimentConfig",
+    "ModelConfig",
+    "TaskConfig",
+    "TrainConfig",
+    "load_checkpoint",
+    "load_config",
+    "save_checkpoint",
+]

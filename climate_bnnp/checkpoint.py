@@ -1,0 +1,123 @@
+"""Checkpoints: model weights, config, normaliser, ρ masks, optimiser and RNG state — data, never code.
+
+A checkpoint is one ``torch.save`` file of tensors and plain Python data (dicts, lists, str, numbers),
+loaded with ``torch.load(..., weights_only=True)``: nothing is unpickled that could run code. The model
+config travels inside, so :func:`load_checkpoint` rebuilds the model from the file alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import ModelConfig, config_from_dict, config_to_dict
+from .models import build_model
+
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "file_sha256"]
+
+FORMAT = "climate_bnnp.checkpoint/1"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint.
+
+    Attributes:
+        model: the rebuilt model (eval mode, on CPU unless ``map_location`` says otherwise).
+        config: the model's :class:`ModelConfig`.
+        normaliser: the data normaliser as plain data (or None).
+        experiment: the full experiment config as plain data (or None).
+        state: the raw dictionary (optimiser, scheduler, RNG states, step, metadata).
+        path: the file it came from; sha256: its hash (for provenance).
+    """
+
+    model: nn.Module
+    config: ModelConfig
+    normaliser: dict | None
+    experiment: dict | None
+    state: dict[str, Any]
+    path: Path
+    sha256: str
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    normaliser: dict | None = None,
+    experiment: dict | None = None,
+    **state: Any,
+) -> Path:
+    """Atomically write a checkpoint (temporary file in the same folder, then rename).
+
+    Args:
+        path: destination file.
+        model: a model with a ``config`` attribute (:class:`ModelConfig`).
+        normaliser: plain-data normaliser (e.g. ``Normaliser.to_dict()``).
+        experiment: plain-data experiment config.
+        **state: further plain data or tensors (optimiser/scheduler state dicts, RNG states, step, ...).
+    """
+    path = Path(path)
+    payload = {
+        "format": FORMAT,
+        "model_config": config_to_dict(model.config),
+        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "prior_masks": [m.cpu() for m in model.prior_masks()] if hasattr(model, "prior_masks") else [],
+        "normaliser": normaliser,
+        "experiment": experiment,
+        **state,
+    }
+    _atomic_save(payload, path)
+    return path
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild model, config and normaliser from a checkpoint file without arbitrary unpickling.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if the file is not a climate_bnnp checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; train a model first (e.g. `snakemake all`).")
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a climate_bnnp checkpoint (expected format {FORMAT!r}).")
+    config = config_from_dict(ModelConfig, state["model_config"], where=f"{path}:model_config")
+    model = build_model(config)
+    dtype = next(iter(state["model_state"].values())).dtype
+    model.to(dtype=dtype)
+    model.load_state_dict(state["model_state"])
+    model.eval()
+    return Checkpoint(
+        model, config, state.get("normaliser"), state.get("experiment"), state, path, file_sha256(path)
+    )

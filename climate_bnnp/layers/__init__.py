@@ -1,0 +1,21 @@
+"""Torch building blocks: priors, the amortised linear layer, Gaussian algebra, inference networks."""
+
+from .amortised import AmortisedLinear, LayerPosterior, NaturalParams, accumulate_natural
+from .gaussian import JitterLog, kl_from_precisions, robust_cholesky, sample_from_precision
+from .networks import MLP, activation
+from .priors import UnitwisePrior, learnable_weight_masks
+
+__all__ = [
+    "AmortisedLinear",
+    "LayerPosterior",
+    "NaturalParams",
+    "accumulate_natural",
+    "JitterLog",
+    "kl_from_precisions",
+    "robust_cholesky",
+    "sample_from_precision",
+    "MLP",
+    "activation",
+    "UnitwisePrior",
+    "learnable_weight_masks",
+]

@@ -1,0 +1,5 @@
+"""Observation models p(y | f)."""
+
+from .gaussian import GaussianLikelihood
+
+__all__ = ["GaussianLikelihood"]

@@ -1,0 +1,238 @@
+"""The Bayesian Neural Network Process (BNNP): a neural process whose latent variable is a BNN's weights.
+
+Layer by layer, each layer's weights get a closed-form Gaussian posterior from the prior and the
+pseudo-observations of the context (see :mod:`climate_bnnp.layers.amortised`); weights are sampled
+(reparameterised) in forward order and the same draws decode both the context and the targets.
+
+Shapes follow the package convention: ``xc (B, Nc, Dx)``, ``yc (B, Nc, Dy)``, ``xt (B, Nt, Dx)``,
+``mask_c (B, Nc)``; predictions ``(S, B, N, Dy)``; weights ``(S, B, d_out, d_in + 1)``. Tasks of different
+sizes are zero-padded to a common size and masked (``mask_c`` False at padding); an empty context
+(``Nc = 0`` or ``xc=None``) gives the prior predictive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..config import ModelConfig
+from ..layers import MLP, AmortisedLinear, JitterLog, NaturalParams, accumulate_natural, learnable_weight_masks
+from ..likelihoods import GaussianLikelihood
+
+__all__ = ["BNNP", "WeightSample", "BNNPOutput"]
+
+
+@dataclass
+class WeightSample:
+    """Sampled weights per layer ``(S, B, d_out, d_in + 1)`` (float64) and the KL estimate ``(S, B)``."""
+
+    weights: list[Tensor]
+    kl: Tensor
+
+
+@dataclass
+class BNNPOutput:
+    """What a forward pass returns.
+
+    Attributes:
+        ft: function values at the targets ``(S, B, Nt, Dy)`` (add likelihood noise for observations).
+        kl: KL of the weight posterior to the prior (or to ``kl_mask``'s posterior) ``(S, B)``.
+        fc: function values at the context points ``context_index`` ``(S, B, n, Dy)`` (None: no context).
+        context_index: indices into ``Nc`` that ``fc`` covers (a slice of all points when not chunked).
+        context_scale: multiply sums over ``fc`` by this to estimate sums over the whole context
+            (the number of chunks K; 1 without chunking).
+    """
+
+    ft: Tensor
+    kl: Tensor
+    fc: Tensor | None
+    context_index: slice
+    context_scale: float
+
+
+class BNNP(nn.Module):
+    """Bayesian Neural Network Process with MLP inference networks.
+
+    Args:
+        config: a :class:`~climate_bnnp.config.ModelConfig`; or pass its fields as keyword arguments,
+            e.g. ``BNNP(dim_x=1, dim_y=1, hidden_dims=(64, 64))``.
+    """
+
+    kind = "bnnp"
+
+    def __init__(self, config: ModelConfig | None = None, **kwargs) -> None:
+        super().__init__()
+        if config is None:
+            config = ModelConfig(kind=self.kind, **kwargs)
+        elif kwargs:
+            raise TypeError("pass either a ModelConfig or keyword arguments, not both.")
+        self.config = config
+        dims = [config.dim_x, *config.hidden_dims, config.dim_y]
+        layers = []
+        for index, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+            final = index == len(dims) - 2
+            net = None if (final and config.exact_final_layer) else self.inference_net(d_out, final)
+            layers.append(
+                AmortisedLinear(
+                    d_in,
+                    d_out,
+                    inference_net=net,
+                    input_activation="identity" if index == 0 else config.activation,
+                    prior_kind=config.prior_type,
+                    final=final,
+                )
+            )
+        self.layers = nn.ModuleList(layers)
+        self.likelihood = GaussianLikelihood(
+            config.dim_y,
+            config.noise_init,
+            bound=config.noise_bound,
+            learn=config.learn_noise,
+            min_noise=config.min_noise,
+        )
+        self.set_prior_learnable_fraction(config.prior_learnable_fraction, seed=config.seed)
+
+    def inference_net(self, d_out: int, final: bool) -> nn.Module:
+        """Per-point MLP on ``[x, y]`` giving ``2 d_out`` outputs (``d_out`` at the final layer)."""
+        cfg = self.config
+        return MLP(cfg.dim_x + cfg.dim_y, cfg.inf_hidden_dims, d_out if final else 2 * d_out, cfg.activation)
+
+    # ----------------------------------------------------------------------------------------- priors
+    def set_prior_learnable_fraction(self, fraction: float, *, seed: int = 0) -> None:
+        """Apply the prior-flexibility knob ρ: see :func:`~climate_bnnp.layers.learnable_weight_masks`."""
+        shapes = [tuple(layer.prior.weight_mask.shape) for layer in self.layers]
+        for layer, mask in zip(self.layers, learnable_weight_masks(shapes, fraction, seed=seed), strict=True):
+            layer.prior.set_weight_mask(mask)
+
+    def prior_masks(self) -> list[Tensor]:
+        """Per layer, the boolean mask of weights whose prior is learnable ``(d_out, d_in + 1)``."""
+        return [layer.prior.weight_mask.clone() for layer in self.layers]
+
+    def jitter_report(self) -> dict[str, float]:
+        """Jitter statistics summed over layers since construction (see :class:`JitterLog`)."""
+        total = JitterLog()
+        for layer in self.layers:
+            total.matrices += layer.jitter.matrices
+            total.calls += layer.jitter.calls
+            total.max_relative = max(total.max_relative, layer.jitter.max_relative)
+        return total.as_dict()
+
+    # ---------------------------------------------------------------------------------------- forward
+    def decode(self, weights: list[Tensor], x: Tensor) -> Tensor:
+        """Apply the first ``len(weights)`` layers: ``x (B, N, Dx)`` -> pre-activations ``(S, B, N, d)``."""
+        a = x.unsqueeze(0)  # (1, B, N, Dx)
+        for layer, w in zip(self.layers, weights, strict=False):
+            a = layer.features(a) @ w.to(a.dtype).mT  # (S, B, N, D) @ (S, B, D, d_out) -> (S, B, N, d_out)
+        return a
+
+    def _layer_natural(
+        self, index: int, weights: list[Tensor], xc: Tensor, yc: Tensor, mask: Tensor | None, pseudo
+    ) -> NaturalParams:
+        layer = self.layers[index]
+        h = layer.features(self.decode(weights, xc))  # (S' , B, n, D): recomputed through sampled layers
+        yhat, lam = pseudo if pseudo is not None else layer.pseudo_observations(xc, yc, mask, self.likelihood.std())
+        if pseudo is not None and mask is not None:
+            lam = lam * mask.unsqueeze(-1).to(lam.dtype)
+        return accumulate_natural(h, lam.unsqueeze(0), yhat.unsqueeze(0))
+
+    def sample_weights(
+        self,
+        xc: Tensor | None,
+        yc: Tensor | None,
+        mask_c: Tensor | None = None,
+        *,
+        num_samples: int,
+        num_tasks: int | None = None,
+        chunk_size: int | None = None,
+        kl_mask: Tensor | None = None,
+    ) -> WeightSample:
+        """Sample weights layer by layer from the amortised posterior given the context.
+
+        The context is streamed through each layer in chunks of ``chunk_size`` points (None: one chunk);
+        natural parameters add, so the posterior is the same for any chunking. Under autograd with
+        ``K > 1`` chunks, one random chunk per layer carries gradient and the rest run without it; the
+        data natural parameters are ``sg(η_all) + K (η_b − sg(η_b))``: their value is exact and their
+        gradient unbiased.
+
+        Args:
+            xc, yc, mask_c: the context (None or ``Nc = 0``: sample from the prior).
+            num_samples: S. num_tasks: B when ``xc`` is None.
+            chunk_size: within-task minibatch size.
+            kl_mask: ``(B, Nc)``; if given, the KL is to the posterior given only these context points
+                (computed with the same samples of earlier layers) instead of to the prior (NPVI).
+        """
+        nc = 0 if xc is None else xc.shape[1]
+        if xc is not None:
+            num_tasks = xc.shape[0]
+        if num_tasks is None:
+            raise ValueError("num_tasks is needed when there is no context.")
+        step = nc if chunk_size is None else chunk_size
+        if step < 1 and nc:
+            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}.")
+        chunks = [slice(start, start + step) for start in range(0, nc, max(step, 1))]
+        grad = torch.is_grad_enabled()
+        weights: list[Tensor] = []
+        kl = torch.zeros((), dtype=torch.float64, device=self.likelihood.raw.device)
+        for index, layer in enumerate(self.layers):
+            if nc == 0:
+                posterior = layer.posterior(None)
+                weights.append(layer.sample(posterior, num_samples, num_tasks))
+                continue
+            pseudo_all = None
+            if not layer.pointwise:  # attention inference nets see the whole context at once
+                pseudo_all = layer.pseudo_observations(xc, yc, mask_c, self.likelihood.std())
+            # Drawn whenever grad is on (even for one chunk) so that every chunking uses the same RNG stream.
+            pick = int(torch.randint(len(chunks), ())) if grad else None
+            pick = pick if len(chunks) > 1 else None
+            data = reference = chosen = None
+            for b, idx in enumerate(chunks):
+                with torch.set_grad_enabled(grad and (pick is None or b == pick)):
+                    pseudo = None if pseudo_all is None else (pseudo_all[0][:, idx], pseudo_all[1][:, idx])
+                    mask = None if mask_c is None else mask_c[:, idx]
+                    nat = self._layer_natural(index, weights, xc[:, idx], yc[:, idx], mask, pseudo)
+                    data = nat if data is None else data + nat
+                    if b == pick:
+                        chosen = nat
+                    if kl_mask is not None:
+                        ref_mask = kl_mask[:, idx] if mask is None else kl_mask[:, idx] & mask
+                        ref = self._layer_natural(index, weights, xc[:, idx], yc[:, idx], ref_mask, pseudo)
+                        reference = ref if reference is None else reference + ref
+            if chosen is not None:  # value of the full sum, gradient K × the chosen chunk's
+                data = data.detach() + (chosen + chosen.detach().scale(-1.0)).scale(float(len(chunks)))
+            posterior = layer.posterior(data)
+            reference_posterior = None if kl_mask is None else layer.posterior(reference)
+            kl = kl + layer.kl_to(posterior, reference_posterior)  # (S' or 1, B)
+            weights.append(layer.sample(posterior, num_samples, num_tasks))
+        kl = kl.expand(num_samples, num_tasks) if kl.dim() else kl.new_zeros(num_samples, num_tasks)
+        return WeightSample(weights, kl)
+
+    def forward(
+        self,
+        xc: Tensor | None,
+        yc: Tensor | None,
+        xt: Tensor,
+        *,
+        mask_c: Tensor | None = None,
+        num_samples: int = 1,
+        chunk_size: int | None = None,
+    ) -> BNNPOutput:
+        """Posterior (or prior, without context) predictive function samples at ``xt``.
+
+        Returns:
+            :class:`BNNPOutput` with ``ft (S, B, Nt, Dy)``, ``kl (S, B)`` and context predictions ``fc``
+            on all context points, or on one random chunk (``context_scale = K``) when chunked.
+        """
+        sample = self.sample_weights(
+            xc, yc, mask_c, num_samples=num_samples, num_tasks=xt.shape[0], chunk_size=chunk_size
+        )
+        ft = self.decode(sample.weights, xt)
+        nc = 0 if xc is None else xc.shape[1]
+        if nc == 0:
+            return BNNPOutput(ft, sample.kl, None, slice(0, 0), 1.0)
+        num_chunks = 1 if chunk_size is None else -(-nc // chunk_size)
+        pick = int(torch.randint(num_chunks, ()))  # drawn for any chunking: the same RNG stream for all
+        index = slice(0, nc) if num_chunks == 1 else slice(pick * chunk_size, (pick + 1) * chunk_size)
+        fc = self.decode(sample.weights, xc[:, index])
+        return BNNPOutput(ft, sample.kl, fc, index, float(num_chunks))

@@ -1,0 +1,6 @@
+"""Meta-training objectives as free functions of ``(model, batch)``; each returns one value per task (B,)
+to be *maximised*. Sums run over points and Monte-Carlo averages over samples (spec §2)."""
+
+from .core import OBJECTIVES, elbo, npml, npvi, pp_avi, predictive_log_likelihood
+
+__all__ = ["OBJECTIVES", "elbo", "npml", "npvi", "pp_avi", "predictive_log_likelihood"]
