@@ -1,0 +1,233 @@
+"""One canonical schema for ERA5 data, whatever the source.
+
+Canonical schema (what :func:`standardise` returns, lazily):
+
+* dims exactly ``(time, latitude, longitude)``; ``time`` datetime64[ns] ascending, ``latitude`` ascending,
+  ``longitude`` in [-180, 180) ascending; no ``number``/``expver``/``valid_time``/``time_index`` left;
+* float32 data variables with CF attributes (``standard_name``, ``units``, ``long_name``):
+  ``t2m`` (degC), ``tp`` (mm), and when present ``u10``/``v10`` (m s-1) and ``msl`` (hPa);
+* ``tp_period_hours`` (time,) int32: the accumulation period of ``tp`` at each time, in hours, ending at
+  that time. ERA5 single levels (the bundled sample, ``reanalysis-era5-single-levels``) are 1-hourly
+  accumulations, so it is 1 everywhere. ERA5-Land (``reanalysis-era5-land``) accumulates since 00 UTC:
+  the 00Z field is the previous day's 24 h total and a field at hour h > 0 is the 0..h UTC total, so the
+  period is 24 at 00Z and h otherwise (12 at 12Z). ``tp`` is not de-accumulated (as the paper): the period
+  travels with the data so that periods are never mixed silently;
+* NaN cells (ERA5-Land has no values over sea) are kept as NaN;
+* dataset attributes ``source``, ``attribution``, ``tp_accumulation`` and ``Conventions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from climate_bnnp.data.sample import ERA5_ATTRIBUTION, ERA5_LAND_ATTRIBUTION, decode_time_index
+
+__all__ = ["CANONICAL_DIMS", "SOURCES", "VARIABLES", "standardise", "tp_period_hours"]
+
+CANONICAL_DIMS = ("time", "latitude", "longitude")
+
+SOURCES = ("sample", "reanalysis-era5-single-levels", "reanalysis-era5-land")
+"""Accepted ``source`` values: the bundled sample (ERA5 single levels) or a CDS dataset name."""
+
+# name -> (standard_name, canonical units, long_name, {accepted raw units: (scale, offset)})
+VARIABLES: dict[str, tuple[str, str, str, dict[str, tuple[float, float]]]] = {
+    "t2m": ("air_temperature", "degC", "2 metre temperature", {"K": (1.0, -273.15), "degC": (1.0, 0.0)}),
+    "tp": ("precipitation_amount", "mm", "Total precipitation", {"m": (1000.0, 0.0), "mm": (1.0, 0.0)}),
+    "u10": (
+        "eastward_wind",
+        "m s-1",
+        "10 metre U wind component",
+        {"m s**-1": (1.0, 0.0), "m s-1": (1.0, 0.0), "m/s": (1.0, 0.0)},
+    ),
+    "v10": (
+        "northward_wind",
+        "m s-1",
+        "10 metre V wind component",
+        {"m s**-1": (1.0, 0.0), "m s-1": (1.0, 0.0), "m/s": (1.0, 0.0)},
+    ),
+    "msl": (
+        "air_pressure_at_mean_sea_level",
+        "hPa",
+        "Mean sea level pressure",
+        {"Pa": (0.01, 0.0), "hPa": (1.0, 0.0)},
+    ),
+}
+
+_RENAMES = {"valid_time": "time", "lat": "latitude", "lon": "longitude"}
+
+_ACCUMULATION = {
+    "single-levels": "tp is a 1-hourly accumulation ending at the valid time (tp_period_hours = 1).",
+    "land": (
+        "tp is accumulated since 00 UTC (ERA5-Land): the 00Z field is the previous day's 24 h total and a "
+        "field at hour h > 0 is the 0..h UTC total; tp_period_hours gives the period ending at each time. "
+        "Not de-accumulated."
+    ),
+}
+
+
+def _kind(source: str) -> str:
+    if source not in SOURCES:
+        raise ValueError(
+            f"Unknown source {source!r}: expected one of {SOURCES} ('sample' for the bundled ERA5 sample, "
+            "otherwise the CDS dataset name the file was downloaded from)."
+        )
+    return "land" if source == "reanalysis-era5-land" else "single-levels"
+
+
+def tp_period_hours(times: np.ndarray, *, source: str) -> np.ndarray:
+    """Accumulation period of ``tp`` ending at each valid time.
+
+    Args:
+        times: datetime64 valid times, shape (T,).
+        source: one of :data:`SOURCES`.
+
+    Returns:
+        int32 array (T,): 1 for ERA5 single levels; for ERA5-Land the hours since the previous 00 UTC
+        (24 at 00Z, 12 at 12Z).
+    """
+    if _kind(source) == "single-levels":
+        return np.ones(np.shape(times), dtype="int32")
+    hours = pd.DatetimeIndex(np.asarray(times)).hour.to_numpy()
+    return np.where(hours == 0, 24, hours).astype("int32")
+
+
+def _normalise_dims(ds: xr.Dataset) -> xr.Dataset:
+    ds = ds.rename({k: v for k, v in _RENAMES.items() if k in ds.variables or k in ds.dims})
+    if "time" not in ds.dims and "time_index" in ds.dims:
+        times = decode_time_index(ds["time_index"].values)
+        ds = ds.rename({"time_index": "time"}).assign_coords(time=("time", times))
+    if "number" in ds.dims:
+        if ds.sizes["number"] != 1:
+            raise ValueError(
+                f"Expected one ensemble member (dim 'number' of size 1), got {ds.sizes['number']}; "
+                "select one member first, e.g. ds.isel(number=0)."
+            )
+        ds = ds.isel(number=0)
+    if "expver" in ds.dims:  # old CDS: ERA5 and ERA5T side by side; each time is valid in one of them
+        merged = ds.isel(expver=0)
+        for k in range(1, ds.sizes["expver"]):
+            merged = merged.fillna(ds.isel(expver=k))
+        ds = merged
+    return ds.drop_vars([c for c in ("number", "expver", "time_index") if c in ds.coords])
+
+
+def _check_coords(ds: xr.Dataset) -> None:
+    for name in CANONICAL_DIMS:
+        if name not in ds.coords:
+            raise ValueError(
+                f"Expected a coordinate {name!r} (or valid_time/lat/lon), "
+                f"got coordinates {sorted(ds.coords)}; "
+                "pass an ERA5 dataset from open_sample() or a CDS netCDF file."
+            )
+    times = ds["time"].values
+    if not np.issubdtype(times.dtype, np.datetime64):
+        raise ValueError(f"Expected datetime64 'time' values, got dtype {times.dtype}; decode times first.")
+    if pd.Index(times).has_duplicates:
+        raise ValueError("The 'time' coordinate has duplicate values; drop them before standardising.")
+
+
+def _sort_grid(ds: xr.Dataset) -> xr.Dataset:
+    lat = ds["latitude"].values
+    if lat.size > 1 and np.all(np.diff(lat) < 0):
+        ds = ds.isel(latitude=slice(None, None, -1))
+    elif not np.all(np.diff(lat) > 0):
+        ds = ds.sortby("latitude")
+    lon = (ds["longitude"].values + 180.0) % 360.0 - 180.0  # wrap into [-180, 180)
+    if pd.Index(lon).has_duplicates:
+        raise ValueError(
+            "Longitudes collide after wrapping into [-180, 180) (e.g. both -180 and 180 present); "
+            "drop the duplicated column first."
+        )
+    ds = ds.assign_coords(longitude=("longitude", lon))
+    if not np.all(np.diff(lon) > 0):
+        ds = ds.sortby("longitude")
+    if not np.all(np.diff(ds["time"].values) > np.timedelta64(0, "ns")):
+        ds = ds.sortby("time")
+    return ds
+
+
+def standardise(
+    ds: xr.Dataset,
+    *,
+    source: str,
+    required: Sequence[str] = ("t2m", "tp"),
+) -> xr.Dataset:
+    """Bring a raw ERA5 dataset to the canonical schema (see the module docstring), lazily.
+
+    Args:
+        ds: raw dataset: the output of :func:`~climate_bnnp.data.sample.open_sample` (or the raw store with
+            ``time_index``), or a CDS netCDF (old or new format: ``valid_time``, ``number``, ``expver``).
+        source: one of :data:`SOURCES`; fixes the accumulation period of ``tp`` and the attribution.
+        required: variables that must be present; other known variables (:data:`VARIABLES`) are kept
+            when present and unknown ones are dropped.
+
+    Returns:
+        Dataset with dims (time, latitude, longitude), float32 variables in canonical units with CF
+        attributes, and ``tp_period_hours`` (time,) when ``tp`` is present. Nothing is computed.
+
+    Raises:
+        ValueError: unknown source, missing variables, unexpected dims, or unsupported units.
+    """
+    kind = _kind(source)
+    ds = _normalise_dims(ds)
+    missing = [v for v in required if v not in ds.data_vars]
+    if missing:
+        raise ValueError(
+            f"Missing variables {missing}: expected {list(required)}, got {sorted(ds.data_vars)}; "
+            "request them from the CDS (e.g. '2m_temperature', 'total_precipitation') or lower `required`."
+        )
+    names = [v for v in VARIABLES if v in ds.data_vars]
+    for name in names:
+        if set(ds[name].dims) != set(CANONICAL_DIMS):
+            raise ValueError(
+                f"Variable {name!r} has dims {ds[name].dims}; expected {CANONICAL_DIMS} (after renaming "
+                "valid_time -> time and dropping a size-1 'number'). Select or reduce the extra dims first."
+            )
+    _check_coords(ds)
+    ds = _sort_grid(ds[names])
+    out = xr.Dataset(coords={c: ds[c] for c in CANONICAL_DIMS})
+    for name in names:
+        standard_name, units, long_name, accepted = VARIABLES[name]
+        raw_units = str(ds[name].attrs.get("units", "<none>"))
+        if raw_units not in accepted:
+            raise ValueError(
+                f"Variable {name!r} has units {raw_units!r}; expected one of {sorted(accepted)}. "
+                f"Fix the 'units' attribute if the values really are in one of these units."
+            )
+        scale, offset = accepted[raw_units]
+        values = ds[name].transpose(*CANONICAL_DIMS).astype("float32")
+        if scale != 1.0:
+            values = values * np.float32(scale)
+        if offset != 0.0:
+            values = values + np.float32(offset)
+        attrs = {"standard_name": standard_name, "units": units, "long_name": long_name}
+        if name == "tp":
+            attrs["cell_methods"] = "time: sum"
+            attrs["accumulation"] = _ACCUMULATION[kind]
+        out[name] = values.astype("float32").assign_attrs(attrs)
+    if "tp" in out:
+        period = tp_period_hours(out["time"].values, source=source)
+        out["tp_period_hours"] = xr.DataArray(
+            period,
+            dims=("time",),
+            attrs={"units": "h", "long_name": "accumulation period of tp ending at time"},
+        )
+    out["time"].attrs = {"standard_name": "time", "long_name": "valid time"}
+    out["latitude"].attrs = {"standard_name": "latitude", "units": "degrees_north"}
+    out["longitude"].attrs = {"standard_name": "longitude", "units": "degrees_east"}
+    attribution = ERA5_LAND_ATTRIBUTION if kind == "land" else ERA5_ATTRIBUTION
+    out.attrs = {
+        "source": source,
+        "attribution": attribution,
+        "tp_accumulation": _ACCUMULATION[kind] if "tp" in out else "no tp",
+        "Conventions": "CF-1.8",
+    }
+    if "provenance" in ds.attrs or source == "sample":
+        from climate_bnnp.data.sample import SAMPLE_PROVENANCE
+
+        out.attrs["provenance"] = str(ds.attrs.get("provenance", SAMPLE_PROVENANCE))
+    return out
