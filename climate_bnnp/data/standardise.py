@@ -208,7 +208,10 @@ def standardise(
         if name == "tp":
             attrs["cell_methods"] = "time: sum"
             attrs["accumulation"] = _ACCUMULATION[kind]
-        out[name] = values.astype("float32").assign_attrs(attrs)
+        values = values.astype("float32")
+        values.attrs = attrs  # replace, not merge: no raw GRIB/source attributes leak through
+        values.encoding = {}  # drop the reader's encoding (chunks, _FillValue...) of the raw file
+        out[name] = values
     if "tp" in out:
         period = tp_period_hours(out["time"].values, source=source)
         out["tp_period_hours"] = xr.DataArray(

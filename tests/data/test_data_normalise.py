@@ -1,0 +1,59 @@
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from climate_bnnp.data import Normaliser, fit_normaliser, mock_era5, split_times, standardise
+
+
+@pytest.fixture()
+def std():
+    raw = mock_era5(n_time=8, n_lat=6, n_lon=7, source="cds", seed=3)
+    return standardise(raw, source="reanalysis-era5-land").chunk({"time": 1})
+
+
+@pytest.mark.parametrize("tp_transform", ["none", "log1p"])
+def test_fit_uses_train_split_only(std, tp_transform):
+    split = split_times(std["time"].values, n_val=2, n_test=2)
+    poisoned = std.copy()
+    poisoned["t2m"] = xr.where(std["time"] >= std["time"][4], 1e6, std["t2m"])  # val/test garbage
+    norm = fit_normaliser(poisoned, ["t2m", "tp"], tp_transform=tp_transform, times=split["train"])
+    train = std.isel(time=split["train"])
+    t2m = train["t2m"].values.astype(np.float64)
+    tp = train["tp"].values.astype(np.float64)
+    tp = np.log1p(tp) if tp_transform == "log1p" else tp
+    assert norm.mean["t2m"] == pytest.approx(np.nanmean(t2m), rel=1e-10)
+    assert norm.std["t2m"] == pytest.approx(np.nanstd(t2m), rel=1e-10)
+    assert norm.mean["tp"] == pytest.approx(np.nanmean(tp), rel=1e-10)
+    assert norm.std["tp"] == pytest.approx(np.nanstd(tp), rel=1e-10)
+
+
+@pytest.mark.parametrize("tp_transform", ["none", "log1p"])
+def test_forward_inverse_round_trip_numpy_and_xarray(std, tp_transform):
+    norm = fit_normaliser(std, ["t2m", "tp"], tp_transform=tp_transform)
+    for name in ("t2m", "tp"):
+        x = std[name].values
+        np.testing.assert_allclose(norm.inverse(name, norm.forward(name, x)), x, rtol=1e-5, atol=1e-5)
+        z = norm.forward(name, std[name])
+        assert isinstance(z, xr.DataArray)
+        assert float(z.mean()) == pytest.approx(0.0, abs=1e-5)
+        xr.testing.assert_allclose(norm.inverse(name, z), std[name], rtol=1e-5, atol=1e-5)
+
+
+def test_dict_round_trip_is_json():
+    norm = Normaliser(mean={"t2m": 1.5, "tp": 0.2}, std={"t2m": 3.0, "tp": 0.5}, tp_transform="log1p")
+    data = json.loads(json.dumps(norm.to_dict()))
+    assert Normaliser.from_dict(data) == norm
+    assert norm.forward("tp", np.array([0.0]))[0] == pytest.approx((0.0 - 0.2) / 0.5)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match=r"tp_transform must be one of \('none', 'log1p'\), got 'log'"):
+        Normaliser(mean={}, std={}, tp_transform="log")
+    with pytest.raises(ValueError, match="std of 'tp' must be finite and > 0"):
+        Normaliser(mean={"tp": 0.0}, std={"tp": 0.0})
+    with pytest.raises(KeyError, match=r"No statistics for 'msl'"):
+        Normaliser(mean={"tp": 0.0}, std={"tp": 1.0}).forward("msl", np.zeros(1))
+    with pytest.raises(ValueError, match=r"Normaliser data needs keys"):
+        Normaliser.from_dict({"mean": {}})
