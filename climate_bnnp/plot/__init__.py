@@ -17,7 +17,6 @@ from climate_bnnp.plot.maps import (  # noqa: E402
     add_footer,
     canonical_grid,
     colour_limits,
-    country_geometry,
     outline_region,
     plot_map,
 )
@@ -30,7 +29,6 @@ __all__ = [
     "canonical_grid",
     "colour_limits",
     "configure_natural_earth",
-    "country_geometry",
     "natural_earth_dir",
     "outline_region",
     "plot_map",

@@ -10,17 +10,16 @@ blank.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 
 import cartopy.crs as ccrs
 import cartopy.feature as cfeature
-import cartopy.io.shapereader as shpreader
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 from cartopy.mpl.geoaxes import GeoAxes
 
+from climate_bnnp.data.regions import country_geometry
 from climate_bnnp.plot._attribution import ERA5_ATTRIBUTION
 
 __all__ = [
@@ -29,7 +28,6 @@ __all__ = [
     "add_footer",
     "canonical_grid",
     "colour_limits",
-    "country_geometry",
     "outline_region",
     "plot_map",
 ]
@@ -119,31 +117,13 @@ def colour_limits(*fields: xr.DataArray | np.ndarray, upper_percentile: float = 
     return vmin, vmax
 
 
-@functools.lru_cache(maxsize=32)
-def country_geometry(name: str, resolution: str = "50m"):
-    """Outline of a country from Natural Earth ``admin_0_countries`` (offline), matched on NAME_EN or NAME.
-
-    This is the polygon the paper's "swissless" protocol uses (1:50m, ``NAME_EN == "Switzerland"``).
-
-    Raises:
-        ValueError: no country of that name (the message lists close matches).
-    """
-    path = shpreader.natural_earth(resolution=resolution, category="cultural", name="admin_0_countries")
-    names = []
-    for rec in shpreader.Reader(path).records():
-        attrs = rec.attributes
-        candidates = {str(attrs.get("NAME_EN", "")), str(attrs.get("NAME", ""))}
-        if name in candidates:
-            return rec.geometry
-        names.extend(candidates)
-    close = sorted(n for n in set(names) if n and n[:3].lower() == name[:3].lower())
-    raise ValueError(f"no Natural Earth country named {name!r}; similar names: {close or 'none'}")
-
-
 def outline_region(ax: GeoAxes, region: str | xr.DataArray, *, color: str = "red", linewidth: float = 1.2):
     """Outline a held-out region on a map: a country name, or a boolean (latitude, longitude) mask.
 
-    A mask is outlined by the 0.5 contour of its cells (True = inside the region).
+    A name is looked up with :func:`climate_bnnp.data.regions.country_geometry` (Natural Earth 1:50m
+    ``admin_0_countries``, NAME_EN or NAME: the polygon of the paper's "swissless" protocol), so the
+    outline drawn is the polygon the data layer masks with. A mask is outlined by the 0.5 contour of its
+    cells (True = inside the region).
     """
     if isinstance(region, str):
         ax.add_geometries(

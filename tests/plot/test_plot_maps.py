@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
+from cartopy.mpl.feature_artist import FeatureArtist
 from matplotlib.collections import QuadMesh
 
 import climate_bnnp.plot as P
@@ -96,12 +97,15 @@ def test_uncertainty_figure_mask_outline_custom_attribution_and_no_context(regio
     assert sum(ax.get_visible() for ax in fig.axes if ax.get_title().startswith("Posterior")) == 0
 
 
-def test_switzerland_outline_from_offline_natural_earth():
-    geom = P.country_geometry("Switzerland")
-    lon_min, lat_min, lon_max, lat_max = geom.bounds
+def test_held_out_country_outline_is_the_natural_earth_polygon(region):
+    ax = P.plot_map(None, region, held_out_region="Switzerland", coastlines=False, borders=False)
+    outlines = [a for a in ax.get_children() if isinstance(a, FeatureArtist)]
+    assert len(outlines) == 1  # coastlines and borders are off: the only feature is the outline
+    (geometry,) = outlines[0]._feature.geometries()
+    lon_min, lat_min, lon_max, lat_max = geometry.bounds
     assert 5.8 < lon_min < 6.1 and 10.4 < lon_max < 10.6 and 45.7 < lat_min < 45.9 and 47.7 < lat_max < 47.9
-    with pytest.raises(ValueError, match="no Natural Earth country named 'Swizerland'.*Switzerland"):
-        P.country_geometry("Swizerland")
+    with pytest.raises(ValueError, match="Swizerland"):
+        P.plot_map(None, region, held_out_region="Swizerland")
 
 
 def test_plot_map_global_extent_and_errors(tmp_path):
