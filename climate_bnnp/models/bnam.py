@@ -1,0 +1,244 @@
+"""BNAM: a Bayesian neural attention model — a transformer whose every linear map is amortised (spec §4.2).
+
+Architecture (``d = config.attn_width``, ``h = config.attn_heads``, ``config.attn_layers`` blocks):
+
+* input embedding: amortised linear ``Dx -> d`` (identity on its input);
+* each post-norm block: amortised Q, K, V projections ``d -> d``; multi-head scaled dot-product
+  self-attention (``d / h`` per head, softmax over keys) computed **within the target set** and, separately,
+  **within the context set** — targets never attend to context points, the context reaches the targets only
+  through the weight posteriors; amortised output projection; ``h1 = LN1(x + Attn(x))``; feed-forward
+  ``W2 ψ(W1 h1)`` from two amortised layers (the non-linearity is applied to the second layer's input);
+  ``out = LN2(h1 + FFN(h1))``. LayerNorms are deterministic with learnable affine parameters;
+* prediction head: amortised linear ``d -> Dy`` with the non-linearity on its input, final layer (the true
+  context targets are its pseudo-observations).
+
+Every amortised layer has its own MLP inference network on ``[x, y]`` (widths ``config.inf_hidden_dims``)
+and the scaled unit-wise prior (``config.prior_type``). Weights are sampled in forward order — embedding,
+then per block Q, K, V, output, FFN1, FFN2, then the head — and each layer's closed-form posterior is
+conditioned on the context activations flowing into it, computed with the already-sampled upstream
+weights. The KL sums over all amortised layers.
+
+Because targets attend to targets, **BNAM's prediction at a point depends on the other query points**
+(and on padded ones, unless ``mask_t`` is passed). Because context points attend to each other, the context
+cannot be streamed in chunks: ``chunk_size`` raises :class:`NotImplementedError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import ModelConfig
+from ..layers import MLP, AmortisedLinear, JitterLog, accumulate_natural, learnable_weight_masks
+from ..likelihoods import GaussianLikelihood
+from .bnnp import BNNPOutput, WeightSample
+
+__all__ = ["BNAM"]
+
+LAYERS_PER_BLOCK = 6  # Q, K, V, output projection, FFN1, FFN2
+
+
+class BNAM(nn.Module):
+    """Bayesian neural attention model with the public interface of :class:`~climate_bnnp.models.BNNP`.
+
+    Args:
+        config: a :class:`~climate_bnnp.config.ModelConfig` (``kind="bnam"``; ``hidden_dims`` is unused,
+            ``attn_width`` is the embedding width) or its fields as keyword arguments.
+    """
+
+    kind = "bnam"
+
+    def __init__(self, config: ModelConfig | None = None, **kwargs) -> None:
+        super().__init__()
+        if config is None:
+            config = ModelConfig(kind=self.kind, **kwargs)
+        elif kwargs:
+            raise TypeError("pass either a ModelConfig or keyword arguments, not both.")
+        if config.attn_width % config.attn_heads:
+            raise ValueError(
+                f"BNAM needs attn_width ({config.attn_width}) divisible by attn_heads ({config.attn_heads})."
+            )
+        self.config = config
+        d, act = config.attn_width, config.activation
+        specs = [(config.dim_x, d, "identity")]  # (d_in, d_out, input activation) in forward order
+        for _ in range(config.attn_layers):
+            specs += [(d, d, "identity")] * 5 + [(d, d, act)]
+        specs.append((d, config.dim_y, act))
+        layers = []
+        for index, (d_in, d_out, input_act) in enumerate(specs):
+            final = index == len(specs) - 1
+            net = None
+            if not (final and config.exact_final_layer):
+                net = MLP(
+                    config.dim_x + config.dim_y, config.inf_hidden_dims, d_out if final else 2 * d_out, act
+                )
+            layers.append(
+                AmortisedLinear(
+                    d_in,
+                    d_out,
+                    inference_net=net,
+                    input_activation=input_act,
+                    prior_kind=config.prior_type,
+                    final=final,
+                )
+            )
+        self.layers = nn.ModuleList(layers)
+        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(2 * config.attn_layers))
+        self.likelihood = GaussianLikelihood(
+            config.dim_y,
+            config.noise_init,
+            bound=config.noise_bound,
+            learn=config.learn_noise,
+            min_noise=config.min_noise,
+        )
+        self.set_prior_learnable_fraction(config.prior_learnable_fraction, seed=config.seed)
+
+    # ----------------------------------------------------------------------------------------- priors
+    def set_prior_learnable_fraction(self, fraction: float, *, seed: int = 0) -> None:
+        """The prior-flexibility knob ρ, weights counted in forward order (``learnable_weight_masks``)."""
+        self.config = dataclasses.replace(self.config, prior_learnable_fraction=fraction, seed=seed)
+        shapes = [tuple(layer.prior.weight_mask.shape) for layer in self.layers]
+        for layer, mask in zip(self.layers, learnable_weight_masks(shapes, fraction, seed=seed), strict=True):
+            layer.prior.set_weight_mask(mask)
+
+    def prior_masks(self) -> list[Tensor]:
+        """Per amortised layer (forward order), the learnable-prior mask ``(d_out, d_in + 1)``."""
+        return [layer.prior.weight_mask.clone() for layer in self.layers]
+
+    def jitter_report(self) -> dict[str, float]:
+        """Jitter statistics summed over all amortised layers since construction."""
+        total = JitterLog()
+        for layer in self.layers:
+            total.matrices += layer.jitter.matrices
+            total.calls += layer.jitter.calls
+            total.max_relative = max(total.max_relative, layer.jitter.max_relative)
+        return total.as_dict()
+
+    # ---------------------------------------------------------------------------------------- network
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+        """Multi-head self-attention within one set: ``(S, B, N, d)`` each -> ``(S, B, N, d)``."""
+        s, b, n, d = q.shape
+        heads = self.config.attn_heads
+        split = lambda t: t.reshape(s * b, n, heads, d // heads).transpose(1, 2)  # noqa: E731  (S B, h, N, d/h)
+        keep = None
+        if mask is not None:  # keys to attend to; a set with no real point attends to its padding
+            keep = mask | ~mask.any(-1, keepdim=True)  # (B, N)
+            keep = keep[None, :, None, None, :].expand(s, b, 1, 1, n).reshape(s * b, 1, 1, n)
+        out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=keep)  # (S B, h, N, d/h)
+        return out.transpose(1, 2).reshape(s, b, n, d)  # (S, B, N, d)
+
+    def _propagate(
+        self, x: Tensor, mask: Tensor | None, weight_for: Callable[[int, Tensor], Tensor]
+    ) -> Tensor:
+        """Run one set through the network; ``weight_for(i, a)`` gives layer i's weights for its input ``a``.
+
+        ``x (B, N, Dx)`` -> ``(S, B, N, Dy)``; ``a`` is the layer's input pre-activation ``(S', B, N, d_in)``.
+        """
+
+        def linear(index: int, a: Tensor) -> Tensor:
+            w = weight_for(index, a)  # (S, B, d_out, d_in + 1)
+            return self.layers[index].features(a) @ w.to(a.dtype).mT  # (S, B, N, D) @ (S, B, D, d_out)
+
+        h = linear(0, x.unsqueeze(0))  # (S, B, N, d)
+        for block in range(self.config.attn_layers):
+            first = 1 + LAYERS_PER_BLOCK * block
+            q, k, v = (linear(first + i, h) for i in range(3))
+            h = self.norms[2 * block](h + linear(first + 3, self._attend(q, k, v, mask)))
+            h = self.norms[2 * block + 1](h + linear(first + 5, linear(first + 4, h)))
+        return linear(len(self.layers) - 1, h)  # (S, B, N, Dy)
+
+    def decode(self, weights: list[Tensor], x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Function values ``(S, B, N, Dy)`` at the set ``x (B, N, Dx)`` (points attend within the set)."""
+        return self._propagate(x, mask, lambda index, a: weights[index])
+
+    # ---------------------------------------------------------------------------------------- sampling
+    def sample_weights(
+        self,
+        xc: Tensor | None,
+        yc: Tensor | None,
+        mask_c: Tensor | None = None,
+        *,
+        num_samples: int,
+        num_tasks: int | None = None,
+        chunk_size: int | None = None,
+        kl_mask: Tensor | None = None,
+    ) -> WeightSample:
+        """Sample all amortised layers' weights in forward order, propagating the context stream.
+
+        Args:
+            xc, yc, mask_c: the context (None or ``Nc = 0``: prior draws).
+            num_samples: S; num_tasks: B when ``xc`` is None.
+            chunk_size: must be None (context points attend to each other).
+            kl_mask: ``(B, Nc)``: KL to the posterior given only these points (same activations), for NPVI.
+
+        Returns:
+            ``WeightSample``: weights ``(S, B, d_out, d_in + 1)`` per layer, KL ``(S, B)``.
+        """
+        if chunk_size is not None:
+            raise NotImplementedError(
+                f"BNAM cannot stream the context in chunks (got chunk_size={chunk_size}): context points "
+                "attend to each other, so every layer needs all of them at once. Pass chunk_size=None, or "
+                "use BNNP for within-task minibatching."
+            )
+        nc = 0 if xc is None else xc.shape[1]
+        if xc is not None:
+            num_tasks = xc.shape[0]
+        if num_tasks is None:
+            raise ValueError("num_tasks is needed when there is no context.")
+        weights: list[Tensor] = []
+        if nc == 0:
+            for layer in self.layers:
+                weights.append(layer.sample(layer.posterior(None), num_samples, num_tasks))
+            kl = torch.zeros(num_samples, num_tasks, dtype=torch.float64, device=self.likelihood.raw.device)
+            return WeightSample(weights, kl)
+        noise_std = self.likelihood.std()
+        kls: list[Tensor] = []
+
+        def weight_for(index: int, a: Tensor) -> Tensor:
+            layer = self.layers[index]
+            h = layer.features(a)  # (S', B, Nc, D): context activations through the sampled upstream layers
+            yhat, lam = layer.pseudo_observations(xc, yc, mask_c, noise_std)  # (B, Nc, d_out) each
+            posterior = layer.posterior(accumulate_natural(h, lam.unsqueeze(0), yhat.unsqueeze(0)))
+            reference = None
+            if kl_mask is not None:
+                ref_lam = lam * kl_mask.unsqueeze(-1).to(lam.dtype)
+                reference = layer.posterior(accumulate_natural(h, ref_lam.unsqueeze(0), yhat.unsqueeze(0)))
+            kls.append(layer.kl_to(posterior, reference))  # (S' or 1, B)
+            weights.append(layer.sample(posterior, num_samples, num_tasks))
+            return weights[-1]
+
+        self._propagate(xc, mask_c, weight_for)
+        kl = sum(kls).expand(num_samples, num_tasks)  # (S, B)
+        return WeightSample(weights, kl)
+
+    def forward(
+        self,
+        xc: Tensor | None,
+        yc: Tensor | None,
+        xt: Tensor,
+        *,
+        mask_c: Tensor | None = None,
+        mask_t: Tensor | None = None,
+        num_samples: int = 1,
+        chunk_size: int | None = None,
+    ) -> BNNPOutput:
+        """Posterior (or, without context, prior) function samples at ``xt``; see :class:`BNNPOutput`.
+
+        Args:
+            mask_t: optional ``(B, Nt)``: padded targets are then ignored as keys by the real targets.
+                The core objectives do not pass it, so batches with padded targets let real targets attend
+                to the padding (use equal target counts per batch, e.g. via ``max_targets``).
+        """
+        sample = self.sample_weights(
+            xc, yc, mask_c, num_samples=num_samples, num_tasks=xt.shape[0], chunk_size=chunk_size
+        )
+        ft = self.decode(sample.weights, xt, mask_t)
+        nc = 0 if xc is None else xc.shape[1]
+        if nc == 0:
+            return BNNPOutput(ft, sample.kl, None, slice(0, 0), 1.0)
+        fc = self.decode(sample.weights, xc, mask_c)  # equals the context stream used for sampling
+        return BNNPOutput(ft, sample.kl, fc, slice(0, nc), 1.0)
