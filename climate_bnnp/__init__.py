@@ -12,11 +12,13 @@ Shape convention (used in every docstring and shape comment of the package):
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ExperimentConfig, ModelConfig, TaskConfig, TrainConfig, load_config
-from .models import BNNP
+from .models import BNAM, BNNP, AttnBNNP
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttnBNNP",
+    "BNAM",
     "BNNP",
     "ExperimentConfig",
     "ModelConfig",

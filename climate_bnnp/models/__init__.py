@@ -1,11 +1,13 @@
 """BNNP-family models (torch only): tensors in, function samples out."""
 
 from ..config import ModelConfig
+from .attn_bnnp import AttnBNNP
+from .bnam import BNAM
 from .bnnp import BNNP, BNNPOutput, WeightSample
 
-__all__ = ["BNNP", "BNNPOutput", "WeightSample", "MODELS", "build_model"]
+__all__ = ["AttnBNNP", "BNAM", "BNNP", "BNNPOutput", "WeightSample", "MODELS", "build_model"]
 
-MODELS: dict[str, type] = {"bnnp": BNNP}
+MODELS: dict[str, type] = {"bnnp": BNNP, "attn_bnnp": AttnBNNP, "bnam": BNAM}
 
 
 def build_model(config: ModelConfig):
