@@ -118,7 +118,7 @@ def mock_era5(
             "latitude": lat,
             "longitude": lon,
             "number": np.int64(0),
-            "expver": (tdim, np.array(["0001"] * n_time, dtype=object)),
+            "expver": (tdim, np.array(["0001"] * n_time, dtype="<U4")),
         }
         attrs = {"GRIB_centre": "ecmf", "Conventions": "CF-1.7", "institution": "mock ECMWF"}
     data_vars = {
