@@ -17,6 +17,7 @@ from climate_bnnp.plot.maps import (  # noqa: E402
     add_footer,
     canonical_grid,
     colour_limits,
+    map_extent,
     outline_region,
     plot_map,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "canonical_grid",
     "colour_limits",
     "configure_natural_earth",
+    "map_extent",
     "natural_earth_dir",
     "outline_region",
     "plot_map",

@@ -25,6 +25,7 @@ from climate_bnnp.plot.maps import (
     add_footer,
     canonical_grid,
     colour_limits,
+    map_extent,
     plot_map,
 )
 
@@ -97,10 +98,8 @@ def uncertainty_figure(
     units = units if units is not None else truth.attrs.get("units", "")
     std_units = std.attrs.get("units", units)
 
-    grid = canonical_grid(truth)
-    lat_span = float(grid[grid.dims[0]].max() - grid[grid.dims[0]].min())
-    lon_span = float(grid[grid.dims[1]].max() - grid[grid.dims[1]].min())
-    aspect = max(0.35, min(1.5, lat_span / max(lon_span, 1e-9)))
+    lon_min, lon_max, lat_min, lat_max = map_extent(canonical_grid(truth), extent)
+    aspect = max(0.35, min(1.5, (lat_max - lat_min) / max(lon_max - lon_min, 1e-9)))  # panel height/width
     fig = plt.figure(figsize=(13.5, 2 * (4.5 * aspect + 1.3) + 0.4), layout="constrained")
     axes = [fig.add_subplot(2, 3, i + 1, projection=DATA_CRS) for i in range(6)]
     common = {"extent": extent, "held_out_region": held_out_region}

@@ -28,6 +28,7 @@ __all__ = [
     "add_footer",
     "canonical_grid",
     "colour_limits",
+    "map_extent",
     "outline_region",
     "plot_map",
 ]
@@ -78,9 +79,10 @@ def canonical_grid(da: xr.DataArray) -> xr.DataArray:
 
 
 def _grid_edges(da: xr.DataArray) -> Extent:
-    """``(lon_min, lon_max, lat_min, lat_max)`` of the cell edges of a canonical grid."""
-    lat, lon = da.dims
-    lo, la = da[lon].values.astype(float), da[lat].values.astype(float)
+    """``(lon_min, lon_max, lat_min, lat_max)`` of the cell edges of a grid (longitudes as −180–180)."""
+    lat, lon = _find(da, _LAT_NAMES, "latitude"), _find(da, _LON_NAMES, "longitude")
+    lo = np.sort(((da[lon].values.astype(float) + 180.0) % 360.0) - 180.0)
+    la = np.sort(da[lat].values.astype(float))
     dlo, dla = np.median(np.diff(lo)), np.median(np.diff(la))
     return (
         max(lo[0] - dlo / 2, -180.0),
@@ -155,14 +157,32 @@ def outline_region(ax: GeoAxes, region: str | xr.DataArray, *, color: str = "red
     )
 
 
-def _set_extent(ax: GeoAxes, extent: Extent | str | None, grid: xr.DataArray) -> Extent:
+def map_extent(grid: xr.DataArray, extent: Extent | str | None = None) -> Extent:
+    """The extent a map of ``grid`` shows: ``(lon_min, lon_max, lat_min, lat_max)`` in degrees.
+
+    The grid may have either latitude order and longitudes 0–360 or −180–180.
+
+    ``extent`` may be such a tuple, ``"global"``, or ``None`` for the grid's cell edges (the whole globe
+    when the grid spans ≥ 350° of longitude).
+    """
     if extent == "global" or (extent is None and _is_global(_grid_edges(grid))):
-        ax.set_global()
         return (-180.0, 180.0, -90.0, 90.0)
-    ext = _grid_edges(grid) if extent is None else tuple(float(e) for e in extent)
-    if len(ext) != 4:
+    if extent is None:
+        return _grid_edges(grid)
+    if isinstance(extent, str) or len(extent) != 4:
         raise ValueError(f"extent: expected (lon_min, lon_max, lat_min, lat_max) or 'global', got {extent!r}")
-    ax.set_extent(ext, crs=DATA_CRS)
+    ext = tuple(float(e) for e in extent)
+    if not (ext[0] < ext[1] and ext[2] < ext[3]):
+        raise ValueError(f"extent: expected lon_min < lon_max and lat_min < lat_max, got {extent!r}")
+    return ext
+
+
+def _set_extent(ax: GeoAxes, extent: Extent | str | None, grid: xr.DataArray) -> Extent:
+    ext = map_extent(grid, extent)
+    if ext == (-180.0, 180.0, -90.0, 90.0):
+        ax.set_global()
+    else:
+        ax.set_extent(ext, crs=DATA_CRS)
     return ext
 
 

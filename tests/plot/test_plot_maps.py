@@ -150,3 +150,15 @@ def test_configure_natural_earth_rejects_incomplete_folder(tmp_path):
         P.configure_natural_earth(tmp_path)
     assert cartopy.config["pre_existing_data_dir"] == before["pre_existing_data_dir"]
     assert Path(P.configure_natural_earth()) == P.natural_earth_dir()
+
+
+def test_map_extent():
+    g = field(np.arange(-90.0, 90.1, 3.0), np.arange(0.0, 360.0, 3.0))
+    r = field(np.arange(44.0, 52.01, 0.5), np.arange(2.0, 14.01, 0.5))
+    assert P.map_extent(g) == (-180.0, 180.0, -90.0, 90.0)
+    assert P.map_extent(r) == pytest.approx((1.75, 14.25, 43.75, 52.25))  # cell edges
+    assert P.map_extent(g, (-10, 30, 35, 60)) == (-10.0, 30.0, 35.0, 60.0)
+    with pytest.raises(ValueError, match="lon_min < lon_max"):
+        P.map_extent(r, (30, -10, 35, 60))
+    with pytest.raises(ValueError, match="'global'"):
+        P.map_extent(r, "europe")
