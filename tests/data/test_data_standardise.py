@@ -57,7 +57,8 @@ def test_accumulation_period_is_recorded(sample_std, cds_raw):
     np.testing.assert_array_equal(cds["tp_period_hours"].values, np.where(hours == 0, 24, hours))
     assert set(np.unique(cds["tp_period_hours"].values)) == {12, 24}
     assert np.all(sample_std["tp_period_hours"].values == 1)
-    assert "since 00 UTC" in cds.attrs["tp_accumulation"] and "1-hourly" in sample_std.attrs["tp_accumulation"]
+    assert "since 00 UTC" in cds.attrs["tp_accumulation"]
+    assert "1-hourly" in sample_std.attrs["tp_accumulation"]
     assert cds.attrs["attribution"] == ERA5_LAND_ATTRIBUTION
 
 
@@ -80,7 +81,8 @@ def test_size_one_number_dim_and_old_expver_dim():
 
 
 def test_missing_variable_message(cds_raw):
-    with pytest.raises(ValueError, match=r"Missing variables \['tp'\]: expected \['t2m', 'tp'\], got \['t2m'\]"):
+    message = r"Missing variables \['tp'\]: expected \['t2m', 'tp'\], got \['t2m'\]"
+    with pytest.raises(ValueError, match=message):
         standardise(cds_raw[["t2m"]], source="reanalysis-era5-land")
 
 

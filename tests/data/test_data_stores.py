@@ -45,7 +45,8 @@ def lazy_std(tmp_path, n_time=10, n_lat=23, n_lon=31):
 def build(ds, path, tile_size, **attrs):
     split = split_times(ds["time"].values, n_val=2, n_test=2)
     norm = fit_normaliser(ds, ["t2m", "tp"], times=split["train"])
-    return build_task_store(ds, path, tile_size=tile_size, split=split, normaliser=norm, attrs=attrs), split, norm
+    path = build_task_store(ds, path, tile_size=tile_size, split=split, normaliser=norm, attrs=attrs)
+    return path, split, norm
 
 
 def test_task_read_equals_isel_slice(tmp_path):
@@ -57,8 +58,11 @@ def test_task_read_equals_isel_slice(tmp_path):
     assert len(tasks) == 2 * 3 * 4 and tasks[0] == TaskKey(8, 0, 0)
     for key in [tasks[0], tasks[-1], TaskKey(3, 1, 2)]:
         got = read_task(store, key)
-        want = ds.isel(time=key.time, latitude=slice(10 * key.tile_lat, 10 * key.tile_lat + 10),
-                       longitude=slice(10 * key.tile_lon, 10 * key.tile_lon + 10)).load()
+        want = ds.isel(
+            time=key.time,
+            latitude=slice(10 * key.tile_lat, 10 * key.tile_lat + 10),
+            longitude=slice(10 * key.tile_lon, 10 * key.tile_lon + 10),
+        ).load()
         xr.testing.assert_identical(got.drop_attrs(), want.drop_attrs())
     assert read_task(store, TaskKey(0, 2, 3)).sizes == {"latitude": 3, "longitude": 1}  # edge tile
 
@@ -95,7 +99,8 @@ def test_store_write_is_atomic_and_replaces(tmp_path):
     path, _, _ = build(ds, tmp_path / "tasks.zarr", 10)
     path, _, _ = build(ds.isel(latitude=slice(0, 10)), path, 5)
     assert open_task_store(path).attrs["tile_size"] == 5
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nc", "b.nc", "tasks.zarr"]  # no temp/old dirs left
+    # no temporary or old folders left beside the store
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nc", "b.nc", "tasks.zarr"]
 
 
 def test_errors(tmp_path):
@@ -103,11 +108,17 @@ def test_errors(tmp_path):
     split = split_times(ds["time"].values, n_val=2, n_test=2)
     norm = fit_normaliser(ds, ["t2m"], times=split["train"])
     with pytest.raises(ValueError, match=r"Expected a standardised dataset with dims"):
-        build_task_store(ds.rename({"time": "valid_time"}), tmp_path / "x.zarr", tile_size=10, split=split,
-                         normaliser=norm)
+        build_task_store(
+            ds.rename({"time": "valid_time"}), tmp_path / "x.zarr", tile_size=10, split=split, normaliser=norm
+        )
     with pytest.raises(ValueError, match=r"Leakage"):
-        build_task_store(ds, tmp_path / "x.zarr", tile_size=10, normaliser=norm,
-                         split={"train": [0, 9], "val": [1], "test": [2]})
+        build_task_store(
+            ds,
+            tmp_path / "x.zarr",
+            tile_size=10,
+            normaliser=norm,
+            split={"train": [0, 9], "val": [1], "test": [2]},
+        )
     with pytest.raises(ValueError, match=r"tile_size must be a positive int or None"):
         build(ds, tmp_path / "x.zarr", 0)
     with pytest.raises(ValueError, match=r"needs an 'attribution'"):
