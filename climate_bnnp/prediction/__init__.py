@@ -1,0 +1,35 @@
+"""Prediction from an ``xr.Dataset``: :func:`predict` (exported as ``climate_bnnp.predict``).
+
+This subpackage is deliberately not called ``predict`` so that ``climate_bnnp.predict`` is the function.
+Large grids are streamed: the context through within-task minibatches, the targets in chunks decoded with
+one set of weight draws per task (see :mod:`.engine` and :mod:`.graph`).
+"""
+
+from .api import DEFAULT_CHUNK_SIZE, DEFAULT_CONTEXT_CHUNK_SIZE, DEFAULT_NUM_SAMPLES, DEFAULT_QUANTILES, predict
+from .blocks import RANGE_SIGMAS
+from .engine import SUPPORTED_KINDS, decode_points, sample_task_weights, task_seed
+from .features import Era5Features, PointFeatures, features_from_experiment
+from .graph import PredictProgress
+from .inputs import INTERPOLATION_METHODS
+from .summary import cell_keys, standard_normal_at, summarise
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_CONTEXT_CHUNK_SIZE",
+    "DEFAULT_NUM_SAMPLES",
+    "DEFAULT_QUANTILES",
+    "Era5Features",
+    "INTERPOLATION_METHODS",
+    "PointFeatures",
+    "PredictProgress",
+    "RANGE_SIGMAS",
+    "SUPPORTED_KINDS",
+    "cell_keys",
+    "decode_points",
+    "features_from_experiment",
+    "predict",
+    "sample_task_weights",
+    "standard_normal_at",
+    "summarise",
+    "task_seed",
+]

@@ -1,0 +1,175 @@
+"""The two kinds of work unit of a prediction, on in-memory data.
+
+* :func:`task_weights`: one task's context (all its observed cells with valid covariates) -> weight draws;
+* :func:`block_outputs`: one block of target locations + those weights -> mean, std, quantiles, samples.
+
+Both receive numpy-backed ``xr.Dataset`` slices (dask computes them just before calling), so the same code
+serves eager and lazy predictions.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from torch import Tensor, nn
+
+from ..data import Normaliser
+from .engine import decode_points, noise_std, sample_task_weights
+from .features import PointFeatures
+from .inputs import Layout
+from .summary import cell_keys, summarise
+
+__all__ = ["RANGE_SIGMAS", "PredictionPlan", "block_outputs", "task_weights"]
+
+RANGE_SIGMAS = 6.0
+"""Inputs further than this many training standard deviations from the training mean trigger a warning."""
+
+
+@dataclass(frozen=True)
+class PredictionPlan:
+    """Everything a work unit needs besides its data slice."""
+
+    model: nn.Module
+    features: PointFeatures
+    normaliser: Normaliser
+    target: str
+    num_samples: int
+    quantiles: tuple[float, ...]
+    return_samples: bool
+    chunk_size: int
+    context_chunk_size: int | None
+    allow_prior: bool
+    predict_missing_only: bool
+
+    @property
+    def num_outputs(self) -> int:
+        """K: mean, std, the quantiles and (on request) the samples, stacked along one axis."""
+        return 2 + len(self.quantiles) + (self.num_samples if self.return_samples else 0)
+
+
+def _points(ds: xr.Dataset, layout: Layout) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """Flattened ``lat, lon (N,)`` of a slice (C order over ``layout.spatial_dims``) and its spatial shape."""
+    if layout.kind == "grid":
+        lat2d, lon2d = np.meshgrid(ds[layout.lat].values, ds[layout.lon].values, indexing="ij")  # (n_lat, n_lon)
+        return lat2d.ravel(), lon2d.ravel(), lat2d.shape
+    lat = np.asarray(ds[layout.lat].values, np.float64)
+    return lat, np.asarray(ds[layout.lon].values, np.float64), lat.shape
+
+
+def _column(ds: xr.Dataset, name: str, layout: Layout) -> np.ndarray:
+    return np.asarray(ds[name].transpose(*layout.spatial_dims).values, dtype=np.float64).ravel()
+
+
+def _warn_range(plan: PredictionPlan, values: dict[str, np.ndarray], label: str) -> None:
+    for name, v in values.items():
+        if name not in plan.normaliser.mean or v.size == 0:
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.abs(np.asarray(plan.normaliser.forward(name, v)))
+        worst = float(np.nanmax(z)) if np.isfinite(z).any() else 0.0
+        if worst > RANGE_SIGMAS:
+            warnings.warn(
+                f"{label}: {name} reaches {worst:.1f} training standard deviations from its training mean "
+                f"(more than {RANGE_SIGMAS:g}); the model extrapolates there and its uncertainty may be off.",
+                UserWarning,
+                stacklevel=2,
+            )
+
+
+def task_weights(plan: PredictionPlan, ctx: xr.Dataset, layout: Layout, *, seed: int, time: Any, label: str) -> list[Tensor]:
+    """Weight draws of one task from its observed cells.
+
+    Args:
+        ctx: the task's slice (spatial dims only) holding the target and the covariates, in memory.
+        seed: the task's torch seed. time: its time stamp (or None). label: names the task in messages.
+
+    Raises:
+        ValueError: no observed cell with valid covariates and ``allow_prior=False``, or a target value the
+            normaliser's transform cannot take.
+    """
+    lat, lon, _ = _points(ctx, layout)
+    values = {name: _column(ctx, name, layout) for name in plan.features.covariates}
+    y = _column(ctx, plan.target, layout)
+    valid = np.isfinite(y)
+    for v in values.values():
+        valid &= np.isfinite(v)
+    if not valid.any():
+        if not plan.allow_prior:
+            raise ValueError(
+                f"{label}: the target {plan.target!r} has no observed value at a cell with valid covariates, "
+                "so there is no context. The answer would be the prior predictive; pass allow_prior=True "
+                "if that is what you want."
+            )
+        return sample_task_weights(
+            plan.model, None, None, num_samples=plan.num_samples, seed=seed, context_chunk_size=None
+        )
+    values = {k: v[valid] for k, v in values.items()}
+    _warn_range(plan, values | {plan.target: y[valid]}, label)
+    with np.errstate(invalid="ignore"):
+        yc = np.asarray(plan.normaliser.forward(plan.target, y[valid]), dtype=np.float64)  # (Nc,)
+    if not np.isfinite(yc).all():
+        raise ValueError(
+            f"{label}: some {plan.target} values cannot be transformed (tp_transform="
+            f"{plan.normaliser.tp_transform!r}; e.g. log1p needs tp > -1 mm); min value {np.nanmin(y):g}."
+        )
+    xc = plan.features(lat=lat[valid], lon=lon[valid], time=time, values=values)  # (Nc, Dx)
+    return sample_task_weights(
+        plan.model, xc, yc, num_samples=plan.num_samples, seed=seed, context_chunk_size=plan.context_chunk_size
+    )
+
+
+def block_outputs(
+    plan: PredictionPlan,
+    weights: Sequence[Tensor],
+    block: xr.Dataset,
+    layout: Layout,
+    *,
+    seed: int,
+    time: Any,
+    expand: int,
+) -> np.ndarray:
+    """Predictive summaries on one block of target locations.
+
+    Args:
+        weights: the task's draws (:func:`task_weights`).
+        block: the block's covariates (and the target, when only missing cells are predicted), in memory.
+        seed: the task's seed (keys the observation-noise draws of the quantiles).
+        expand: number of size-1 axes (the task dims) to insert after the output axis.
+
+    Returns:
+        ``(K, 1, ..., 1, *block_shape)`` float64 with NaN outside the predicted cells; K is
+        :attr:`PredictionPlan.num_outputs`.
+    """
+    lat, lon, shape = _points(block, layout)
+    values = {name: _column(block, name, layout) for name in plan.features.covariates}
+    todo = np.ones(lat.shape, dtype=bool)
+    for v in values.values():
+        todo &= np.isfinite(v)
+    if plan.predict_missing_only:
+        todo &= ~np.isfinite(_column(block, plan.target, layout))
+    out = np.full((plan.num_outputs, lat.size), np.nan)
+    index = np.flatnonzero(todo)
+    sigma = noise_std(plan.model)
+    for start in range(0, index.size, plan.chunk_size):  # memory ~ S x chunk_size, whatever the block size
+        idx = index[start : start + plan.chunk_size]
+        xt = plan.features(lat=lat[idx], lon=lon[idx], time=time, values={k: v[idx] for k, v in values.items()})
+        f = decode_points(plan.model, list(weights), xt, chunk_size=plan.chunk_size)  # (S, n)
+        stats = summarise(
+            f,
+            sigma=sigma,
+            normaliser=plan.normaliser,
+            target=plan.target,
+            keys=cell_keys(seed, lat[idx], lon[idx]),
+            quantiles=plan.quantiles,
+            return_samples=plan.return_samples,
+        )
+        parts = [stats["mean"][None], stats["std"][None], stats["quantiles"]]
+        if plan.return_samples:
+            parts.append(stats["samples"])
+        out[:, idx] = np.concatenate(parts, axis=0)  # (K, n)
+    return out.reshape((plan.num_outputs,) + (1,) * expand + shape)

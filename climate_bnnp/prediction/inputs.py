@@ -1,0 +1,162 @@
+"""Checking the user's Dataset and finding its layout (xarray only; nothing is computed).
+
+Two spatial layouts are understood:
+
+* **grid**: 1-D dimension coordinates ``latitude`` and ``longitude`` (or ``lat``/``lon``), in either
+  order, latitude ascending or descending, longitudes 0–360 or −180–180;
+* **points**: ``latitude`` and ``longitude`` coordinates along one shared dimension (e.g. ``station``).
+
+Every other dimension of the target variable (e.g. ``time``) is a *task* dimension: each index along
+them is predicted as its own task, with its own context and its own weight draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from ..data.standardise import VARIABLES
+from .summary import wrap_longitude
+
+__all__ = ["INTERPOLATION_METHODS", "Layout", "check_units", "check_variables", "find_layout", "interpolate_to"]
+
+INTERPOLATION_METHODS = ("linear", "nearest")
+"""How covariates are interpolated from the context grid to target points (``xarray.Dataset.interp``)."""
+
+_LAT_NAMES = ("latitude", "lat")
+_LON_NAMES = ("longitude", "lon")
+_UNIT_ALIASES = {"millimetres": "mm", "millimeters": "mm", "degree_Celsius": "degC", "celsius": "degC"}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a Dataset keeps its locations.
+
+    Attributes:
+        kind: ``"grid"`` or ``"points"``.
+        lat, lon: names of the latitude and longitude coordinates.
+        spatial_dims: ``(lat_dim, lon_dim)`` for a grid, ``(point_dim,)`` for points.
+    """
+
+    kind: str
+    lat: str
+    lon: str
+    spatial_dims: tuple[str, ...]
+
+
+def _coord_name(ds: xr.Dataset, names: Sequence[str], what: str, label: str) -> str:
+    for name in names:
+        if name in ds.coords:
+            return name
+    raise ValueError(
+        f"{label}: expected a {what} coordinate named one of {list(names)}, got coordinates "
+        f"{sorted(map(str, ds.coords))}; rename yours, e.g. ds.rename(y='latitude', x='longitude')."
+    )
+
+
+def find_layout(ds: xr.Dataset, label: str = "ds") -> Layout:
+    """Detect the grid or points layout of ``ds``.
+
+    Raises:
+        ValueError: no latitude/longitude coordinates, or coordinates that are neither a grid nor points.
+    """
+    lat, lon = _coord_name(ds, _LAT_NAMES, "latitude", label), _coord_name(ds, _LON_NAMES, "longitude", label)
+    lat_dims, lon_dims = ds[lat].dims, ds[lon].dims
+    if lat_dims == (lat,) and lon_dims == (lon,):
+        return Layout("grid", lat, lon, (lat, lon))
+    if len(lat_dims) == 1 and lat_dims == lon_dims:
+        return Layout("points", lat, lon, lat_dims)
+    raise ValueError(
+        f"{label}: {lat!r} has dims {lat_dims} and {lon!r} has dims {lon_dims}; expected a grid (each its "
+        "own 1-D dimension coordinate) or points (both along one dimension such as 'station')."
+    )
+
+
+def check_units(da: xr.DataArray, name: str, label: str = "ds") -> None:
+    """Check the ``units`` attribute of a known ERA5 variable against the canonical units.
+
+    The canonical units are those of :func:`climate_bnnp.data.standardise` (tp in mm, t2m in degC, ...),
+    which the model was trained on. Variables the data layer does not know are not checked.
+
+    Raises:
+        ValueError: missing or wrong units, naming the conversion to apply.
+    """
+    if name not in VARIABLES:
+        return
+    _, expected, long_name, accepted = VARIABLES[name]
+    units = da.attrs.get("units")
+    if units is None:
+        raise ValueError(
+            f"{label}[{name!r}] has no 'units' attribute; expected {expected!r} ({long_name}). "
+            f"Set it, e.g. ds[{name!r}].attrs['units'] = {expected!r}, after checking the values are in {expected}."
+        )
+    units = _UNIT_ALIASES.get(str(units), str(units))
+    if units == expected:
+        return
+    hint = ""
+    if str(units) in accepted:
+        scale, offset = accepted[str(units)]
+        hint = f" Convert with ds[{name!r}] = ds[{name!r}] * {scale:g}" + (f" + {offset:g}" if offset else "")
+        hint += f" and set attrs['units'] = {expected!r} (or run climate_bnnp.data.standardise)."
+    raise ValueError(
+        f"{label}[{name!r}] has units {units!r}, but the model expects {expected!r} ({long_name}).{hint}"
+    )
+
+
+def check_variables(
+    ds: xr.Dataset, names: Sequence[str], layout: Layout, *, label: str = "ds", role: str = "covariate"
+) -> None:
+    """Check that each variable exists, has units the model expects, and lies on ``ds``'s locations.
+
+    Raises:
+        ValueError: a missing variable, wrong units, or a variable on other spatial dims (a mismatched grid).
+    """
+    for name in names:
+        if name not in ds.data_vars:
+            raise ValueError(
+                f"{label} lacks the {role} {name!r} the model needs; it has {sorted(map(str, ds.data_vars))}. "
+                f"Add {name!r} (in {VARIABLES[name][1] if name in VARIABLES else 'training'} units) on the "
+                "same grid as the target."
+            )
+        missing = [d for d in layout.spatial_dims if d not in ds[name].dims]
+        if missing:
+            raise ValueError(
+                f"mismatched grids: {label}[{name!r}] has dims {ds[name].dims}, but the locations of {label} "
+                f"are on dims {layout.spatial_dims}; put all variables on one grid first (e.g. with "
+                "ds[name].interp_like(ds[target]) or xr.align)."
+            )
+        check_units(ds[name], name, label)
+
+
+def interpolate_to(
+    ds: xr.Dataset, names: Sequence[str], layout: Layout, lat: xr.DataArray, lon: xr.DataArray, method: str
+) -> xr.Dataset:
+    """Interpolate grid variables to target locations, lazily (``xarray.Dataset.interp``).
+
+    The grid is sorted to ascending latitude/longitude and the target longitudes are brought into the
+    grid's convention (0–360 or −180–180). ``method="linear"`` is bilinear in (latitude, longitude)
+    degrees; targets outside the grid's coordinate range (including across its longitude seam) get NaN,
+    i.e. they are outside the domain.
+
+    Raises:
+        ValueError: ``ds`` is not a grid, or an unknown method.
+    """
+    if method not in INTERPOLATION_METHODS:
+        raise ValueError(f"interpolation must be one of {INTERPOLATION_METHODS}, got {method!r}.")
+    if layout.kind != "grid":
+        raise ValueError(
+            "covariates can only be interpolated from a grid; the context Dataset holds points. Give the "
+            "covariates at the target locations as variables of `targets`."
+        )
+    grid = ds[list(names)]
+    grid_lon = np.asarray(grid[layout.lon].values, dtype=np.float64)
+    lon_values = wrap_longitude(lon.values)
+    lon_values = lon_values % 360.0 if grid_lon.max() > 180.0 else lon_values
+    lat = xr.DataArray(np.asarray(lat, np.float64), dims=lat.dims)
+    lon = xr.DataArray(lon_values, dims=lon.dims)
+    grid = grid.sortby([layout.lat, layout.lon])
+    out = grid.interp({layout.lat: lat, layout.lon: lon}, method=method)
+    return out.drop_vars([layout.lat, layout.lon], errors="ignore")
