@@ -16,6 +16,15 @@ from .models import BNAM, BNNP, AttnBNNP
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """Lazy exports: ``climate_bnnp.predict`` (imports xarray/dask only when first used)."""
+    if name == "predict":
+        from .prediction import predict
+
+        return predict
+    raise AttributeError(f"module 'climate_bnnp' has no attribute {name!r}")
+
 __all__ = [
     "AttnBNNP",
     "BNAM",
@@ -26,5 +35,6 @@ __all__ = [
     "TrainConfig",
     "load_checkpoint",
     "load_config",
+    "predict",
     "save_checkpoint",
 ]
