@@ -175,8 +175,14 @@ def build_task_store(
     return path
 
 
-def open_task_store(path: str | Path) -> xr.Dataset:
+def open_task_store(path: str | Path, *, use_dask: bool = False) -> xr.Dataset:
     """Open a task store lazily (without warnings).
+
+    Args:
+        path: the store folder.
+        use_dask: ``False`` (default) gives lazily indexed arrays: ``read_task`` then reads exactly the chunks
+            of one task with no dask graph overhead (about 3x faster per task). ``True`` gives dask arrays
+            (one dask chunk per Zarr chunk) for whole-store computations.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
@@ -185,7 +191,7 @@ def open_task_store(path: str | Path) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No task store at {path}; build it with build_task_store() first.")
-    store = xr.open_zarr(path, consolidated=False)
+    store = xr.open_zarr(path, consolidated=False, chunks={} if use_dask else None)
     version = store.attrs.get("climate_bnnp_store")
     if version != STORE_VERSION:
         raise ValueError(

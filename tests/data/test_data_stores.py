@@ -141,3 +141,21 @@ def test_real_sample_store_round_trip(sample_std, tmp_path):
     got = read_task(store, (20, 1, 2))
     want = europe.isel(time=20, latitude=slice(16, 32), longitude=slice(32, 41)).load()
     xr.testing.assert_equal(got.drop_attrs(), want.drop_attrs())
+
+
+def test_reading_one_task_touches_one_chunk_per_variable(tmp_path):
+    from zarr.storage import LocalStore
+
+    class CountingStore(LocalStore):
+        keys: list[str] = []
+
+        async def get(self, key, prototype, byte_range=None):
+            CountingStore.keys.append(key)
+            return await super().get(key, prototype, byte_range)
+
+    ds = lazy_std(tmp_path)
+    path, _, _ = build(ds, tmp_path / "tasks.zarr", 10)
+    store = xr.open_zarr(CountingStore(path, read_only=True), consolidated=False, chunks=None)
+    CountingStore.keys.clear()
+    read_task(store, TaskKey(4, 1, 2))
+    assert sorted(CountingStore.keys) == ["t2m/c/4/1/2", "tp/c/4/1/2", "tp_period_hours/c/4"]
