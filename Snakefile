@@ -1,0 +1,176 @@
+# ERA5 precipitation pipeline: download -> standardise -> build_tasks -> train -> predict -> evaluate -> maps.
+#
+#   snakemake all                                         # the bundled real ERA5 sample (demo, < 10 min on 2 cores)
+#   snakemake all --configfile configs/test.yaml          # tiny smoke run (~1 min)
+#   snakemake all --configfile configs/era5land_ceurope.yaml   # the paper's setting (CDS download, one GPU)
+#
+# `--configfile X` MERGES X over configs/sample.yaml (Snakemake semantics): give complete sections.
+# The merged config is validated against climate_bnnp.config.ExperimentConfig at parse time (unknown keys
+# fail) and written to results/<name>/config.yaml, the one file every step reads; a config change reruns
+# the chain (params are a rerun trigger). Cores come from profiles/default/config.yaml.
+# All derived files carry the ERA5 CC-BY attribution ("ERA5 ... Source: ECMWF.").
+
+import json
+
+from climate_bnnp.config import ExperimentConfig, config_from_dict, config_to_dict
+
+configfile: f"{workflow.basedir}/configs/sample.yaml"
+
+CFG = config_from_dict(ExperimentConfig, config, where="snakemake config")
+NAME = CFG.data.name
+DATA = f"{CFG.data.data_dir}/{NAME}"
+RES = f"{CFG.data.results_dir}/{NAME}"
+LOGS = f"logs/{NAME}"
+PRIORS = ["learned", "standard"]
+PROTOCOLS = ["random"] + (["held_out"] if CFG.data.held_out_country else [])
+PIPE = f"{workflow.basedir}/pipelines"
+CONFIG_JSON = json.dumps(config_to_dict(CFG), sort_keys=True)
+
+
+rule all:
+    input:
+        f"{RES}/metrics.json",
+        f"{RES}/metrics.nc",
+        f"{RES}/metrics.md",
+        expand(f"{RES}/maps/{{prior}}_{{protocol}}.png", prior=PRIORS, protocol=PROTOCOLS),
+
+
+rule config:
+    output:
+        f"{RES}/config.yaml",
+    params:
+        cfg=CONFIG_JSON,
+    log:
+        f"{LOGS}/config.log",
+    shell:
+        "python {PIPE}/resolve_config.py --json {params.cfg:q} --out {output} > {log} 2>&1"
+
+
+rule download:
+    input:
+        rules.config.output,
+    output:
+        f"{DATA}/raw/manifest.json",
+    log:
+        f"{LOGS}/download.log",
+    threads: 1
+    resources:
+        cds_requests=CFG.data.max_concurrent,
+    shell:
+        "python {PIPE}/download.py --config {input} --out {output} > {log} 2>&1"
+
+
+rule standardise:
+    input:
+        config=rules.config.output,
+        manifest=rules.download.output,
+    output:
+        f"{DATA}/standardised.zarr/zarr.json",  # the store's root metadata: written last (atomic rename)
+    params:
+        store=f"{DATA}/standardised.zarr",
+    log:
+        f"{LOGS}/standardise.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+    shell:
+        "python {PIPE}/standardise.py --config {input.config} --manifest {input.manifest} --out {params.store} > {log} 2>&1"
+
+
+rule build_tasks:
+    input:
+        config=rules.config.output,
+        data=rules.standardise.output,
+    output:
+        f"{DATA}/tasks.zarr/zarr.json",
+    params:
+        data=f"{DATA}/standardised.zarr",
+        store=f"{DATA}/tasks.zarr",
+    log:
+        f"{LOGS}/build_tasks.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+    shell:
+        "python {PIPE}/build_tasks.py --config {input.config} --input {params.data} --out {params.store} > {log} 2>&1"
+
+
+rule train:
+    input:
+        config=rules.config.output,
+        store=rules.build_tasks.output,
+    output:
+        checkpoint=f"{RES}/checkpoints/{{prior}}.pt",
+        history=f"{RES}/train_{{prior}}.jsonl",
+    wildcard_constraints:
+        prior="learned|standard",
+    params:
+        store=f"{DATA}/tasks.zarr",
+    log:
+        f"{LOGS}/train_{{prior}}.log",
+    threads: 1
+    resources:
+        mem_mb=8000,
+    shell:
+        "python {PIPE}/train.py --config {input.config} --store {params.store} --prior {wildcards.prior}"
+        " --out {output.checkpoint} --log {output.history} --threads {threads} > {log} 2>&1"
+
+
+rule predict:
+    input:
+        config=rules.config.output,
+        store=rules.build_tasks.output,
+        checkpoint=f"{RES}/checkpoints/{{prior}}.pt",
+    output:
+        f"{RES}/predictions/{{prior}}.zarr/zarr.json",
+    wildcard_constraints:
+        prior="learned|standard",
+    params:
+        store=f"{DATA}/tasks.zarr",
+        out=lambda wc: f"{RES}/predictions/{wc.prior}.zarr",
+    log:
+        f"{LOGS}/predict_{{prior}}.log",
+    threads: 1
+    resources:
+        mem_mb=8000,
+    shell:
+        "python {PIPE}/predict.py --config {input.config} --store {params.store} --checkpoint {input.checkpoint}"
+        " --out {params.out} --threads {threads} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        config=rules.config.output,
+        predictions=expand(f"{RES}/predictions/{{prior}}.zarr/zarr.json", prior=PRIORS),
+    output:
+        json=f"{RES}/metrics.json",
+        netcdf=f"{RES}/metrics.nc",
+        markdown=f"{RES}/metrics.md",
+    params:
+        pairs=" ".join(f"{p}={RES}/predictions/{p}.zarr" for p in PRIORS),
+    log:
+        f"{LOGS}/evaluate.log",
+    threads: 1
+    shell:
+        "python {PIPE}/evaluate.py --config {input.config} --predictions {params.pairs}"
+        " --json {output.json} --netcdf {output.netcdf} --markdown {output.markdown} > {log} 2>&1"
+
+
+rule maps:
+    input:
+        config=rules.config.output,
+        predictions=f"{RES}/predictions/{{prior}}.zarr/zarr.json",
+    output:
+        [f"{RES}/maps/{{prior}}_{p}.png" for p in PROTOCOLS],
+    params:
+        predictions=lambda wc: f"{RES}/predictions/{wc.prior}.zarr",
+        random=lambda wc: f"{RES}/maps/{wc.prior}_random.png",
+        held_out=lambda wc: f"--out-held-out {RES}/maps/{wc.prior}_held_out.png" if "held_out" in PROTOCOLS else "",
+    wildcard_constraints:
+        prior="learned|standard",
+    log:
+        f"{LOGS}/maps_{{prior}}.log",
+    threads: 1
+    shell:
+        "python {PIPE}/maps.py --config {input.config} --predictions {params.predictions}"
+        " --out-random {params.random} {params.held_out} > {log} 2>&1"

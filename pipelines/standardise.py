@@ -1,0 +1,57 @@
+"""Snakemake rule `standardise`: raw ERA5 files -> one canonical Zarr v3 dataset (optionally cropped).
+
+Usage: ``python pipelines/standardise.py --config C --manifest data/<name>/raw/manifest.json
+--out data/<name>/standardised.zarr``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+from climate_bnnp.config import load_config
+from climate_bnnp.data import open_cds_files, open_sample, standardise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--manifest", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args(argv)
+    data = load_config(args.config).data
+    manifest = json.loads(args.manifest.read_text())
+    if manifest["source"] == "sample":
+        ds = standardise(open_sample(), source="sample", required=("t2m", "tp"))
+    else:
+        ds = standardise(open_cds_files(manifest["files"]), source=manifest["source"], required=("t2m", "tp"))
+    if data.area is not None:
+        north, west, south, east = data.area
+        ds = ds.sel(latitude=slice(south, north), longitude=slice(west, east))
+        if min(ds.sizes["latitude"], ds.sizes["longitude"]) < 1:
+            raise ValueError(
+                f"data.area {list(data.area)} (north, west, south, east; longitudes in [-180, 180)) "
+                "selects no grid cell of the source; fix the area."
+            )
+    if "request" in manifest:
+        ds.attrs["request"] = json.dumps(manifest["request"])
+    ds = ds.chunk({"time": 1, "latitude": -1, "longitude": -1})
+    for name in ds.variables:
+        ds[name].encoding = {}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(f".{args.out.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False)
+        if args.out.exists():
+            shutil.rmtree(args.out)
+        tmp.rename(args.out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
