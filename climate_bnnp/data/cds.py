@@ -40,7 +40,7 @@ _CREDENTIALS_HELP = (
     "Create ~/.cdsapirc with the two lines 'url: https://cds.climate.copernicus.eu/api' and "
     "'key: <your key>' "
     "(or point CDSAPI_RC at such a file), or set the environment variables CDSAPI_URL and CDSAPI_KEY. "
-    "See https://cds.climate.copernicus.eu/how-to-api ."
+    "(see https://cds.climate.copernicus.eu/how-to-api)."
 )
 
 
