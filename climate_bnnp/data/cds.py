@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 _CREDENTIALS_HELP = (
     "Create ~/.cdsapirc with the two lines 'url: https://cds.climate.copernicus.eu/api' and "
     "'key: <your key>' "
-    "(or point CDSAPI_RC at such a file), or set the environment variables CDSAPI_URL and CDSAPI_KEY. "
+    "(or point CDSAPI_RC at such a file), or set the environment variables CDSAPI_URL and CDSAPI_KEY "
     "(see https://cds.climate.copernicus.eu/how-to-api)."
 )
 
