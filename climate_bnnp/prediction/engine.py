@@ -16,6 +16,7 @@ with the context.)
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,6 +32,8 @@ __all__ = [
     "sample_task_weights",
     "task_seed",
 ]
+
+_RNG_LOCK = threading.Lock()  # the models draw from torch's global RNG: one seeded draw at a time
 
 SUPPORTED_KINDS = ("bnnp", "attn_bnnp")
 """Model kinds :func:`climate_bnnp.predict` supports (their decoders act on each point independently)."""
@@ -102,7 +105,8 @@ def sample_task_weights(
 ) -> list[Tensor]:
     """Sample S weight sets of one task from the amortised posterior (or the prior without context).
 
-    The global torch RNG is forked, seeded with ``seed``, and restored afterwards.
+    The global torch RNG is forked, seeded with ``seed``, and restored afterwards; a lock keeps concurrent
+    calls (dask's threaded scheduler) from interleaving their draws.
 
     Args:
         model: a BNNP or AttnBNNP (eval mode).
@@ -115,7 +119,7 @@ def sample_task_weights(
         Per layer, weights ``(S, 1, d_out, d_in + 1)`` (float64).
     """
     device, dtype = model_device_dtype(model)
-    with torch.random.fork_rng(devices=_fork_devices(device)):
+    with _RNG_LOCK, torch.random.fork_rng(devices=_fork_devices(device)):
         torch.manual_seed(seed)
         if xc is None or len(xc) == 0:
             sample = model.sample_weights(None, None, num_samples=num_samples, num_tasks=1)

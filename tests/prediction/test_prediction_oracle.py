@@ -1,0 +1,73 @@
+"""predict() on a Dataset reproduces the model's direct output on tensors built by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pred_helpers import FEATURES
+
+from climate_bnnp import predict
+from climate_bnnp.prediction import cell_keys, standard_normal_at, task_seed
+
+
+def _hand_inputs(ds, t, normaliser):
+    """xyz + z-scored t2m and z-scored tp at every cell of time step t, written out here (not package code)."""
+    lat2d, lon2d = np.meshgrid(ds.latitude.values, ds.longitude.values, indexing="ij")
+    phi, lam = np.deg2rad(lat2d.ravel()), np.deg2rad(lon2d.ravel())
+    t2m = ds.t2m.values[t].ravel()
+    x = np.stack(
+        [np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi), (t2m - 15.0) / 5.0], axis=-1
+    )  # (N, 4)
+    tp = ds.tp.values[t].ravel()
+    return x, (tp - 0.8) / 1.1, lat2d.ravel(), lon2d.ravel()
+
+
+@pytest.mark.parametrize("t", [0, 1])
+def test_predict_equals_direct_model_output(model, normaliser, grid, t):
+    num_samples = 16
+    out = predict(
+        model, grid, features=FEATURES, normaliser=normaliser, num_samples=num_samples, seed=3,
+        return_samples=True, context_chunk_size=None,
+    )  # fmt: skip
+    x, y, lat, lon = _hand_inputs(grid, t, normaliser)
+    context = np.isfinite(y)
+    seed = task_seed(3, (grid.time.values[t],))
+    with torch.no_grad():
+        torch.manual_seed(seed)
+        sample = model.sample_weights(
+            torch.from_numpy(x[context])[None], torch.from_numpy(y[context])[None, :, None], num_samples=num_samples
+        )
+        f = model.decode(sample.weights, torch.from_numpy(x[~context])[None])[:, 0, :, 0].numpy()  # (S, Nt)
+    sigma = float(model.likelihood.std().detach())
+    mean = 0.8 + 1.1 * f.mean(0)
+    std = 1.1 * np.sqrt(f.var(0) + sigma**2)
+    got = out.isel(time=t)
+    np.testing.assert_allclose(got["mean"].values.ravel()[~context], mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got["std"].values.ravel()[~context], std, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        got["samples"].values.reshape(num_samples, -1)[:, ~context], 0.8 + 1.1 * f, rtol=1e-10, atol=1e-12
+    )
+    eps = standard_normal_at(cell_keys(seed, lat[~context], lon[~context]), num_samples)
+    quant = np.quantile(0.8 + 1.1 * (f + sigma * eps), [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
+    np.testing.assert_allclose(got["quantiles"].values.reshape(5, -1)[:, ~context], quant, rtol=1e-10, atol=1e-12)
+    # observed cells are the context and are not predicted by default
+    assert np.isnan(got["mean"].values.ravel()[context]).all()
+
+
+def test_prior_predictive_when_allowed(model, normaliser, grid):
+    empty = grid.isel(time=[0]).assign(tp=grid.tp.isel(time=[0]) * np.nan)
+    out = predict(model, empty, features=FEATURES, normaliser=normaliser, num_samples=8, allow_prior=True)
+    x, _, _, _ = _hand_inputs(empty, 0, normaliser)
+    with torch.no_grad():
+        torch.manual_seed(task_seed(0, (empty.time.values[0],)))
+        sample = model.sample_weights(None, None, num_samples=8, num_tasks=1)
+        f = model.decode(sample.weights, torch.from_numpy(x)[None])[:, 0, :, 0].numpy()
+    np.testing.assert_allclose(out["mean"].values.ravel(), 0.8 + 1.1 * f.mean(0), rtol=1e-10)
+
+
+def test_std_includes_observation_noise(model, normaliser, grid):
+    out = predict(model, grid, features=FEATURES, normaliser=normaliser, num_samples=4)
+    sigma_mm = 1.1 * float(model.likelihood.std().detach())
+    assert float(out["std"].min()) >= sigma_mm * (1 - 1e-12)
+    assert "observation noise" in out["std"].attrs["description"]
