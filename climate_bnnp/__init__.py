@@ -10,31 +10,32 @@ Shape convention (used in every docstring and shape comment of the package):
 * layer weights are ``(S, B, d_out, d_in + 1)`` (the last column is the bias).
 """
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import ExperimentConfig, ModelConfig, TaskConfig, TrainConfig, load_config
-from .models import BNAM, BNNP, AttnBNNP
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
+# Public names and the module that defines each. Loaded lazily, so that the torch-free parts
+# (climate_bnnp.data, .metrics, .plot) never import torch.
+_EXPORTS = {
+    "BNNP": "climate_bnnp.models",
+    "ExperimentConfig": "climate_bnnp.config",
+    "ModelConfig": "climate_bnnp.config",
+    "TaskConfig": "climate_bnnp.config",
+    "TrainConfig": "climate_bnnp.config",
+    "load_config": "climate_bnnp.config",
+    "load_checkpoint": "climate_bnnp.checkpoint",
+    "save_checkpoint": "climate_bnnp.checkpoint",
+}
 
-def __getattr__(name: str):
-    """Lazy exports: ``climate_bnnp.predict`` (imports xarray/dask only when first used)."""
-    if name == "predict":
-        from .prediction import predict
+__all__ = sorted(_EXPORTS)
 
-        return predict
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'climate_bnnp' has no attribute {name!r}")
 
-__all__ = [
-    "AttnBNNP",
-    "BNAM",
-    "BNNP",
-    "ExperimentConfig",
-    "ModelConfig",
-    "TaskConfig",
-    "TrainConfig",
-    "load_checkpoint",
-    "load_config",
-    "predict",
-    "save_checkpoint",
-]
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -62,6 +62,10 @@ class UnitwisePrior(nn.Module):
         for param in self.parameters():
             param.requires_grad_(learnable)
 
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self.set_weight_mask(self.weight_mask.clone())  # learnability follows the loaded mask
+
     def scale_tril(self) -> Tensor:
         """Cholesky factor of the prior covariance, ``(d_out, D, D)``."""
         diag = torch.diag_embed(self.log_scale.exp())

@@ -12,6 +12,7 @@ sizes are zero-padded to a common size and masked (``mask_c`` False at padding);
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -102,6 +103,7 @@ class BNNP(nn.Module):
     # ----------------------------------------------------------------------------------------- priors
     def set_prior_learnable_fraction(self, fraction: float, *, seed: int = 0) -> None:
         """Apply the prior-flexibility knob ρ: see :func:`~climate_bnnp.layers.learnable_weight_masks`."""
+        self.config = dataclasses.replace(self.config, prior_learnable_fraction=fraction, seed=seed)
         shapes = [tuple(layer.prior.weight_mask.shape) for layer in self.layers]
         for layer, mask in zip(self.layers, learnable_weight_masks(shapes, fraction, seed=seed), strict=True):
             layer.prior.set_weight_mask(mask)

@@ -1,0 +1,109 @@
+"""The BNNP posterior against closed forms: Bayesian linear regression, the prior, chunked streaming."""
+
+import numpy as np
+import pytest
+import torch
+
+from climate_bnnp import BNNP
+from climate_bnnp.layers import accumulate_natural
+
+
+def _randomise_prior(model: BNNP, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in model.layers:
+            prior = layer.prior
+            prior.mean.copy_(0.5 * torch.randn(prior.mean.shape, generator=g))
+            prior.log_scale.copy_(0.3 * torch.randn(prior.log_scale.shape, generator=g))
+            if prior.kind == "full":
+                prior.offdiag.copy_(0.3 * torch.randn(prior.offdiag.shape, generator=g))
+
+
+def _numpy_prior(prior) -> tuple[np.ndarray, np.ndarray]:
+    """Prior mean and covariance rebuilt from the raw parameters (independent of the module's maths)."""
+    mean = prior.mean.detach().numpy()
+    scale = np.exp(prior.log_scale.detach().numpy())
+    lower = np.tril(prior.offdiag.detach().numpy(), -1) if prior.kind == "full" else 0.0
+    chol = np.einsum("ji,ik->jik", scale, np.eye(scale.shape[1])) + lower
+    return mean, chol @ np.swapaxes(chol, 1, 2) / prior.fan_in
+
+
+@pytest.mark.parametrize("prior_type", ["full", "diagonal"])
+def test_exact_final_layer_equals_bayesian_linear_regression(prior_type):
+    sigma = 0.3
+    model = BNNP(dim_x=3, dim_y=2, hidden_dims=(), exact_final_layer=True, noise_init=sigma,
+                 learn_noise=False, prior_type=prior_type).double()
+    _randomise_prior(model)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(25, 3)), rng.normal(size=(25, 2))
+    layer = model.layers[0]
+    xc, yc = torch.from_numpy(x)[None], torch.from_numpy(y)[None]
+    yhat, lam = layer.pseudo_observations(xc, yc, None, model.likelihood.std())
+    posterior = layer.posterior(accumulate_natural(layer.features(xc[None]), lam[None], yhat[None]))
+    cov = torch.cholesky_inverse(posterior.chol)[0, 0].detach().numpy()  # (J, D, D)
+    mu0, sigma0 = _numpy_prior(layer.prior)
+    h = np.concatenate([x, np.ones((25, 1))], axis=1)
+    for j in range(2):
+        prec0 = np.linalg.inv(sigma0[j])
+        cov_blr = np.linalg.inv(prec0 + h.T @ h / sigma**2)
+        mean_blr = cov_blr @ (prec0 @ mu0[j] + h.T @ y[:, j] / sigma**2)
+        np.testing.assert_allclose(posterior.mean[0, 0, j].detach().numpy(), mean_blr, rtol=0, atol=1e-8)
+        np.testing.assert_allclose(cov[j], cov_blr, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_chunked_posterior_equals_full_batch_for_the_whole_network(grad):
+    model = BNNP(dim_x=2, dim_y=1, hidden_dims=(16, 8), inf_hidden_dims=(16,)).double()
+    _randomise_prior(model)
+    xc, yc = torch.randn(3, 37, 2, dtype=torch.float64), torch.randn(3, 37, 1, dtype=torch.float64)
+    mask = torch.rand(3, 37) > 0.2
+    with torch.set_grad_enabled(grad):
+        torch.manual_seed(5)
+        full = model.sample_weights(xc, yc, mask, num_samples=4)
+        for chunk in np.random.default_rng(1).integers(1, 37, size=4):
+            torch.manual_seed(5)
+            chunked = model.sample_weights(xc, yc, mask, num_samples=4, chunk_size=int(chunk))
+            for a, b in zip(full.weights, chunked.weights):
+                torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+            torch.testing.assert_close(full.kl, chunked.kl, rtol=1e-12, atol=1e-10)
+
+
+def test_padding_with_a_mask_equals_the_task_alone():
+    model = BNNP(dim_x=1, dim_y=1, hidden_dims=(8,), inf_hidden_dims=(8,)).double()
+    x, y = torch.randn(1, 9, 1, dtype=torch.float64), torch.randn(1, 9, 1, dtype=torch.float64)
+    padded_x = torch.cat([x, torch.zeros(1, 4, 1, dtype=torch.float64)], 1)
+    padded_y = torch.cat([y, 99 * torch.ones(1, 4, 1, dtype=torch.float64)], 1)
+    mask = torch.arange(13)[None] < 9
+    layer = model.layers[0]  # the first layer's posterior does not depend on samples
+    with torch.no_grad():
+        def first_posterior(xc, yc, m):
+            yhat, lam = layer.pseudo_observations(xc, yc, m)
+            return layer.posterior(accumulate_natural(layer.features(xc[None]), lam[None], yhat[None]))
+        alone, padded = first_posterior(x, y, None), first_posterior(padded_x, padded_y, mask)
+    torch.testing.assert_close(alone.mean, padded.mean, rtol=0, atol=1e-12)
+    torch.testing.assert_close(alone.chol, padded.chol, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("prior_type", ["full", "diagonal"])
+def test_no_context_samples_match_the_prior(prior_type):
+    model = BNNP(dim_x=2, dim_y=1, hidden_dims=(3,), prior_type=prior_type).double()
+    _randomise_prior(model, seed=4)
+    num = 40_000
+    with torch.no_grad():
+        sample = model.sample_weights(None, None, num_samples=num, num_tasks=1)
+    assert torch.equal(sample.kl, torch.zeros(num, 1, dtype=torch.float64))
+    for layer, w in zip(model.layers, sample.weights):
+        mean, cov = _numpy_prior(layer.prior)
+        draws = w[:, 0].numpy()  # (S, J, D)
+        se = np.sqrt(np.einsum("jii->ji", cov) / num)
+        # Monte-Carlo tolerance: 5 standard errors for the means, 0.05 × max variance for covariances.
+        assert np.all(np.abs(draws.mean(0) - mean) < 5 * se)
+        for j in range(draws.shape[1]):
+            np.testing.assert_allclose(np.cov(draws[:, j].T), cov[j], atol=0.05 * cov[j].max(), rtol=0)
+
+
+def test_forward_without_context_is_the_prior_predictive():
+    model = BNNP(hidden_dims=(8,)).double()
+    xt = torch.linspace(-1, 1, 5, dtype=torch.float64).view(1, 5, 1)
+    out = model(None, None, xt, num_samples=3)
+    assert out.ft.shape == (3, 1, 5, 1) and out.fc is None and (out.kl == 0).all()
