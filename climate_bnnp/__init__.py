@@ -18,7 +18,10 @@ __version__ = "0.1.0"
 # Public names and the module that defines each. Loaded lazily, so that the torch-free parts
 # (climate_bnnp.data, .metrics, .plot) never import torch.
 _EXPORTS = {
+    "AttnBNNP": "climate_bnnp.models",
+    "BNAM": "climate_bnnp.models",
     "BNNP": "climate_bnnp.models",
+    "predict": "climate_bnnp.prediction",
     "ExperimentConfig": "climate_bnnp.config",
     "ModelConfig": "climate_bnnp.config",
     "TaskConfig": "climate_bnnp.config",
