@@ -25,7 +25,7 @@ from climate_bnnp.checkpoint import load_checkpoint
 from climate_bnnp.config import load_config
 from climate_bnnp.data import ERA5_ATTRIBUTION, country_mask, open_task_store
 from climate_bnnp.tasks.era5 import Era5TaskSet
-from climate_bnnp.tasks.era5_eval import predict_samples, test_tasks
+from climate_bnnp.tasks.era5_eval import build_test_tasks, predict_samples
 from climate_bnnp.tasks.era5_outputs import predictions_dataset
 
 AMORTISED_NOTE = (
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         held_out = country_mask(
             store["latitude"].values, store["longitude"].values, data.held_out_country, bbox=data.held_out_bbox
         )
-    tests = test_tasks(
+    tests = build_test_tasks(
         taskset, context_fraction=data.test_context_fraction, seed=data.eval_seed, held_out=held_out
     )
     checkpoint = load_checkpoint(args.checkpoint)

@@ -175,7 +175,7 @@ class Era5TaskSet:
         if name == "hour":
             angle = 2 * np.pi * (time.hour + time.minute / 60) / 24
         else:  # season
-            angle = 2 * np.pi * (time.dayofyear - 1) / 365.25
+            angle = 2 * np.pi * (time.day_of_year - 1) / 365.25
         return [np.full(shape, np.sin(angle)), np.full(shape, np.cos(angle))]
 
 

@@ -25,7 +25,7 @@ import torch
 
 from .era5 import Era5Task, Era5TaskSet
 
-__all__ = ["PROTOCOLS", "Era5TestTask", "test_tasks", "predict_samples"]
+__all__ = ["PROTOCOLS", "Era5TestTask", "build_test_tasks", "predict_samples"]
 
 PROTOCOLS = ("random", "held_out")
 
@@ -65,7 +65,7 @@ class Era5TestTask:
         return self.task.y[self.target]
 
 
-def test_tasks(
+def build_test_tasks(
     taskset: Era5TaskSet,
     *,
     split: str = "test",

@@ -1,0 +1,169 @@
+"""Each pipelines/ step's main([...]) in-process on tiny data, chained as Snakemake would chain them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from climate_bnnp.config import ConfigError, load_config
+from climate_bnnp.data import ERA5_ATTRIBUTION, ERA5_LAND_ATTRIBUTION, CDSCredentialsError, open_task_store
+from climate_bnnp.data.testing import FakeCDSClient
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _step(name: str):
+    spec = importlib.util.spec_from_file_location(f"pipeline_{name}", ROOT / "pipelines" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def _tiny_config(tmp_path: Path, **data) -> Path:
+    config = yaml.safe_load((ROOT / "configs" / "test.yaml").read_text())
+    config["data"].update({"area": [52.0, -6.0, 40.0, 12.0], "num_eval_samples": 8, **data})
+    config["train"].update({"steps": 3, "log_every": 1})
+    config["model"].update({"hidden_dims": [8], "inf_hidden_dims": [8]})
+    path = tmp_path / "config.yaml"
+    assert _step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """Run download -> ... -> maps once on a crop of the bundled sample (13 x 19 cells)."""
+    tmp = tmp_path_factory.mktemp("chain")
+    config = _tiny_config(tmp)
+    out = {"config": config, "tmp": tmp}
+    assert _step("download")(["--config", str(config), "--out", str(tmp / "raw" / "manifest.json")]) == 0
+    std, store = tmp / "std.zarr", tmp / "tasks.zarr"
+    assert _step("standardise")(["--config", str(config), "--manifest", str(tmp / "raw" / "manifest.json"), "--out", str(std)]) == 0
+    assert _step("build_tasks")(["--config", str(config), "--input", str(std), "--out", str(store)]) == 0
+    for prior in ("learned", "standard"):
+        ckpt, pred = tmp / f"{prior}.pt", tmp / f"{prior}.zarr"
+        args = ["--config", str(config), "--store", str(store), "--prior", prior, "--out", str(ckpt), "--log", str(tmp / f"{prior}.jsonl")]
+        assert _step("train")(args) == 0
+        args = ["--config", str(config), "--store", str(store), "--checkpoint", str(ckpt), "--out", str(pred)]
+        assert _step("predict")(args) == 0
+    pairs = [f"{p}={tmp / p}.zarr" for p in ("learned", "standard")]
+    metrics = {k: tmp / f"metrics.{k}" for k in ("json", "nc", "md")}
+    args = ["--config", str(config), "--predictions", *pairs, "--json", str(metrics["json"])]
+    assert _step("evaluate")(args + ["--netcdf", str(metrics["nc"]), "--markdown", str(metrics["md"])]) == 0
+    out.update(std=std, store=store, metrics=metrics)
+    return out
+
+
+def test_config_step_rejects_unknown_keys(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['tile'\] for DataConfig"):
+        _step("resolve_config")(["--json", json.dumps({"data": {"tile": 3}}), "--out", str(tmp_path / "c.yaml")])
+    assert not (tmp_path / "c.yaml").exists()
+
+
+def test_standardised_and_store_carry_attribution(chain):
+    std = xr.open_zarr(chain["std"], consolidated=False)
+    assert std.sizes["latitude"] == 13 and std.sizes["longitude"] == 19
+    assert std.attrs["attribution"] == ERA5_ATTRIBUTION
+    store = open_task_store(chain["store"])
+    assert store.attrs["attribution"] == ERA5_ATTRIBUTION and store.attrs["experiment"] == "test"
+    assert store.attrs["split"]["test"] == [20, 21, 22, 23]
+    assert set(store.attrs["normaliser"]["mean"]) == {"t2m", "tp"}
+
+
+def test_train_and_predict_outputs(chain):
+    tmp = chain["tmp"]
+    lines = (tmp / "learned.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]
+    pred = xr.open_zarr(tmp / "learned.zarr", consolidated=False).load()
+    assert list(pred["protocol"].values) == ["random"] * 4 + ["held_out"] * 4
+    assert pred.attrs["attribution"] == ERA5_ATTRIBUTION and pred.attrs["num_samples"] == 8
+    held = pred.isel(task=slice(4, None))
+    assert not (held["is_context"] & held["held_out_region"]).any()  # no context inside France
+    assert int(pred["held_out_region"].sum()) > 20
+    for name in ("ppd", "nll", "mae_mm", "crps_mm", "coverage90"):
+        assert np.isfinite(pred[name].values).all()
+    # The per-task MAE equals the MAE of the stored predictive mean over the target cells.
+    task = pred.isel(task=0)
+    target = task["truth"].notnull() & ~task["is_context"]
+    mae = float(np.abs(task["mean"] - task["truth"]).where(target).mean())
+    assert float(task["mae_mm"]) == pytest.approx(mae, rel=1e-5)
+
+
+def test_evaluate_report(chain):
+    report = json.loads(chain["metrics"]["json"].read_text())
+    assert report["num_samples"] == 8 and "50k" in report["note"]
+    assert set(report["models"]) == {"learned", "standard"}
+    held = report["models"]["learned"]["held_out"]
+    assert held["num_tasks"] == 4 and held["mean_std_mm"]["inside_region"] > 0
+    nc = xr.open_dataset(chain["metrics"]["nc"])
+    assert nc["ppd_mean"].sel(model="learned", protocol="random") == pytest.approx(
+        report["models"]["learned"]["random"]["ppd"]["mean"]
+    )
+    assert ERA5_ATTRIBUTION in nc.attrs["attribution"]
+    text = chain["metrics"]["md"].read_text()
+    assert "| learned | held_out | 4 |" in text and ERA5_ATTRIBUTION in text
+
+
+def test_maps_drawn_offline_with_coastlines(chain, monkeypatch):
+    import cartopy.io
+    from cartopy.mpl.geoaxes import GeoAxes
+    from matplotlib.image import imread
+
+    added = []
+    original = GeoAxes.add_feature
+
+    def spy(self, feature, **kwargs):
+        added.append(getattr(feature, "name", type(feature).__name__))
+        return original(self, feature, **kwargs)
+
+    monkeypatch.setattr(GeoAxes, "add_feature", spy)
+    tmp = chain["tmp"]
+    outs = [tmp / "maps" / "random.png", tmp / "maps" / "held_out.png"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cartopy.io.DownloadWarning)
+        args = ["--config", str(chain["config"]), "--predictions", str(tmp / "learned.zarr")]
+        assert _step("maps")(args + ["--out-random", str(outs[0]), "--out-held-out", str(outs[1])]) == 0
+    assert "coastline" in added
+    for path in outs:
+        image = imread(path)
+        assert image.shape[0] > 300 and float(image[..., :3].std()) > 0.05  # not blank
+
+
+def test_download_cds_with_fake_client_then_standardise(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for var in ("CDSAPI_URL", "CDSAPI_KEY", "CDSAPI_RC"):
+        monkeypatch.delenv(var, raising=False)
+    request = {"years": [2019], "months": [12], "days": ["01", "02"], "area": [47, 6, 46, 8], "grid": [0.5, 0.5]}
+    config = _tiny_config(tmp_path, source="cds", request=request, area=None)
+    manifest = tmp_path / "raw" / "manifest.json"
+    with pytest.raises(CDSCredentialsError, match="CDSAPI_URL"):
+        _step("download")(["--config", str(config), "--out", str(manifest)])
+    fake = FakeCDSClient()
+    monkeypatch.setattr("climate_bnnp.data.cds.make_cds_client", lambda: fake)
+    assert _step("download")(["--config", str(config), "--out", str(manifest)]) == 0
+    assert fake.calls[0][0] == "reanalysis-era5-land" and fake.calls[0][1]["day"] == ["01", "02"]
+    info = json.loads(manifest.read_text())
+    assert info["attribution"] == ERA5_LAND_ATTRIBUTION and len(info["files"]) == 1
+    out = tmp_path / "std.zarr"
+    assert _step("standardise")(["--config", str(config), "--manifest", str(manifest), "--out", str(out)]) == 0
+    std = xr.open_zarr(out, consolidated=False)
+    assert std.sizes["time"] == 4 and list(std["tp_period_hours"].values) == [24, 12, 24, 12]
+    assert std.attrs["attribution"] == ERA5_LAND_ATTRIBUTION
+
+
+def test_train_rejects_wrong_dim_x(chain, tmp_path):
+    config = yaml.safe_load(chain["config"].read_text())
+    config["model"]["dim_x"] = 3
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    load_config(path)
+    with pytest.raises(ValueError, match="set model.dim_x: 4"):
+        _step("train")(["--config", str(path), "--store", str(chain["store"]), "--prior", "learned", "--out", str(tmp_path / "x.pt")])
+
+
