@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     variables = [f for f in data.features if f in _VARIABLE_FEATURES] + ["tp"]
     missing = [v for v in variables if v not in ds.data_vars]
     if missing:
-        raise ValueError(f"data.features need variables {missing} that {args.input} lacks ({list(ds.data_vars)}).")
+        raise ValueError(
+            f"data.features need variables {missing} that {args.input} lacks ({list(ds.data_vars)})."
+        )
     ds = ds[[*variables, "tp_period_hours"]]
     split = split_times(ds["time"].values, n_val=data.n_val, n_test=data.n_test)
     normaliser = fit_normaliser(ds, variables, tp_transform=data.tp_transform, times=split["train"])

@@ -4,7 +4,8 @@
 ``data.source: cds`` downloads one netCDF per month with cdsapi (resumable; needs ~/.cdsapirc or
 CDSAPI_URL/CDSAPI_KEY).
 
-Usage: ``python pipelines/download.py --config results/<name>/config.yaml --out data/<name>/raw/manifest.json``
+Usage: ``python pipelines/download.py --config results/<name>/config.yaml
+--out data/<name>/raw/manifest.json``
 """
 
 from __future__ import annotations

@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         attrs={k: str(v) for k, v in report.items() if k != "models"},
     )
     lines = [
-        f"### ERA5 test metrics — experiment `{config.data.name}` (S = {report['num_samples']} samples per task)",
+        f"### ERA5 test metrics — experiment `{config.data.name}` "
+        f"(S = {report['num_samples']} samples per task)",
         "",
         "| model | protocol | tasks | " + " | ".join(SCORES.values()) + " | std in / out region (mm) |",
         "|---" * (4 + len(SCORES)) + "|",
@@ -108,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         for j, protocol in enumerate(protocols):
             cells = [f"{table[f'{s}_mean'][i, j]:.3f} ± {table[f'{s}_se'][i, j]:.3f}" for s in SCORES]
             std = f"{table['std_inside_mm'][i, j]:.3f} / {table['std_outside_mm'][i, j]:.3f}"
-            lines.append(f"| {model} | {protocol} | {int(table['num_tasks'][i, j])} | " + " | ".join(cells) + f" | {std} |")
+            lines.append(
+                f"| {model} | {protocol} | {int(table['num_tasks'][i, j])} | "
+                + " | ".join(cells)
+                + f" | {std} |"
+            )
     lines += ["", f"Mean ± standard error over tasks. {report['note']}", "", report["attribution"], ""]
     _atomic_write(args.json, lambda t: Path(t).write_text(json.dumps(report, indent=2)))
     _atomic_write(args.netcdf, lambda t: out.to_netcdf(t, engine="netcdf4"))

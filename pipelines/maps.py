@@ -29,7 +29,9 @@ def _figure(ds: xr.Dataset, protocol: str, title: str):
     context = task["is_context"].values
     region = None
     if protocol == "held_out" and "held_out_region" in task:
-        region = task["held_out_region"]  # the exact cells held out (a country name would outline overseas parts)
+        region = task[
+            "held_out_region"
+        ]  # the exact cells held out (a country name would outline overseas parts)
     when = str(task["time"].values)[:16]
     return plot.uncertainty_figure(
         task["truth"].assign_attrs(units="mm"),

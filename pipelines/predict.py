@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     held_out = None
     if data.held_out_country is not None:
         held_out = country_mask(
-            store["latitude"].values, store["longitude"].values, data.held_out_country, bbox=data.held_out_bbox
+            store["latitude"].values,
+            store["longitude"].values,
+            data.held_out_country,
+            bbox=data.held_out_bbox,
         )
     tests = build_test_tasks(
         taskset, context_fraction=data.test_context_fraction, seed=data.eval_seed, held_out=held_out
@@ -66,7 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     samples_mm, scores = [], []
     for test in tests:
         f = predict_samples(
-            model, test.xc, test.yc, test.task.x, num_samples=data.num_eval_samples, chunk_size=chunk, dtype=dtype
+            model,
+            test.xc,
+            test.yc,
+            test.task.x,
+            num_samples=data.num_eval_samples,
+            chunk_size=chunk,
+            dtype=dtype,
         )[..., 0]  # (S, N) normalised function samples at every cell of the task
         obs_mm = taskset.normaliser.inverse("tp", f + sigma * rng.standard_normal(f.shape))  # (S, N) mm
         yt, ft, obs_t = test.yt[:, 0], f[:, test.target], obs_mm[:, test.target]

@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     if config.model.dim_x != taskset.dim_x or config.model.dim_y != 1:
         raise ValueError(
             f"{args.config}: model.dim_x = {config.model.dim_x}, dim_y = {config.model.dim_y}, but "
-            f"data.features {list(config.data.features)} give dim_x = {taskset.dim_x} and tp gives dim_y = 1; "
+            f"data.features {list(config.data.features)} give dim_x = {taskset.dim_x} and tp gives "
+            "dim_y = 1; "
             f"set model.dim_x: {taskset.dim_x} and model.dim_y: 1."
         )
     model_config = config.model

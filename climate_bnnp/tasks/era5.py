@@ -179,7 +179,9 @@ class Era5TaskSet:
         return [np.full(shape, np.sin(angle)), np.full(shape, np.cos(angle))]
 
 
-def train_source(taskset: Era5TaskSet, *, subsample_fraction: float = 0.25, split: str = "train") -> TaskSource:
+def train_source(
+    taskset: Era5TaskSet, *, subsample_fraction: float = 0.25, split: str = "train"
+) -> TaskSource:
     """A :data:`~climate_bnnp.tasks.TaskSource` over one split: a uniformly random task, subsampled.
 
     Each call picks one task of ``split`` uniformly, then keeps ``max(2, round(fraction N))`` of its valid

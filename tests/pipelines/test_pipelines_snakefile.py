@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.yaml") if p.name in {"sample.yaml", "test.yaml", "era5land_ceurope.yaml"})
+CONFIGS = sorted(
+    p.name
+    for p in (ROOT / "configs").glob("*.yaml")
+    if p.name in {"sample.yaml", "test.yaml", "era5land_ceurope.yaml"}
+)
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 
 
@@ -27,7 +31,11 @@ def _snakemake(workdir: Path, *args: str, timeout: float = 120) -> subprocess.Co
 @pytest.mark.parametrize("config", CONFIGS)
 def test_dry_run_every_config(tmp_path, config):
     assert len(CONFIGS) == 3
-    args = ["-n", "all"] if config == "sample.yaml" else ["-n", "all", "--configfile", str(ROOT / "configs" / config)]
+    args = (
+        ["-n", "all"]
+        if config == "sample.yaml"
+        else ["-n", "all", "--configfile", str(ROOT / "configs" / config)]
+    )
     result = _snakemake(tmp_path, *args)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout + result.stderr
@@ -42,7 +50,9 @@ def test_unknown_config_key_fails_at_parse_time(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("data:\n  tile: 3\n")
     result = _snakemake(tmp_path, "-n", "all", "--configfile", str(bad))
-    assert result.returncode != 0 and "unknown key(s) ['tile'] for DataConfig" in result.stdout + result.stderr
+    assert (
+        result.returncode != 0 and "unknown key(s) ['tile'] for DataConfig" in result.stdout + result.stderr
+    )
 
 
 @pytest.mark.slow
@@ -51,7 +61,13 @@ def test_snakemake_all_on_test_config(tmp_path):
     logs = "\n".join(p.read_text()[-2000:] for p in sorted((tmp_path / "logs" / "test").glob("*.log")))
     assert result.returncode == 0, result.stderr[-3000:] + logs
     res = tmp_path / "results" / "test"
-    for path in ("metrics.json", "metrics.nc", "metrics.md", "checkpoints/learned.pt", "checkpoints/standard.pt"):
+    for path in (
+        "metrics.json",
+        "metrics.nc",
+        "metrics.md",
+        "checkpoints/learned.pt",
+        "checkpoints/standard.pt",
+    ):
         assert (res / path).is_file(), path
     for prior in ("learned", "standard"):
         assert (res / "predictions" / f"{prior}.zarr" / "zarr.json").is_file()

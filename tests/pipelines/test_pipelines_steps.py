@@ -44,11 +44,27 @@ def chain(tmp_path_factory):
     out = {"config": config, "tmp": tmp}
     assert _step("download")(["--config", str(config), "--out", str(tmp / "raw" / "manifest.json")]) == 0
     std, store = tmp / "std.zarr", tmp / "tasks.zarr"
-    assert _step("standardise")(["--config", str(config), "--manifest", str(tmp / "raw" / "manifest.json"), "--out", str(std)]) == 0
+    assert (
+        _step("standardise")(
+            ["--config", str(config), "--manifest", str(tmp / "raw" / "manifest.json"), "--out", str(std)]
+        )
+        == 0
+    )
     assert _step("build_tasks")(["--config", str(config), "--input", str(std), "--out", str(store)]) == 0
     for prior in ("learned", "standard"):
         ckpt, pred = tmp / f"{prior}.pt", tmp / f"{prior}.zarr"
-        args = ["--config", str(config), "--store", str(store), "--prior", prior, "--out", str(ckpt), "--log", str(tmp / f"{prior}.jsonl")]
+        args = [
+            "--config",
+            str(config),
+            "--store",
+            str(store),
+            "--prior",
+            prior,
+            "--out",
+            str(ckpt),
+            "--log",
+            str(tmp / f"{prior}.jsonl"),
+        ]
         assert _step("train")(args) == 0
         args = ["--config", str(config), "--store", str(store), "--checkpoint", str(ckpt), "--out", str(pred)]
         assert _step("predict")(args) == 0
@@ -62,7 +78,9 @@ def chain(tmp_path_factory):
 
 def test_config_step_rejects_unknown_keys(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['tile'\] for DataConfig"):
-        _step("resolve_config")(["--json", json.dumps({"data": {"tile": 3}}), "--out", str(tmp_path / "c.yaml")])
+        _step("resolve_config")(
+            ["--json", json.dumps({"data": {"tile": 3}}), "--out", str(tmp_path / "c.yaml")]
+        )
     assert not (tmp_path / "c.yaml").exists()
 
 
@@ -139,7 +157,13 @@ def test_download_cds_with_fake_client_then_standardise(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     for var in ("CDSAPI_URL", "CDSAPI_KEY", "CDSAPI_RC"):
         monkeypatch.delenv(var, raising=False)
-    request = {"years": [2019], "months": [12], "days": ["01", "02"], "area": [47, 6, 46, 8], "grid": [0.5, 0.5]}
+    request = {
+        "years": [2019],
+        "months": [12],
+        "days": ["01", "02"],
+        "area": [47, 6, 46, 8],
+        "grid": [0.5, 0.5],
+    }
     config = _tiny_config(tmp_path, source="cds", request=request, area=None)
     manifest = tmp_path / "raw" / "manifest.json"
     with pytest.raises(CDSCredentialsError, match="CDSAPI_URL"):
@@ -151,7 +175,9 @@ def test_download_cds_with_fake_client_then_standardise(tmp_path, monkeypatch):
     info = json.loads(manifest.read_text())
     assert info["attribution"] == ERA5_LAND_ATTRIBUTION and len(info["files"]) == 1
     out = tmp_path / "std.zarr"
-    assert _step("standardise")(["--config", str(config), "--manifest", str(manifest), "--out", str(out)]) == 0
+    assert (
+        _step("standardise")(["--config", str(config), "--manifest", str(manifest), "--out", str(out)]) == 0
+    )
     std = xr.open_zarr(out, consolidated=False)
     assert std.sizes["time"] == 4 and list(std["tp_period_hours"].values) == [24, 12, 24, 12]
     assert std.attrs["attribution"] == ERA5_LAND_ATTRIBUTION
@@ -164,6 +190,15 @@ def test_train_rejects_wrong_dim_x(chain, tmp_path):
     path.write_text(yaml.safe_dump(config))
     load_config(path)
     with pytest.raises(ValueError, match="set model.dim_x: 4"):
-        _step("train")(["--config", str(path), "--store", str(chain["store"]), "--prior", "learned", "--out", str(tmp_path / "x.pt")])
-
-
+        _step("train")(
+            [
+                "--config",
+                str(path),
+                "--store",
+                str(chain["store"]),
+                "--prior",
+                "learned",
+                "--out",
+                str(tmp_path / "x.pt"),
+            ]
+        )

@@ -99,7 +99,9 @@ def test_train_source_subsamples_train_tasks(tmp_path):
     for _ in range(20):
         x, y = source(rng)
         matches = [
-            k for k in taskset.keys("train") if len(taskset.task(k).x) and round(0.4 * len(taskset.task(k).x)) == len(x)
+            k
+            for k in taskset.keys("train")
+            if len(taskset.task(k).x) and round(0.4 * len(taskset.task(k).x)) == len(x)
         ]
         assert matches
         rows = {tuple(r) for k in matches for r in np.c_[taskset.task(k).x, taskset.task(k).y]}
