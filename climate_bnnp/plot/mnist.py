@@ -46,8 +46,7 @@ def image_grid_figure(
     fig, axes = plt.subplots(
         rows, cols, figsize=(cell_inches * cols + 0.6, cell_inches * rows + 0.5), squeeze=False
     )
-    cmap = plt.get_cmap("gray").copy()
-    cmap.set_bad("tab:blue")
+    cmap = plt.get_cmap("gray").with_extremes(bad="tab:blue")
     for i, row in enumerate(images):
         for j in range(cols):
             ax = axes[i, j]

@@ -127,6 +127,17 @@ def test_attn_bnnp_chunked_equals_full_batch_in_value():
         torch.testing.assert_close(full.kl, chunked.kl, rtol=1e-9, atol=1e-9)
 
 
+class _ForcedRandint:
+    """Stands in for ``torch.randint``: consumes the RNG like the real draw, then returns the forced chunk."""
+
+    def __init__(self, picks, real):
+        self.picks, self.real = iter(picks), real
+
+    def __call__(self, *args, **kwargs):
+        self.real(*args, **kwargs)
+        return torch.tensor(next(self.picks))
+
+
 def test_attn_bnnp_chunked_gradient_is_unbiased(monkeypatch):
     """Average of the chunked gradient over every choice of carried chunk per layer = full gradient."""
     model = make("attn_bnnp", hidden_dims=(6,))  # two layers
@@ -147,10 +158,7 @@ def test_attn_bnnp_chunked_gradient_is_unbiased(monkeypatch):
     estimates = []
     for picks in itertools.product(range(2), repeat=2):  # 2 chunks of 4 points, 2 layers
 
-        def forced(*args, _it=iter(picks), _real=torch.randint, **kwargs):  # consume the RNG, force the chunk
-            _real(*args, **kwargs)
-            return torch.tensor(next(_it))
-
+        forced = _ForcedRandint(picks, torch.randint)
         monkeypatch.setattr(torch, "randint", forced)
         estimates.append(grads(chunk_size=4))
         monkeypatch.undo()
