@@ -1,0 +1,378 @@
+"""ELBO vs the Monte-Carlo log marginal likelihood on one well-specified BNN-prior dataset (spec §5.1).
+
+One dataset is drawn from a ReLU BNN prior ``[20, 20]`` (weights and biases ``N(0, 1/(d_in + 1))``),
+``x ~ U[−4, 4]`` with ``N ∈ [21, 42)`` points and ``y = f(x) + 0.1 ε``. For each likelihood noise σ_y:
+
+* **MC LML**: ``log p(Y | X) ≈ log 1/M Σ_m N(Y; f_{W_m}(X), σ_y² I)`` over ``M`` prior draws. The draws are
+  made once and only their residual sums of squares ``RSS_m`` are kept, so every σ_y is evaluated from the
+  same draws: ``log N(Y; f, σ² I) = −N/2 log(2π σ²) − RSS / (2 σ²)``.
+* **BNNP single-task**: a BNNP (fixed diagonal standard prior, fixed σ_y, inference nets [50, 50], final-layer
+  targets with learned pseudo-noise) fitted by maximising the ELBO on this one dataset.
+* **BNNP meta-trained**: the same model meta-trained with the ELBO on fresh datasets from the same prior
+  (``N ∈ [5, 50)``) and that σ_y, then evaluated on the dataset without further fitting.
+* **MFVI**: mean-field Gaussian VI (:class:`~climate_bnnp.studies.mfvi.MeanFieldBNN`) on the dataset.
+
+Every ELBO is re-estimated with many samples and reported with its Monte-Carlo standard error.
+
+    python -m climate_bnnp.studies.elbo [--quick] --out results/studies
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import TrainConfig
+from ..models import BNNP
+from ..objectives import elbo
+from ..tasks import Batch, TaskSampler, family_source
+from ..tasks.toy import draw_bnn_function
+from ..train import fit
+from ._io import write_results
+from .mfvi import MeanFieldBNN
+
+__all__ = [
+    "StudySize",
+    "QUICK",
+    "FULL",
+    "make_dataset",
+    "prior_residuals",
+    "mc_log_marginal",
+    "build_bnnp",
+    "fit_single_task",
+    "meta_train",
+    "bnnp_elbo",
+    "fit_mfvi",
+    "run",
+    "main",
+]
+
+HIDDEN = (20, 20)
+INF_HIDDEN = (50, 50)
+DATA_NOISE = 0.1
+TABULATED_NOISE = (0.01, 0.0492, 0.0702, 0.1, 0.2031, 1.0, 10.0)
+# Seed-21 snapshot of the reference results files (spec §5.1), keyed by σ_y: (MC LML, BNNP, meta-BNNP, MFVI).
+REFERENCE = {
+    0.01: (-919.43, -739.72, -1065.05, -3480.76),
+    0.0492: (-4.41, -7.59, -11.73, -97.96),
+    0.0702: (10.20, 8.87, 7.49, -41.27),
+    0.1: (13.93, 13.48, 13.02, -25.86),
+    0.2031: (7.29, 7.20, 7.02, -14.90),
+    1.0: (-25.48, -25.48, -25.54, -29.45),
+    10.0: (-80.65, -80.65, -80.65, -80.66),
+}
+
+
+@dataclass(frozen=True)
+class StudySize:
+    """How big a run is: MC draws, σ_y values, optimiser steps (S = 8 per step) and evaluation samples."""
+
+    mc_samples: int
+    noise_values: tuple[float, ...]
+    fit_steps: int
+    meta_steps: int
+    mfvi_steps: int
+    eval_samples: int
+    train_samples: int = 8
+    lr: float = 5e-3
+    final_lr: float = 5e-5
+    mc_batch: int = 50_000
+
+
+QUICK = StudySize(
+    mc_samples=100_000,
+    noise_values=(0.1,),
+    fit_steps=1500,
+    meta_steps=300,
+    mfvi_steps=1500,
+    eval_samples=2000,
+)
+FULL = StudySize(
+    mc_samples=1_000_000,
+    noise_values=TABULATED_NOISE,
+    fit_steps=6000,
+    meta_steps=4000,
+    mfvi_steps=6000,
+    eval_samples=10_000,
+)
+
+
+def make_dataset(seed: int = 69) -> tuple[np.ndarray, np.ndarray]:
+    """The shared dataset: ``x (N, 1)`` on ``U[−4, 4]``, ``y (N, 1) = f(x) + 0.1 ε``, ``N ∈ [21, 42)``."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(21, 42))
+    f = draw_bnn_function(rng, HIDDEN, act="relu")
+    x = rng.uniform(-4.0, 4.0, (n, 1))
+    return x, f(x) + DATA_NOISE * rng.standard_normal((n, 1))
+
+
+def prior_residuals(
+    x: np.ndarray, y: np.ndarray, num_samples: int, *, batch: int = 50_000, seed: int = 0
+) -> np.ndarray:
+    """Residual sum of squares ``RSS_m = Σ_n (y_n − f_{W_m}(x_n))²`` for ``M`` prior draws, ``(M,)``."""
+    generator = torch.Generator().manual_seed(seed)
+    xt = torch.as_tensor(x, dtype=torch.float64)  # (N, 1)
+    yt = torch.as_tensor(y[:, 0], dtype=torch.float64)  # (N,)
+    dims = [1, *HIDDEN, 1]
+    out = []
+    for start in range(0, num_samples, batch):
+        m = min(batch, num_samples - start)
+        a = xt.expand(m, *xt.shape)  # (m, N, 1)
+        for index, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+            w = torch.randn(m, d_out, d_in + 1, generator=generator, dtype=torch.float64) / math.sqrt(
+                d_in + 1
+            )
+            h = a if index == 0 else torch.relu(a)
+            h = torch.cat([h, torch.ones_like(h[..., :1])], dim=-1)  # (m, N, d_in + 1)
+            a = h @ w.mT  # (m, N, d_in + 1) @ (m, d_in + 1, d_out) -> (m, N, d_out)
+        out.append(((yt - a[..., 0]) ** 2).sum(-1))
+    return torch.cat(out).numpy()
+
+
+def mc_log_marginal(rss: np.ndarray, num_points: int, noise_std: float) -> tuple[float, float]:
+    """Naive MC ``log p(Y | X)`` from residuals, and the effective sample size of its importance weights."""
+    log_lik = -0.5 * num_points * math.log(2 * math.pi * noise_std**2) - rss / (2 * noise_std**2)
+    top = log_lik.max()
+    weights = np.exp(log_lik - top)
+    lml = float(top + math.log(weights.mean()))
+    ess = float(weights.sum() ** 2 / (weights**2).sum())
+    return lml, ess
+
+
+def build_bnnp(noise_std: float, *, seed: int = 0) -> BNNP:
+    """The study's BNNP: [20, 20] ReLU, diagonal fixed standard prior, fixed σ_y, inference nets [50, 50]."""
+    torch.manual_seed(seed)
+    model = BNNP(
+        dim_x=1,
+        dim_y=1,
+        hidden_dims=HIDDEN,
+        inf_hidden_dims=INF_HIDDEN,
+        activation="relu",
+        prior_type="diagonal",
+        prior_learnable_fraction=0.0,
+        noise_init=noise_std,
+        learn_noise=False,
+    )
+    return model.to(torch.float64)
+
+
+def _dataset_batch(x: np.ndarray, y: np.ndarray) -> Batch:
+    xt, yt = torch.as_tensor(x)[None], torch.as_tensor(y)[None]  # (1, N, 1) each
+    return Batch(xt, yt, xt, yt)
+
+
+def fit_single_task(
+    model: BNNP, x: np.ndarray, y: np.ndarray, size: StudySize, *, seed: int = 0
+) -> list[float]:
+    """Maximise the ELBO of ``model`` on the one dataset (Adam, linear lr decay); returns the loss trace."""
+    torch.manual_seed(seed)
+    batch = _dataset_batch(x, y)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.Adam(params, lr=size.lr)
+    scheduler = torch.optim.lr_scheduler.LinearLR(optimiser, 1.0, size.final_lr / size.lr, size.fit_steps)
+    trace = []
+    for _ in range(size.fit_steps):
+        loss = -elbo(model, batch, num_samples=size.train_samples).sum()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        scheduler.step()
+        trace.append(float(loss.detach()))
+    return trace
+
+
+def meta_train(noise_std: float, size: StudySize, *, checkpoint: Path | None = None, seed: int = 0) -> BNNP:
+    """Meta-train a BNNP with the ELBO on datasets from the same BNN prior (``N ∈ [5, 50)``) and σ_y."""
+    model = build_bnnp(noise_std, seed=seed)
+    source = family_source(
+        "bnn", min_points=5, max_points=49, hidden=HIDDEN, noise=noise_std, x_range=(-4.0, 4.0), act="relu"
+    )
+    sampler = TaskSampler(source, context_fraction=(1.0, 1.0), seed=seed)  # all points are context
+    config = TrainConfig(
+        objective="elbo",
+        steps=size.meta_steps,
+        batch_size=5,
+        num_samples=size.train_samples,
+        lr=size.lr,
+        final_lr=size.final_lr,
+        device="cpu",
+        seed=seed,
+        checkpoint_every=max(size.meta_steps // 10, 1),
+    )
+    fit(model, sampler, config, checkpoint_path=checkpoint, progress=False)
+    return model
+
+
+@torch.no_grad()
+def bnnp_elbo(
+    model: BNNP, x: np.ndarray, y: np.ndarray, num_samples: int, *, batch: int = 1000
+) -> tuple[float, float]:
+    """ELBO on the dataset and its MC standard error from ``num_samples`` draws of ``(ELL_s − KL_s)``."""
+    model.eval()
+    data = _dataset_batch(x, y)
+    values = []
+    for start in range(0, num_samples, batch):
+        s = min(batch, num_samples - start)
+        out = model(data.xc, data.yc, data.xt, num_samples=s)
+        ell = model.likelihood.log_prob(data.yc, out.fc).sum(-1)  # (S, 1)
+        values.append((ell - out.kl)[:, 0])
+    v = torch.cat(values)
+    return float(v.mean()), float(v.std() / math.sqrt(len(v)))
+
+
+def fit_mfvi(
+    x: np.ndarray, y: np.ndarray, noise_std: float, size: StudySize, *, seed: int = 0
+) -> tuple[float, float]:
+    """Fit mean-field VI on the dataset; return its ELBO and MC standard error (``eval_samples`` draws)."""
+    torch.manual_seed(seed)
+    model = MeanFieldBNN(HIDDEN, noise_std=noise_std, seed=seed)
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y[:, 0])
+    optimiser = torch.optim.Adam(model.parameters(), lr=size.lr)
+    scheduler = torch.optim.lr_scheduler.LinearLR(optimiser, 1.0, size.final_lr / size.lr, size.mfvi_steps)
+    for _ in range(size.mfvi_steps):
+        ell, kl = model.elbo_terms(xt, yt, size.train_samples)
+        loss = kl - ell.mean()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        scheduler.step()
+    with torch.no_grad():
+        ell, kl = model.elbo_terms(xt, yt, size.eval_samples)
+        v = ell - kl
+    return float(v.mean()), float(v.std() / math.sqrt(len(v)))
+
+
+def _markdown(rows: list[dict], size: StudySize, n: int, seconds: float) -> str:
+    lines = [
+        "# ELBO vs Monte-Carlo log marginal likelihood (spec §5.1)",
+        "",
+        f"One dataset from a ReLU BNN prior [20, 20], N = {n}, y = f(x) + 0.1 ε (seed 69). ELBOs are "
+        f"re-estimated with {size.eval_samples} samples (± MC standard error); MC LML from "
+        f"{size.mc_samples:.0e} prior draws (ESS = effective sample size of its weights). Training: "
+        f"single-task BNNP {size.fit_steps} steps, meta-trained BNNP {size.meta_steps} steps (B = 5), MFVI "
+        f"{size.mfvi_steps} steps; S = {size.train_samples}, Adam {size.lr:g} → {size.final_lr:g}. "
+        "Reference (seed-21 snapshot, 20k steps, M = 1e7–1e8) in brackets. "
+        f"Wall time {seconds / 60:.1f} min.",
+        "",
+        "| σ_y | MC LML (ESS) | BNNP single-task | BNNP meta-trained | MFVI |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ref = REFERENCE.get(r["noise_std"])
+        bracket = (lambda i, ref=ref: f" [{ref[i]:.2f}]") if ref else (lambda i: "")
+        lines.append(
+            f"| {r['noise_std']:.4g} | {r['mc_lml']:.2f} ({r['mc_ess']:.0f}){bracket(0)} "
+            f"| {r['bnnp_elbo']:.2f} ± {r['bnnp_se']:.2f}{bracket(1)} "
+            f"| {r['meta_elbo']:.2f} ± {r['meta_se']:.2f}{bracket(2)} "
+            f"| {r['mfvi_elbo']:.2f} ± {r['mfvi_se']:.2f}{bracket(3)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run(
+    size: StudySize,
+    out: Path | None = None,
+    *,
+    checkpoint_dir: Path | None = None,
+    seed: int = 0,
+    name: str = "elbo",
+    log=print,
+) -> dict:
+    """Run the study at ``size``; write ``out/<name>.{json,md}`` when ``out`` is given; return the results."""
+    tick = time.perf_counter()
+    x, y = make_dataset()
+    rss = prior_residuals(x, y, size.mc_samples, batch=size.mc_batch, seed=seed)
+    rows = []
+    for noise in size.noise_values:
+        lml, ess = mc_log_marginal(rss, len(x), noise)
+        single = build_bnnp(noise, seed=seed)
+        fit_single_task(single, x, y, size, seed=seed)
+        b_elbo, b_se = bnnp_elbo(single, x, y, size.eval_samples)
+        ckpt = None if checkpoint_dir is None else checkpoint_dir / f"elbo_meta_sigma{noise:g}.pt"
+        meta = meta_train(noise, size, checkpoint=ckpt, seed=seed)
+        m_elbo, m_se = bnnp_elbo(meta, x, y, size.eval_samples)
+        v_elbo, v_se = fit_mfvi(x, y, noise, size, seed=seed)
+        row = {
+            "noise_std": noise,
+            "mc_lml": lml,
+            "mc_ess": ess,
+            "bnnp_elbo": b_elbo,
+            "bnnp_se": b_se,
+            "meta_elbo": m_elbo,
+            "meta_se": m_se,
+            "mfvi_elbo": v_elbo,
+            "mfvi_se": v_se,
+        }
+        rows.append(row)
+        if out is not None:  # partial table after every σ_y, so an interrupted run still leaves results
+            partial = {"size": asdict(size), "num_points": len(x), "rows": rows, "complete": False}
+            write_results(Path(out), name, partial, _markdown(rows, size, len(x), time.perf_counter() - tick))
+        log(
+            f"σ_y={noise:<7g} MC LML {lml:9.2f} (ESS {ess:8.0f})  BNNP {b_elbo:9.2f} ± {b_se:.2f}  "
+            f"meta {m_elbo:9.2f} ± {m_se:.2f}  MFVI {v_elbo:9.2f} ± {v_se:.2f}  "
+            f"[{time.perf_counter() - tick:.0f} s]"
+        )
+    seconds = time.perf_counter() - tick
+    result = {
+        "size": asdict(size),
+        "num_points": len(x),
+        "rows": rows,
+        "seconds": seconds,
+        "complete": True,
+        "reference_seed21": {str(k): v for k, v in REFERENCE.items()},
+    }
+    if out is not None:
+        write_results(Path(out), name, result, _markdown(rows, size, len(x), seconds))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small CI size (σ_y = 0.1 only)")
+    parser.add_argument("--out", type=Path, default=Path("results/studies"))
+    parser.add_argument("--checkpoints", type=Path, default=None, help="folder for meta-training checkpoints")
+    parser.add_argument("--noise", type=float, nargs="*", default=None, help="override the σ_y values")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        nargs=3,
+        default=None,
+        metavar=("FIT", "META", "MFVI"),
+        help="override the optimiser steps of the three methods",
+    )
+    parser.add_argument("--mc-samples", type=int, default=None, help="override the number of prior draws M")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (1 is best on a busy machine)"
+    )
+    parser.add_argument("--name", default="elbo", help="basename of the result files")
+    parser.add_argument("--grid", action="store_true", help="use geomspace(0.01, 10, 40) as the σ_y values")
+    args = parser.parse_args(argv)
+    size = QUICK if args.quick else FULL
+    if args.grid:
+        size = StudySize(
+            **(asdict(size) | {"noise_values": tuple(float(v) for v in np.geomspace(0.01, 10, 40))})
+        )
+    if args.noise:
+        size = StudySize(**(asdict(size) | {"noise_values": tuple(args.noise)}))
+    if args.steps:
+        size = StudySize(
+            **(asdict(size) | dict(zip(("fit_steps", "meta_steps", "mfvi_steps"), args.steps, strict=True)))
+        )
+    if args.mc_samples:
+        size = StudySize(**(asdict(size) | {"mc_samples": args.mc_samples}))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run(size, args.out, checkpoint_dir=args.checkpoints, name=args.name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""Prior-transfer study: test tasks, the exact-GP ceiling's metrics, and the quick run's claim."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm
+
+from climate_bnnp.studies import prior_transfer as study
+
+
+def test_test_tasks_have_50_points_and_context_proportion_in_range():
+    for family, bound in (("gp", 4.0), ("sawtooth", 2.0)):
+        tasks = study.test_tasks(family)
+        assert len(tasks) == 16
+        for xc, _, xt, _ in tasks:
+            assert len(xc) + len(xt) == 50
+            assert 2 <= len(xc) <= 25
+            assert np.all(np.abs(np.concatenate([xc, xt])) <= bound)
+        again = study.test_tasks(family)
+        np.testing.assert_array_equal(tasks[3][1], again[3][1])
+
+
+def test_exact_gp_metrics_match_direct_formula():
+    tasks = study.test_tasks("gp", 4)
+    result = study.evaluate_exact_gp(tasks)
+    ppds, maes = [], []
+    for xc, yc, xt, yt in tasks:
+        from climate_bnnp.tasks import exact_gp_predictive
+
+        mean, var = exact_gp_predictive(xc, yc, xt, lengthscale=0.5, noise=0.05)
+        ppds.append(math.log(norm.pdf(yt[:, 0], mean, np.sqrt(var)).mean()))
+        maes.append(np.abs(yt[:, 0] - mean).mean())
+    assert result["ppd"] == pytest.approx(np.mean(ppds), rel=1e-10)
+    assert result["mae"] == pytest.approx(np.mean(maes), rel=1e-10)
+    assert result["ppd_se"] == pytest.approx(np.std(ppds, ddof=1) / 2.0, rel=1e-10)
+
+
+def test_rho_zero_freezes_the_prior_and_rho_one_learns_it():
+    frozen = study.build_model("sawtooth", 0.0)
+    learned = study.build_model("sawtooth", 1.0)
+    assert not any(layer.prior.weight_mask.any() for layer in frozen.layers)
+    assert all(layer.prior.weight_mask.all() for layer in learned.layers)
+
+
+@pytest.mark.slow
+def test_quick_study_learned_prior_beats_standard_prior_on_sawtooth(tmp_path):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = study.run(study.QUICK, tmp_path, log=lambda *_: None)
+    finally:
+        torch.set_num_threads(threads)
+    rows = result["results"]["sawtooth"]
+    learned, standard = rows["BNNP, learned prior"], rows["BNNP, standard prior"]
+    assert learned["ppd"] > standard["ppd"], rows
+    assert (tmp_path / "prior_transfer.md").exists()
