@@ -1,7 +1,14 @@
 """Torch building blocks: priors, the amortised linear layer, Gaussian algebra, inference networks."""
 
 from .amortised import AmortisedLinear, LayerPosterior, NaturalParams, accumulate_natural
-from .gaussian import JitterLog, kl_from_precisions, robust_cholesky, sample_from_precision
+from .gaussian import (
+    JitterLog,
+    cholesky_with_inverse,
+    gaussian_kl,
+    lower_inverse,
+    robust_cholesky,
+    sample_from_precision,
+)
 from .networks import MLP, activation
 from .priors import UnitwisePrior, learnable_weight_masks
 
@@ -11,7 +18,9 @@ __all__ = [
     "NaturalParams",
     "accumulate_natural",
     "JitterLog",
-    "kl_from_precisions",
+    "cholesky_with_inverse",
+    "gaussian_kl",
+    "lower_inverse",
     "robust_cholesky",
     "sample_from_precision",
     "MLP",

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from .gaussian import JitterLog, kl_from_precisions, robust_cholesky, sample_from_precision
+from .gaussian import JitterLog, cholesky_with_inverse, gaussian_kl, sample_from_precision
 from .networks import activation
 from .priors import UnitwisePrior
 
@@ -52,10 +52,12 @@ class NaturalParams:
 
 @dataclass
 class LayerPosterior:
-    """Gaussian posterior per unit: ``mean (S', B, J, D)``, precision Cholesky ``chol (S', B, J, D, D)``."""
+    """Gaussian posterior per unit: ``mean (S', B, J, D)``, the precision's Cholesky factor
+    ``chol (S', B, J, D, D)`` and its inverse ``chol_inv`` (so ``Cov = chol_invᵀ chol_inv``)."""
 
     mean: Tensor
     chol: Tensor
+    chol_inv: Tensor
 
 
 def _vech_block(h: Tensor, lam: Tensor, yhat: Tensor, rows: Tensor, cols: Tensor) -> tuple[Tensor, Tensor]:
@@ -187,27 +189,26 @@ class AmortisedLinear(nn.Module):
             precision, shift = prior_precision[None, None], prior_shift[None, None]  # (1, 1, J, D, D)
         else:
             precision, shift = data.precision + prior_precision, data.shift + prior_shift
-        chol = robust_cholesky(precision, self.jitter)
-        mean = torch.cholesky_solve(shift.unsqueeze(-1), chol).squeeze(-1)  # (S', B, J, D)
-        return LayerPosterior(mean, chol)
+        chol, chol_inv = cholesky_with_inverse(precision, self.jitter)
+        mean = (chol_inv.mT @ (chol_inv @ shift.unsqueeze(-1))).squeeze(-1)  # Λ⁻¹ η: (S', B, J, D)
+        return LayerPosterior(mean, chol, chol_inv)
 
     def sample(self, posterior: LayerPosterior, num_samples: int, num_tasks: int) -> Tensor:
         """Reparameterised weights ``(S, B, d_out, d_in + 1)`` (float64)."""
         mean = posterior.mean
         eps = torch.randn(num_samples, num_tasks, *mean.shape[-2:], dtype=mean.dtype, device=mean.device)
-        return sample_from_precision(mean, posterior.chol, eps)
+        return sample_from_precision(mean, posterior.chol_inv, eps)
 
     def kl_to(self, posterior: LayerPosterior, reference: LayerPosterior | None = None) -> Tensor:
         """``Σ_j KL(q_j ‖ r_j)`` per sample and task, ``(S', B)``; ``r`` is the prior when ``None``."""
         if reference is None:
-            precision = self.prior.precision().to(ACCUMULATION_DTYPE)
+            factor = self.prior.factor().to(ACCUMULATION_DTYPE)
             logdet = self.prior.logdet_precision().to(ACCUMULATION_DTYPE)
             mean = self.prior.mean.to(ACCUMULATION_DTYPE)
-        else:
-            precision = reference.chol @ reference.chol.mT
+        else:  # reference precision L Lᵀ = Mᵀ M with M = Lᵀ
+            factor, mean = reference.chol.mT, reference.mean
             logdet = 2.0 * reference.chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)
-            mean = reference.mean
-        kl = kl_from_precisions(posterior.mean, posterior.chol, mean, precision, logdet)  # (S', B, J)
+        kl = gaussian_kl(posterior.mean, posterior.chol_inv, mean, factor, logdet)  # (S', B, J)
         return kl.sum(-1)
 
     def extra_repr(self) -> str:

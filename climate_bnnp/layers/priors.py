@@ -19,6 +19,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from .gaussian import lower_inverse
+
 __all__ = ["UnitwisePrior", "learnable_weight_masks"]
 
 
@@ -73,11 +75,16 @@ class UnitwisePrior(nn.Module):
             diag = diag + self.offdiag.tril(-1)
         return diag / math.sqrt(self.fan_in)
 
+    def factor(self) -> Tensor:
+        """``M`` with prior precision ``Σ⁻¹ = Mᵀ M``, ``(d_out, D, D)`` (``M = L_Σ⁻¹``, lower-triangular)."""
+        if self.kind == "diagonal":
+            return torch.diag_embed(math.sqrt(self.fan_in) * torch.exp(-self.log_scale))
+        return lower_inverse(self.scale_tril())
+
     def precision(self) -> Tensor:
         """Prior precision ``Σ⁻¹`` per unit, ``(d_out, D, D)``."""
-        if self.kind == "diagonal":
-            return torch.diag_embed(self.fan_in * torch.exp(-2.0 * self.log_scale))
-        return torch.cholesky_inverse(self.scale_tril())
+        factor = self.factor()
+        return factor.mT @ factor
 
     def logdet_precision(self) -> Tensor:
         """``log |Σ⁻¹|`` per unit, ``(d_out,)``."""

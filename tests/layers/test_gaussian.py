@@ -4,7 +4,14 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
-from climate_bnnp.layers import JitterLog, kl_from_precisions, robust_cholesky, sample_from_precision
+from climate_bnnp.layers import (
+    JitterLog,
+    cholesky_with_inverse,
+    gaussian_kl,
+    lower_inverse,
+    robust_cholesky,
+    sample_from_precision,
+)
 
 
 def _random_spd(*shape, dim, seed):
@@ -16,8 +23,9 @@ def _random_spd(*shape, dim, seed):
 def test_kl_matches_torch_distributions():
     prec_q, prec_p = _random_spd(3, 4, dim=5, seed=1), _random_spd(3, 4, dim=5, seed=2)
     mean_q, mean_p = torch.randn(3, 4, 5, dtype=torch.float64), torch.randn(3, 4, 5, dtype=torch.float64)
-    chol_q = torch.linalg.cholesky(prec_q)
-    ours = kl_from_precisions(mean_q, chol_q, mean_p, prec_p, torch.logdet(prec_p))
+    chol_inv_q = torch.linalg.inv(torch.linalg.cholesky(prec_q))
+    factor_p = torch.linalg.cholesky(prec_p).mT  # Λ_p = Mᵀ M
+    ours = gaussian_kl(mean_q, chol_inv_q, mean_p, factor_p, torch.logdet(prec_p))
     oracle = kl_divergence(
         MultivariateNormal(mean_q, precision_matrix=prec_q), MultivariateNormal(mean_p, precision_matrix=prec_p)
     )
@@ -28,7 +36,7 @@ def test_sample_has_the_precision_inverse_as_covariance():
     prec = _random_spd(dim=3, seed=3)
     mean = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
     eps = torch.randn(200_000, 3, dtype=torch.float64)
-    draws = sample_from_precision(mean, torch.linalg.cholesky(prec), eps)
+    draws = sample_from_precision(mean, torch.linalg.inv(torch.linalg.cholesky(prec)), eps)
     cov = torch.linalg.inv(prec)
     # Monte-Carlo tolerance: 5 standard errors of the sample mean / covariance entries.
     se_mean = (cov.diagonal() / len(draws)).sqrt()
@@ -56,3 +64,25 @@ def test_nan_precision_raises_instead_of_returning_nan():
 def test_indefinite_precision_raises():
     with pytest.raises(FloatingPointError, match="not positive definite"):
         robust_cholesky(-torch.eye(3, dtype=torch.float64))
+
+
+def test_cholesky_with_inverse_matches_torch_values_and_gradients():
+    """Second route: torch.linalg.cholesky and its autograd backward (slow on CPU, exact)."""
+    matrix = _random_spd(4, 3, dim=37, seed=5).requires_grad_()  # 37 > block size: recursion is used
+    chol, inv = cholesky_with_inverse(matrix)
+    ref_chol = torch.linalg.cholesky(matrix)
+    ref_inv = torch.linalg.inv(ref_chol)
+    torch.testing.assert_close(chol, ref_chol, rtol=0, atol=1e-12)
+    torch.testing.assert_close(inv, ref_inv, rtol=0, atol=1e-10)
+    w1, w2 = torch.randn_like(chol), torch.randn_like(chol)
+    ours = torch.autograd.grad((w1 * chol).sum() + (w2 * inv).sum(), matrix)[0]
+    ref = torch.autograd.grad((w1 * ref_chol).sum() + (w2 * ref_inv).sum(), matrix)[0]
+    torch.testing.assert_close(0.5 * (ours + ours.mT), 0.5 * (ref + ref.mT), rtol=1e-8, atol=1e-9)
+
+
+def test_gradcheck_of_the_custom_backward_passes():
+    matrix = _random_spd(2, dim=19, seed=6).requires_grad_()
+    sym = lambda a: cholesky_with_inverse(0.5 * (a + a.mT))  # noqa: E731  (symmetric input space)
+    assert torch.autograd.gradcheck(sym, (matrix,))
+    lower = torch.linalg.cholesky(_random_spd(2, dim=19, seed=7)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a: lower_inverse(a.tril()), (lower,))
