@@ -97,7 +97,8 @@ def one_config(
     }
 
 
-def sweep(threads: int | None, only: list[str] | None = None) -> dict:
+def sweep(threads: int | None, only: list[str] | None = None, on_result=None) -> dict:
+    """Run the configurations in fresh processes; ``on_result(results)`` after each (partial saves)."""
     results = {}
     for name, nc, nt, chunk, warmup, steps in SWEEP:
         if only and name not in only:
@@ -109,6 +110,8 @@ def sweep(threads: int | None, only: list[str] | None = None) -> dict:
             args += ["--chunk", str(chunk)]
         out = run_child(Path(__file__), args)
         results[name] = out
+        if on_result is not None:
+            on_result(results)
         if "error" in out:
             print(f"{name:32s} FAILED: {out['error']}", flush=True)
         else:
@@ -138,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "train_step.json")
     args = parser.parse_args(argv)
     if args.sweep:
-        results = sweep(args.threads, args.only)
+
+        def save(results: dict) -> None:
+            write_json(args.out, {"machine": machine(), "config": config, "results": results})
+
         config = {
             "hidden": HIDDEN,
             "inf_hidden": HIDDEN,
@@ -149,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             "objective": "pp_avi",
             "prior": "full",
             "threads": args.threads,
-            "load_average_at_end": os.getloadavg(),
         }
-        write_json(args.out, {"machine": machine(), "config": config, "results": results})
+        config["load_average_at_start"] = os.getloadavg()
+        sweep(args.threads, args.only, on_result=save)
         print(f"wrote {args.out}")
         return 0
     out = one_config(args.nc, args.nt, args.chunk, args.warmup, args.steps, args.threads)
