@@ -257,7 +257,8 @@ def _markdown(rows: list[dict], size: StudySize, n: int, seconds: float) -> str:
         f"{size.mc_samples:.0e} prior draws (ESS = effective sample size of its weights). Training: "
         f"single-task BNNP {size.fit_steps} steps, meta-trained BNNP {size.meta_steps} steps (B = 5), MFVI "
         f"{size.mfvi_steps} steps; S = {size.train_samples}, Adam {size.lr:g} → {size.final_lr:g}. "
-        "Reference (seed-21 snapshot, 20k steps, M = 1e7–1e8) in brackets. "
+        "Reference (seed-21 snapshot, 20k steps, M = 1e7–1e8) in brackets: its dataset is a different draw "
+        "(torch seed 69), so compare gaps to the MC LML, not absolute values. "
         f"Wall time {seconds / 60:.1f} min.",
         "",
         "| σ_y | MC LML (ESS) | BNNP single-task | BNNP meta-trained | MFVI |",
