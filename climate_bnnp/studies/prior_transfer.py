@@ -70,7 +70,7 @@ class StudySize:
     lr: float = 1e-3
 
 
-QUICK = StudySize(steps=100, num_samples=4, eval_samples=200, families=("sawtooth",))
+QUICK = StudySize(steps=100, num_samples=4, eval_samples=500, families=("sawtooth",))
 FULL = StudySize(steps=3000, num_samples=16)
 
 
