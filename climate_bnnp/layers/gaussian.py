@@ -120,13 +120,15 @@ class _CholeskyWithInverse(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_chol: Tensor | None, grad_inv: Tensor | None):  # type: ignore[override]
         chol, inv = ctx.saved_tensors
-        grad = torch.zeros_like(chol) if grad_chol is None else grad_chol.tril()
+        # With dL = L Φ(L⁻¹ dA L⁻ᵀ) (Φ = lower triangle, halved diagonal) and d(L⁻¹) = −L⁻¹ dL L⁻¹:
+        #   through L:   Ā = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹;      through L⁻¹:  Ā = −L⁻ᵀ Φ(Ḡ L⁻ᵀ) L⁻¹   (then symmetrised).
+        inner = torch.zeros_like(chol)
+        if grad_chol is not None:
+            inner = inner + chol.mT @ grad_chol.tril()
         if grad_inv is not None:
-            grad = grad + _inverse_backward(inv, grad_inv)
-        # Cholesky backward (Murray 2016): Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹), Φ = lower triangle, halved diagonal.
-        phi = (chol.mT @ grad).tril()
-        phi = phi - 0.5 * torch.diag_embed(phi.diagonal(dim1=-2, dim2=-1))
-        sandwich = inv.mT @ phi @ inv
+            inner = inner - grad_inv.tril() @ inv.mT
+        inner = inner.tril() - 0.5 * torch.diag_embed(inner.diagonal(dim1=-2, dim2=-1))
+        sandwich = inv.mT @ inner @ inv
         return 0.5 * (sandwich + sandwich.mT), None
 
 
