@@ -217,10 +217,14 @@ class BNNP(nn.Module):
         xt: Tensor,
         *,
         mask_c: Tensor | None = None,
+        mask_t: Tensor | None = None,
         num_samples: int = 1,
         chunk_size: int | None = None,
     ) -> BNNPOutput:
         """Posterior (or prior, without context) predictive function samples at ``xt``.
+
+        ``mask_t`` is accepted for interface parity with BNAM and ignored: given the weights, BNNP
+        predicts every target point independently, so padded targets cannot affect real ones.
 
         Returns:
             :class:`BNNPOutput` with ``ft (S, B, Nt, Dy)``, ``kl (S, B)`` and context predictions ``fc``

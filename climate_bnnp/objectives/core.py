@@ -46,7 +46,13 @@ def predictive_log_likelihood(log_likelihood: Tensor) -> Tensor:
 
 def _forward(model, batch: Batch, num_samples: int, chunk_size: int | None) -> BNNPOutput:
     return model(
-        batch.xc, batch.yc, batch.xt, mask_c=batch.mask_c, num_samples=num_samples, chunk_size=chunk_size
+        batch.xc,
+        batch.yc,
+        batch.xt,
+        mask_c=batch.mask_c,
+        mask_t=batch.mask_t,
+        num_samples=num_samples,
+        chunk_size=chunk_size,
     )
 
 
