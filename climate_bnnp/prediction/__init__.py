@@ -5,7 +5,13 @@ Large grids are streamed: the context through within-task minibatches, the targe
 one set of weight draws per task (see :mod:`.engine` and :mod:`.graph`).
 """
 
-from .api import DEFAULT_CHUNK_SIZE, DEFAULT_CONTEXT_CHUNK_SIZE, DEFAULT_NUM_SAMPLES, DEFAULT_QUANTILES, predict
+from .api import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_CONTEXT_CHUNK_SIZE,
+    DEFAULT_NUM_SAMPLES,
+    DEFAULT_QUANTILES,
+    predict,
+)
 from .blocks import RANGE_SIGMAS
 from .engine import SUPPORTED_KINDS, decode_points, sample_task_weights, task_seed
 from .features import Era5Features, PointFeatures, features_from_experiment

@@ -17,7 +17,7 @@ from .blocks import PredictionPlan
 from .engine import check_model, noise_std, task_seed
 from .features import Era5Features, PointFeatures, features_from_experiment
 from .graph import PredictProgress, assemble, block_slices
-from .inputs import Layout, check_units, check_variables, find_layout, interpolate_to
+from .inputs import Layout, check_variables, find_layout, interpolate_to
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -50,7 +50,9 @@ def _resolve_model(
                 "(the statistics of the model's training data), never from elsewhere; drop normaliser=."
             )
         if not ckpt.normaliser:
-            raise ValueError(f"checkpoint {ckpt.path} stores no normaliser; it cannot map data to model units.")
+            raise ValueError(
+                f"checkpoint {ckpt.path} stores no normaliser; it cannot map data to model units."
+            )
         normaliser = Normaliser.from_dict(ckpt.normaliser)
         if features is None:
             features = features_from_experiment(ckpt.experiment, normaliser, where=f"checkpoint {ckpt.path}")
@@ -102,7 +104,9 @@ def _target_dataset(
                     f"mismatched grids: targets[{name!r}] has dim {dim!r} that does not match the context's "
                     f"task dims {tuple(task_dims)} (same name and coordinate values needed)."
                 )
-    coords = {c: targets.coords[c] for c in targets.coords if set(targets[c].dims) <= set(t_layout.spatial_dims)}
+    coords = {
+        c: targets.coords[c] for c in targets.coords if set(targets[c].dims) <= set(t_layout.spatial_dims)
+    }
     tds = targets[given].reset_coords(drop=True).assign_coords(coords)
     missing = [c for c in covariates if c not in given]
     if missing:
@@ -191,10 +195,14 @@ def predict(
     if predict_at not in ("missing", "all"):
         raise ValueError(f"predict_at must be 'missing' or 'all', got {predict_at!r}.")
     if target not in normaliser.mean:
-        raise ValueError(f"the normaliser has no statistics for the target {target!r}; it has {sorted(normaliser.mean)}.")
+        raise ValueError(
+            f"the normaliser has no statistics for the target {target!r}; it has {sorted(normaliser.mean)}."
+        )
     layout = find_layout(ds)
     if target not in ds.data_vars:
-        raise ValueError(f"ds lacks the target variable {target!r} (NaN where unobserved); it has {sorted(ds.data_vars)}.")
+        raise ValueError(
+            f"ds lacks the target variable {target!r} (NaN where unobserved); it has {sorted(ds.data_vars)}."
+        )
     check_variables(ds, [target], layout, role="target")
     covariates = tuple(features.covariates)
     check_variables(ds if targets is None else ds, covariates, layout)
@@ -202,7 +210,9 @@ def predict(
     for name in covariates:
         extra = [d for d in ds[name].dims if d not in task_dims and d not in layout.spatial_dims]
         if extra:
-            raise ValueError(f"mismatched grids: ds[{name!r}] has dims {extra} that the target {target!r} lacks.")
+            raise ValueError(
+                f"mismatched grids: ds[{name!r}] has dims {extra} that the target {target!r} lacks."
+            )
     ctx = ds[[target, *covariates]]
     if targets is None:
         tds, t_layout = ctx, layout
@@ -219,7 +229,9 @@ def predict(
     dims = task_dims + t_layout.spatial_dims
     coords = {c: ds.coords[c] for c in ds.coords if ds[c].dims and set(ds[c].dims) <= set(task_dims)}
     coords |= {c: ds.coords[c] for c in ds.coords if ds[c].ndim == 0}
-    coords |= {c: tds.coords[c] for c in tds.coords if tds[c].dims and set(tds[c].dims) <= set(t_layout.spatial_dims)}
+    coords |= {
+        c: tds.coords[c] for c in tds.coords if tds[c].dims and set(tds[c].dims) <= set(t_layout.spatial_dims)
+    }
     units = str(ds[target].attrs.get("units", ""))
     vattrs = variable_attrs(target, units)
     nq = len(quantiles)

@@ -55,7 +55,9 @@ class PredictionPlan:
 def _points(ds: xr.Dataset, layout: Layout) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     """Flattened ``lat, lon (N,)`` of a slice (C order over ``layout.spatial_dims``) and its spatial shape."""
     if layout.kind == "grid":
-        lat2d, lon2d = np.meshgrid(ds[layout.lat].values, ds[layout.lon].values, indexing="ij")  # (n_lat, n_lon)
+        lat2d, lon2d = np.meshgrid(
+            ds[layout.lat].values, ds[layout.lon].values, indexing="ij"
+        )  # (n_lat, n_lon)
         return lat2d.ravel(), lon2d.ravel(), lat2d.shape
     lat = np.asarray(ds[layout.lat].values, np.float64)
     return lat, np.asarray(ds[layout.lon].values, np.float64), lat.shape
@@ -81,7 +83,9 @@ def _warn_range(plan: PredictionPlan, values: dict[str, np.ndarray], label: str)
             )
 
 
-def task_weights(plan: PredictionPlan, ctx: xr.Dataset, layout: Layout, *, seed: int, time: Any, label: str) -> list[Tensor]:
+def task_weights(
+    plan: PredictionPlan, ctx: xr.Dataset, layout: Layout, *, seed: int, time: Any, label: str
+) -> list[Tensor]:
     """Weight draws of one task from its observed cells.
 
     Args:
@@ -119,7 +123,12 @@ def task_weights(plan: PredictionPlan, ctx: xr.Dataset, layout: Layout, *, seed:
         )
     xc = plan.features(lat=lat[valid], lon=lon[valid], time=time, values=values)  # (Nc, Dx)
     return sample_task_weights(
-        plan.model, xc, yc, num_samples=plan.num_samples, seed=seed, context_chunk_size=plan.context_chunk_size
+        plan.model,
+        xc,
+        yc,
+        num_samples=plan.num_samples,
+        seed=seed,
+        context_chunk_size=plan.context_chunk_size,
     )
 
 
@@ -157,7 +166,9 @@ def block_outputs(
     sigma = noise_std(plan.model)
     for start in range(0, index.size, plan.chunk_size):  # memory ~ S x chunk_size, whatever the block size
         idx = index[start : start + plan.chunk_size]
-        xt = plan.features(lat=lat[idx], lon=lon[idx], time=time, values={k: v[idx] for k, v in values.items()})
+        xt = plan.features(
+            lat=lat[idx], lon=lon[idx], time=time, values={k: v[idx] for k, v in values.items()}
+        )
         f = decode_points(plan.model, list(weights), xt, chunk_size=plan.chunk_size)  # (S, n)
         stats = summarise(
             f,

@@ -27,7 +27,9 @@ __all__ = ["PredictProgress", "KEY_PREFIX", "assemble", "block_slices"]
 KEY_PREFIX = "climate-bnnp-predict"
 
 
-def block_slices(tds: xr.Dataset, layout: Layout, names: Sequence[str], default_cells: int) -> list[list[slice]]:
+def block_slices(
+    tds: xr.Dataset, layout: Layout, names: Sequence[str], default_cells: int
+) -> list[list[slice]]:
     """Per spatial dim, the slices of the blocks: the dask chunks of the target data when it is chunked,
     otherwise blocks of about ``default_cells`` cells (whole rows of a grid)."""
     chunks: dict[str, tuple[int, ...]] = {}
@@ -82,7 +84,10 @@ def assemble(
             dask_key_name=f"{KEY_PREFIX}-weights-{token}-{n}",
         )  # fmt: skip
         for block_index in np.ndindex(*[len(b) for b in blocks]):
-            where = {dim: blocks[i][j] for i, (dim, j) in enumerate(zip(layout.spatial_dims, block_index, strict=True))}
+            where = {
+                dim: blocks[i][j]
+                for i, (dim, j) in enumerate(zip(layout.spatial_dims, block_index, strict=True))
+            }
             block = tds.isel(task["sel"], missing_dims="ignore").isel(where)
             shape = tuple(s.stop - s.start for s in where.values())
             out = dask.delayed(block_outputs, pure=False)(

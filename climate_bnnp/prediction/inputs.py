@@ -21,7 +21,14 @@ import xarray as xr
 from ..data.standardise import VARIABLES
 from .summary import wrap_longitude
 
-__all__ = ["INTERPOLATION_METHODS", "Layout", "check_units", "check_variables", "find_layout", "interpolate_to"]
+__all__ = [
+    "INTERPOLATION_METHODS",
+    "Layout",
+    "check_units",
+    "check_variables",
+    "find_layout",
+    "interpolate_to",
+]
 
 INTERPOLATION_METHODS = ("linear", "nearest")
 """How covariates are interpolated from the context grid to target points (``xarray.Dataset.interp``)."""

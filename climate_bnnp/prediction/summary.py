@@ -70,7 +70,9 @@ def standard_normal_at(keys: np.ndarray, num_samples: int) -> np.ndarray:
     return ndtri(u)
 
 
-def _moments(f: np.ndarray, sigma: float, normaliser: Normaliser, target: str) -> tuple[np.ndarray, np.ndarray]:
+def _moments(
+    f: np.ndarray, sigma: float, normaliser: Normaliser, target: str
+) -> tuple[np.ndarray, np.ndarray]:
     m, d = normaliser.mean[target], normaliser.std[target]
     if target == "tp" and normaliser.tp_transform == "log1p":
         loc = m + d * f  # (S, N): mean of g per component

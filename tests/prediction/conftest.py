@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-import xarray as xr
-from pred_helpers import make_grid, make_model
+import sys
+from pathlib import Path
 
-from climate_bnnp.data import Normaliser
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib: make pred_helpers importable
+
+import pytest  # noqa: E402
+import xarray as xr  # noqa: E402
+from pred_helpers import make_grid, make_model  # noqa: E402
+
+from climate_bnnp.data import Normaliser  # noqa: E402
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import torch
 import xarray as xr
 
 from climate_bnnp import BNNP
-from climate_bnnp.data import Normaliser
 
 FEATURES = ("xyz", "t2m")
 TIMES = pd.to_datetime(["2026-03-25T00:00", "2026-03-25T07:00"]).values.astype("datetime64[ns]")
@@ -49,5 +48,3 @@ def make_grid(
         coords={"time": times, "latitude": lat, "longitude": lon},
         attrs={"attribution": "test data"},
     )
-
-

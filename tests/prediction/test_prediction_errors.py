@@ -33,7 +33,9 @@ def test_tp_in_metres(model, normaliser, grid):
 
 def test_t2m_in_kelvin_and_missing_units(model, normaliser, grid):
     kelvin = grid.assign(t2m=(grid.t2m + 273.15).assign_attrs(units="K"))
-    with pytest.raises(ValueError, match=r"\['t2m'\] has units 'K', but the model expects 'degC'.*\+ -273.15"):
+    with pytest.raises(
+        ValueError, match=r"\['t2m'\] has units 'K', but the model expects 'degC'.*\+ -273.15"
+    ):
         _run(model, normaliser, kelvin)
     bare = grid.copy()
     bare["tp"].attrs = {}

@@ -73,7 +73,11 @@ def test_station_targets_equal_grid_predictions(model, normaliser, grid):
     rows, cols = np.array([0, 3, 5, 8, 2]), np.array([1, 4, 15, 0, 9])
     lat, lon = grid.latitude.values[rows], grid.longitude.values[cols]
     stations = xr.Dataset(
-        coords={"latitude": ("station", lat), "longitude": ("station", lon % 360.0), "name": ("station", list("abcde"))}
+        coords={
+            "latitude": ("station", lat),
+            "longitude": ("station", lon % 360.0),
+            "name": ("station", list("abcde")),
+        }
     )
     grid_out = _run(model, normaliser, grid, predict_at="all")
     expected = grid_out["mean"].values[:, rows, cols]  # (time, station)
@@ -81,7 +85,9 @@ def test_station_targets_equal_grid_predictions(model, normaliser, grid):
         out = _run(model, normaliser, grid, targets=stations, interpolation=method)
         assert out["mean"].dims == ("time", "station")
         np.testing.assert_allclose(out["mean"].values, expected, **TOL)
-        np.testing.assert_allclose(out["quantiles"].values, grid_out["quantiles"].values[:, :, rows, cols], **TOL)
+        np.testing.assert_allclose(
+            out["quantiles"].values, grid_out["quantiles"].values[:, :, rows, cols], **TOL
+        )
         assert list(out.name.values) == list("abcde")
     # covariates given at the stations instead of interpolated
     given = stations.assign(t2m=(("time", "station"), grid.t2m.values[:, rows, cols], {"units": "degC"}))

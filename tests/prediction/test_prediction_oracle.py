@@ -36,7 +36,9 @@ def test_predict_equals_direct_model_output(model, normaliser, grid, t):
     with torch.no_grad():
         torch.manual_seed(seed)
         sample = model.sample_weights(
-            torch.from_numpy(x[context])[None], torch.from_numpy(y[context])[None, :, None], num_samples=num_samples
+            torch.from_numpy(x[context])[None],
+            torch.from_numpy(y[context])[None, :, None],
+            num_samples=num_samples,
         )
         f = model.decode(sample.weights, torch.from_numpy(x[~context])[None])[:, 0, :, 0].numpy()  # (S, Nt)
     sigma = float(model.likelihood.std().detach())
@@ -50,7 +52,9 @@ def test_predict_equals_direct_model_output(model, normaliser, grid, t):
     )
     eps = standard_normal_at(cell_keys(seed, lat[~context], lon[~context]), num_samples)
     quant = np.quantile(0.8 + 1.1 * (f + sigma * eps), [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
-    np.testing.assert_allclose(got["quantiles"].values.reshape(5, -1)[:, ~context], quant, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        got["quantiles"].values.reshape(5, -1)[:, ~context], quant, rtol=1e-10, atol=1e-12
+    )
     # observed cells are the context and are not predicted by default
     assert np.isnan(got["mean"].values.ravel()[context]).all()
 

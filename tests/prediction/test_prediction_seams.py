@@ -20,7 +20,9 @@ TILE = 6  # cells per tile edge
 
 
 def _run(model, normaliser, ds, **kw):
-    return predict(model, ds, features=FEATURES, normaliser=normaliser, num_samples=16, predict_at="all", **kw)
+    return predict(
+        model, ds, features=FEATURES, normaliser=normaliser, num_samples=16, predict_at="all", **kw
+    )
 
 
 def _excess(stitched: np.ndarray, whole: np.ndarray) -> float:

@@ -21,7 +21,9 @@ def test_moments_match_brute_force(transform):
     f = rng.normal(0.0, 0.5, (6, 3))  # (S, N)
     sigma = 0.4
     keys = cell_keys(1, np.array([0.0, 10.0, 20.0]), np.array([5.0, 6.0, 7.0]))
-    out = summarise(f, sigma=sigma, normaliser=norm, target="tp", keys=keys, quantiles=(0.1, 0.9), return_samples=False)
+    out = summarise(
+        f, sigma=sigma, normaliser=norm, target="tp", keys=keys, quantiles=(0.1, 0.9), return_samples=False
+    )
     z = f[:, None, :] + sigma * rng.standard_normal((6, 400_000, 3))  # many noise draws per function sample
     y = norm.inverse("tp", z).reshape(-1, 3)
     np.testing.assert_allclose(out["mean"], y.mean(0), rtol=5e-3)
@@ -42,7 +44,15 @@ def test_log1p_quantiles_are_monotone_back_transforms():
     norm = Normaliser(mean={"tp": 0.3}, std={"tp": 0.7}, tp_transform="log1p")
     f = np.random.default_rng(1).normal(size=(40, 5))
     keys = cell_keys(0, np.zeros(5), np.arange(5.0))
-    out = summarise(f, sigma=0.2, normaliser=norm, target="tp", keys=keys, quantiles=(0.05, 0.5, 0.95), return_samples=True)
+    out = summarise(
+        f,
+        sigma=0.2,
+        normaliser=norm,
+        target="tp",
+        keys=keys,
+        quantiles=(0.05, 0.5, 0.95),
+        return_samples=True,
+    )
     eps = standard_normal_at(keys, 40)
     z_quant = np.quantile(f + 0.2 * eps, [0.05, 0.5, 0.95], axis=0)
     # quantiles commute with the monotone back-transform only up to the interpolation between order statistics
@@ -53,7 +63,10 @@ def test_log1p_quantiles_are_monotone_back_transforms():
 
 def test_checkpoint_route_and_provenance(tmp_path, model, normaliser, grid):
     path = save_checkpoint(
-        tmp_path / "m.pt", model, normaliser=normaliser.to_dict(), experiment={"data": {"features": list(FEATURES)}}
+        tmp_path / "m.pt",
+        model,
+        normaliser=normaliser.to_dict(),
+        experiment={"data": {"features": list(FEATURES)}},
     )
     from_file = predict(path, grid, num_samples=6)
     direct = predict(model, grid, features=FEATURES, normaliser=normaliser, num_samples=6)
