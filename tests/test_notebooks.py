@@ -3,7 +3,8 @@
 Each notebook is executed with nbclient in a fresh kernel, from the notebooks folder, with two cells
 injected: one first, turning Cartopy's ``DownloadWarning`` into an error inside the kernel (so a missing
 Natural Earth asset fails the run), and one last, listing the Natural Earth features drawn on every open
-map. The PNGs must exist, be fresh, and not be blank.
+map (recorded when each Natural Earth feature is actually drawn; the inline backend closes figures after
+each cell). The PNGs must exist, be fresh, and not be blank.
 """
 
 from __future__ import annotations
@@ -23,11 +24,20 @@ CASES = {
     "toy_regression.ipynb": (["toy_regression.png"], False),
     "predict_your_own_data.ipynb": (["your_data_mean.png", "your_data_std.png"], True),
 }
-STRICT = "import warnings, cartopy.io\nwarnings.simplefilter('error', cartopy.io.DownloadWarning)"
-REPORT = """import json, matplotlib.pyplot as plt
+STRICT = """import warnings, cartopy.io
 from cartopy.mpl.feature_artist import FeatureArtist
-print("FEATURES=" + json.dumps(sorted({a._feature.name for n in plt.get_fignums() for ax in plt.figure(n).axes
-      for a in ax.artists if isinstance(a, FeatureArtist)})))"""
+warnings.simplefilter('error', cartopy.io.DownloadWarning)
+_DRAWN, _draw = set(), FeatureArtist.draw
+
+
+def _record(self, renderer, *args, **kwargs):
+    out = _draw(self, renderer, *args, **kwargs)
+    _DRAWN.add(self._feature.name)  # reached only after the geometries were read and drawn
+    return out
+
+
+FeatureArtist.draw = _record"""
+REPORT = 'import json\nprint("FEATURES=" + json.dumps(sorted(_DRAWN)))'
 
 
 def _not_blank(path: Path) -> None:
