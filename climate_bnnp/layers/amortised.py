@@ -60,24 +60,20 @@ class LayerPosterior:
     chol_inv: Tensor
 
 
-def _vech_block(h: Tensor, lam: Tensor, yhat: Tensor, rows: Tensor, cols: Tensor) -> tuple[Tensor, Tensor]:
-    """One chunk's contributions in packed form: ``(S', B, J, T)`` and ``(S', B, J, D)``."""
-    outer = h[..., rows] * h[..., cols]  # (S', B, n, T): upper triangle of h hᵀ per point
-    precision = lam.mT @ outer  # (S', B, J, n) @ (S', B, n, T) -> (S', B, J, T)
-    shift = (lam * yhat).mT @ h  # (S', B, J, n) @ (S', B, n, D) -> (S', B, J, D)
-    return precision, shift
+def _packed_block(h: Tensor, lam: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    """One block's precision contributions, packed: ``h (B, n, D)``, ``lam (B, n, J)`` -> ``(B, J, T)``."""
+    outer = h[..., rows] * h[..., cols]  # (B, n, T): upper triangle of h hᵀ per point
+    return lam.mT @ outer  # (B, J, n) @ (B, n, T) -> (B, J, T)
 
 
-def _direct_block(h: Tensor, lam: Tensor, yhat: Tensor) -> tuple[Tensor, Tensor]:
-    """One chunk's contributions for few units: ``(S', B, J, D, D)`` and ``(S', B, J, D)``."""
-    weighted = lam.mT.unsqueeze(-1) * h.unsqueeze(-3)  # (S', B, J, n, D)
-    precision = weighted.mT @ h.unsqueeze(-3)  # (S', B, J, D, n) @ (S', B, 1, n, D) -> (S', B, J, D, D)
-    shift = (lam * yhat).mT @ h  # (S', B, J, D)
-    return precision, shift
+def _direct_block(h: Tensor, lam: Tensor) -> Tensor:
+    """One block's precision contributions for few units: ``(B, J, D · D)``."""
+    weighted = lam.mT.unsqueeze(-1) * h.unsqueeze(-3)  # (B, J, n, D)
+    return (weighted.mT @ h.unsqueeze(-3)).flatten(-2)  # (B, J, D, n) @ (B, 1, n, D) -> (B, J, D · D)
 
 
 def accumulate_natural(h: Tensor, lam: Tensor, yhat: Tensor) -> NaturalParams:
-    """``Σ_n λ_nj h_n h_nᵀ`` and ``Σ_n λ_nj ŷ_nj h_n`` in float64, in memory-bounded chunks.
+    """``Σ_n λ_nj h_n h_nᵀ`` and ``Σ_n λ_nj ŷ_nj h_n`` in float64, in memory-bounded blocks.
 
     Args:
         h: features ``(S', B, n, D)`` (``S'`` is 1 when the features do not depend on the samples).
@@ -87,35 +83,35 @@ def accumulate_natural(h: Tensor, lam: Tensor, yhat: Tensor) -> NaturalParams:
     Returns:
         Natural parameters with ``precision (S', B, J, D, D)`` and ``shift (S', B, J, D)``.
 
-    Under autograd each internal chunk is checkpointed, so its outer products are recomputed in the
-    backward pass instead of being kept alive.
+    Blocks run over samples and, within a sample, over points (at most ``CHUNK_ELEMENTS`` elements of
+    outer products at a time). Under autograd each block is checkpointed, so its outer products are
+    recomputed in the backward pass instead of being kept alive.
     """
     h, lam, yhat = (t.to(ACCUMULATION_DTYPE) for t in (h, lam, yhat))
-    lam, yhat = torch.broadcast_tensors(lam, yhat)
     s, b, n, dim = h.shape
     units = lam.shape[-1]
+    shift = (lam * yhat).mT @ h  # (S', B, J, n) @ (S', B, n, D) -> (S', B, J, D)
     packed_size = dim * (dim + 1) // 2
     packed = units * dim > packed_size  # the packed GEMM wins when there are many units
-    per_point = s * b * (packed_size if packed else units * dim)
-    step = max(1, min(n, CHUNK_ELEMENTS // max(per_point, 1)))
     rows, cols = torch.triu_indices(dim, dim, device=h.device)
-    precision = h.new_zeros(s, b, units, packed_size if packed else dim * dim)
-    shift = h.new_zeros(s, b, units, dim)
-    for start in range(0, n, step):
-        args = (h[:, :, start : start + step], lam[:, :, start : start + step], yhat[:, :, start : start + step])
-        block = (lambda *a: _vech_block(*a, rows, cols)) if packed else _direct_block
-        if torch.is_grad_enabled() and n > step:
-            p, v = checkpoint(block, *args, use_reentrant=False)
-        else:
-            p, v = block(*args)
-        precision = precision + p.reshape(s, b, units, -1)
-        shift = shift + v
-    if packed:
-        position = torch.zeros(dim, dim, dtype=torch.long, device=h.device)
-        position[rows, cols] = torch.arange(packed_size, device=h.device)
-        position = torch.maximum(position, position.T)  # (D, D): packed index of entry (i, k)
-        return NaturalParams(precision[..., position], shift)  # (S', B, J, D, D)
-    return NaturalParams(precision.view(s, b, units, dim, dim), shift)
+    block = (lambda hh, ll: _packed_block(hh, ll, rows, cols)) if packed else _direct_block
+    step = max(1, min(n, CHUNK_ELEMENTS // max(b * (packed_size if packed else units * dim), 1)))
+    checkpointed = torch.is_grad_enabled() and (n > step or s > 1)
+    per_sample = []
+    for si in range(s):
+        total = None
+        for start in range(0, n, step):
+            args = (h[si, :, start : start + step], lam[si % lam.shape[0], :, start : start + step])
+            p = checkpoint(block, *args, use_reentrant=False) if checkpointed else block(*args)
+            total = p if total is None else total + p
+        per_sample.append(total)
+    precision = torch.stack(per_sample)  # (S', B, J, T or D · D)
+    if not packed:
+        return NaturalParams(precision.unflatten(-1, (dim, dim)), shift)
+    position = torch.zeros(dim, dim, dtype=torch.long, device=h.device)
+    position[rows, cols] = torch.arange(packed_size, device=h.device)
+    position = torch.maximum(position, position.T)  # (D, D): packed index of entry (i, k)
+    return NaturalParams(precision[..., position], shift)  # (S', B, J, D, D)
 
 
 class AmortisedLinear(nn.Module):
