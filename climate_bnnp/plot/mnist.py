@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .figures import save_figure
+from climate_bnnp.plot.figures import save_figure
 
 __all__ = ["image_grid_figure", "masked_context_image"]
 
