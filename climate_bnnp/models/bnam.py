@@ -25,7 +25,6 @@ cannot be streamed in chunks: ``chunk_size`` raises :class:`NotImplementedError`
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import torch
@@ -33,8 +32,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ModelConfig
-from ..layers import MLP, AmortisedLinear, JitterLog, accumulate_natural, learnable_weight_masks
+from ..layers import MLP, AmortisedLinear, accumulate_natural
 from ..likelihoods import GaussianLikelihood
+from .base import AmortisedLayersMixin
 from .bnnp import BNNPOutput, WeightSample
 
 __all__ = ["BNAM"]
@@ -42,7 +42,7 @@ __all__ = ["BNAM"]
 LAYERS_PER_BLOCK = 6  # Q, K, V, output projection, FFN1, FFN2
 
 
-class BNAM(nn.Module):
+class BNAM(AmortisedLayersMixin, nn.Module):
     """Bayesian neural attention model with the public interface of :class:`~climate_bnnp.models.BNNP`.
 
     Args:
@@ -96,27 +96,6 @@ class BNAM(nn.Module):
             min_noise=config.min_noise,
         )
         self.set_prior_learnable_fraction(config.prior_learnable_fraction, seed=config.seed)
-
-    # ----------------------------------------------------------------------------------------- priors
-    def set_prior_learnable_fraction(self, fraction: float, *, seed: int = 0) -> None:
-        """The prior-flexibility knob ρ, weights counted in forward order (``learnable_weight_masks``)."""
-        self.config = dataclasses.replace(self.config, prior_learnable_fraction=fraction, seed=seed)
-        shapes = [tuple(layer.prior.weight_mask.shape) for layer in self.layers]
-        for layer, mask in zip(self.layers, learnable_weight_masks(shapes, fraction, seed=seed), strict=True):
-            layer.prior.set_weight_mask(mask)
-
-    def prior_masks(self) -> list[Tensor]:
-        """Per amortised layer (forward order), the learnable-prior mask ``(d_out, d_in + 1)``."""
-        return [layer.prior.weight_mask.clone() for layer in self.layers]
-
-    def jitter_report(self) -> dict[str, float]:
-        """Jitter statistics summed over all amortised layers since construction."""
-        total = JitterLog()
-        for layer in self.layers:
-            total.matrices += layer.jitter.matrices
-            total.calls += layer.jitter.calls
-            total.max_relative = max(total.max_relative, layer.jitter.max_relative)
-        return total.as_dict()
 
     # ---------------------------------------------------------------------------------------- network
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:

@@ -12,15 +12,15 @@ sizes are zero-padded to a common size and masked (``mask_c`` False at padding);
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig
-from ..layers import MLP, AmortisedLinear, JitterLog, NaturalParams, accumulate_natural, learnable_weight_masks
+from ..layers import MLP, AmortisedLinear, NaturalParams, accumulate_natural
 from ..likelihoods import GaussianLikelihood
+from .base import AmortisedLayersMixin
 
 __all__ = ["BNNP", "WeightSample", "BNNPOutput"]
 
@@ -53,7 +53,7 @@ class BNNPOutput:
     context_scale: float
 
 
-class BNNP(nn.Module):
+class BNNP(AmortisedLayersMixin, nn.Module):
     """Bayesian Neural Network Process with MLP inference networks.
 
     Args:
@@ -100,27 +100,6 @@ class BNNP(nn.Module):
         cfg = self.config
         return MLP(cfg.dim_x + cfg.dim_y, cfg.inf_hidden_dims, d_out if final else 2 * d_out, cfg.activation)
 
-    # ----------------------------------------------------------------------------------------- priors
-    def set_prior_learnable_fraction(self, fraction: float, *, seed: int = 0) -> None:
-        """Apply the prior-flexibility knob ρ: see :func:`~climate_bnnp.layers.learnable_weight_masks`."""
-        self.config = dataclasses.replace(self.config, prior_learnable_fraction=fraction, seed=seed)
-        shapes = [tuple(layer.prior.weight_mask.shape) for layer in self.layers]
-        for layer, mask in zip(self.layers, learnable_weight_masks(shapes, fraction, seed=seed), strict=True):
-            layer.prior.set_weight_mask(mask)
-
-    def prior_masks(self) -> list[Tensor]:
-        """Per layer, the boolean mask of weights whose prior is learnable ``(d_out, d_in + 1)``."""
-        return [layer.prior.weight_mask.clone() for layer in self.layers]
-
-    def jitter_report(self) -> dict[str, float]:
-        """Jitter statistics summed over layers since construction (see :class:`JitterLog`)."""
-        total = JitterLog()
-        for layer in self.layers:
-            total.matrices += layer.jitter.matrices
-            total.calls += layer.jitter.calls
-            total.max_relative = max(total.max_relative, layer.jitter.max_relative)
-        return total.as_dict()
-
     # ---------------------------------------------------------------------------------------- forward
     def decode(self, weights: list[Tensor], x: Tensor) -> Tensor:
         """Apply the first ``len(weights)`` layers: ``x (B, N, Dx)`` -> pre-activations ``(S, B, N, d)``."""
@@ -133,10 +112,13 @@ class BNNP(nn.Module):
         self, index: int, weights: list[Tensor], xc: Tensor, yc: Tensor, mask: Tensor | None, pseudo
     ) -> NaturalParams:
         layer = self.layers[index]
-        h = layer.features(self.decode(weights, xc))  # (S' , B, n, D): recomputed through sampled layers
-        yhat, lam = pseudo if pseudo is not None else layer.pseudo_observations(xc, yc, mask, self.likelihood.std())
-        if pseudo is not None and mask is not None:
-            lam = lam * mask.unsqueeze(-1).to(lam.dtype)
+        h = layer.features(self.decode(weights, xc))  # (S', B, n, D): recomputed through sampled layers
+        if pseudo is None:
+            yhat, lam = layer.pseudo_observations(xc, yc, mask, self.likelihood.std())
+        else:
+            yhat, lam = pseudo
+            if mask is not None:
+                lam = lam * mask.unsqueeze(-1).to(lam.dtype)
         return accumulate_natural(h, lam.unsqueeze(0), yhat.unsqueeze(0))
 
     def sample_weights(

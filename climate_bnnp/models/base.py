@@ -1,0 +1,39 @@
+"""What every model built from amortised layers shares: the prior-flexibility knob and jitter reports."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch import Tensor, nn
+
+from ..layers import JitterLog, learnable_weight_masks
+
+__all__ = ["AmortisedLayersMixin"]
+
+
+class AmortisedLayersMixin:
+    """For an ``nn.Module`` with ``config`` and ``layers`` (its amortised layers in forward order)."""
+
+    config: object
+    layers: nn.ModuleList
+
+    def set_prior_learnable_fraction(self, fraction: float, *, seed: int = 0) -> None:
+        """Apply the prior-flexibility knob ρ (weights counted in forward order from the input layer);
+        see :func:`~climate_bnnp.layers.learnable_weight_masks`."""
+        self.config = dataclasses.replace(self.config, prior_learnable_fraction=fraction, seed=seed)
+        shapes = [tuple(layer.prior.weight_mask.shape) for layer in self.layers]
+        for layer, mask in zip(self.layers, learnable_weight_masks(shapes, fraction, seed=seed), strict=True):
+            layer.prior.set_weight_mask(mask)
+
+    def prior_masks(self) -> list[Tensor]:
+        """Per amortised layer, the boolean mask of weights whose prior is learnable ``(d_out, d_in + 1)``."""
+        return [layer.prior.weight_mask.clone() for layer in self.layers]
+
+    def jitter_report(self) -> dict[str, float]:
+        """Jitter statistics summed over the amortised layers since construction (see :class:`JitterLog`)."""
+        total = JitterLog()
+        for layer in self.layers:
+            total.matrices += layer.jitter.matrices
+            total.calls += layer.jitter.calls
+            total.max_relative = max(total.max_relative, layer.jitter.max_relative)
+        return total.as_dict()
