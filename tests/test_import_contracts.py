@@ -15,6 +15,9 @@ def test_import_contracts_are_kept():
 
 
 def test_torch_free_modules_do_not_load_torch():
-    code = "import sys, climate_bnnp.data, climate_bnnp.metrics, climate_bnnp.plot; print('torch' in sys.modules)"
+    code = (
+        "import sys, climate_bnnp.data, climate_bnnp.metrics, climate_bnnp.plot; "
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "False", out.stderr[-2000:]

@@ -209,4 +209,3 @@ class AmortisedLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"d_in={self.d_in}, d_out={self.d_out}, final={self.final}, prior={self.prior.kind}"
-

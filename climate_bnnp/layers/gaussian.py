@@ -1,7 +1,8 @@
 """Gaussian algebra in natural (precision) form, in float64.
 
 Every posterior in the package is a Gaussian ``N(m, Λ⁻¹)`` per output unit, stored as its mean and the
-lower Cholesky factor ``L`` of its precision ``Λ = L Lᵀ`` (and ``L⁻¹``). Shapes: precisions ``(..., D, D)``, vectors
+lower Cholesky factor ``L`` of its precision ``Λ = L Lᵀ`` (and ``L⁻¹``).
+Shapes: precisions ``(..., D, D)``, vectors
 ``(..., D)`` with any leading batch dimensions (samples, tasks, units).
 """
 
@@ -94,7 +95,10 @@ def _blocked_lower_inverse(chol: Tensor, base: int = 16) -> Tensor:
         eye = torch.eye(n, dtype=chol.dtype, device=chol.device).expand_as(chol)
         return torch.linalg.solve_triangular(chol, eye, upper=False)
     k = n // 2
-    top, bottom = _blocked_lower_inverse(chol[..., :k, :k], base), _blocked_lower_inverse(chol[..., k:, k:], base)
+    top, bottom = (
+        _blocked_lower_inverse(chol[..., :k, :k], base),
+        _blocked_lower_inverse(chol[..., k:, k:], base),
+    )
     out = chol.new_zeros(chol.shape)
     out[..., :k, :k] = top
     out[..., k:, k:] = bottom

@@ -58,7 +58,9 @@ class UnitwisePrior(nn.Module):
     def set_weight_mask(self, mask: Tensor) -> None:
         """Make the prior parameters of the weights where ``mask (d_out, D)`` is True learnable."""
         if mask.shape != self.weight_mask.shape:
-            raise ValueError(f"mask must have shape {tuple(self.weight_mask.shape)}, got {tuple(mask.shape)}.")
+            raise ValueError(
+                f"mask must have shape {tuple(self.weight_mask.shape)}, got {tuple(mask.shape)}."
+            )
         self.weight_mask.copy_(mask.to(torch.bool))
         learnable = bool(self.weight_mask.any())
         for param in self.parameters():
@@ -96,9 +98,7 @@ class UnitwisePrior(nn.Module):
         return precision, (precision @ self.mean.unsqueeze(-1)).squeeze(-1)
 
 
-def learnable_weight_masks(
-    shapes: list[tuple[int, int]], fraction: float, *, seed: int = 0
-) -> list[Tensor]:
+def learnable_weight_masks(shapes: list[tuple[int, int]], fraction: float, *, seed: int = 0) -> list[Tensor]:
     """Masks of the weights whose prior is learnable under the prior-flexibility knob ρ.
 
     With ``K = Σ_l d_l (d_{l-1} + 1)`` weights in total, the first ``⌊ρ K⌋`` weights counted from the

@@ -25,7 +25,13 @@ class GaussianLikelihood(nn.Module):
     """
 
     def __init__(
-        self, dim_y: int, init: float, *, bound: float | None = None, learn: bool = True, min_noise: float = 0.0
+        self,
+        dim_y: int,
+        init: float,
+        *,
+        bound: float | None = None,
+        learn: bool = True,
+        min_noise: float = 0.0,
     ) -> None:
         super().__init__()
         free = init - min_noise
@@ -41,7 +47,10 @@ class GaussianLikelihood(nn.Module):
         return self.min_noise + free
 
     def log_prob(self, y: Tensor, f: Tensor) -> Tensor:
-        """``log N(y; f, σ_y²)`` summed over Dy: ``y (..., N, Dy)``, ``f (S, ..., N, Dy)`` -> ``(S, ..., N)``."""
+        """``log N(y; f, σ_y²)`` summed over Dy.
+
+        ``y (..., N, Dy)`` and ``f (S, ..., N, Dy)`` give ``(S, ..., N)``.
+        """
         std = self.std().to(f.dtype)
         z = (y - f) / std
         return (-0.5 * z**2 - torch.log(std) - 0.5 * math.log(2 * math.pi)).sum(-1)

@@ -56,26 +56,37 @@ def _forward(model, batch: Batch, num_samples: int, chunk_size: int | None) -> B
     )
 
 
-def elbo(model, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None) -> Tensor:
+def elbo(
+    model, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None
+) -> Tensor:
     """AVI: ``ELL_c − β KL`` on the context (the targets are not used), ``(B,)``."""
     out = _forward(model, batch, num_samples, chunk_size)
     return (_context_log_likelihood(model, out, batch) - beta * out.kl).mean(0)
 
 
-def pp_avi(model, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None) -> Tensor:
-    """PP-AVI: ``ELL_c + β PPL_t − β KL`` (context ELBO plus the held-out targets' log predictive), ``(B,)``."""
+def pp_avi(
+    model, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None
+) -> Tensor:
+    """PP-AVI: ``ELL_c + β PPL_t − β KL``, ``(B,)``.
+
+    The context ELBO plus the log posterior predictive of the held-out targets.
+    """
     out = _forward(model, batch, num_samples, chunk_size)
     ppl = predictive_log_likelihood(_target_log_likelihood(model, out.ft, batch))
     return (_context_log_likelihood(model, out, batch) - beta * out.kl).mean(0) + beta * ppl
 
 
-def npml(model, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None) -> Tensor:
+def npml(
+    model, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None
+) -> Tensor:
     """NPML: ``PPL_t`` only (no KL, no context term; ``beta`` is unused), ``(B,)``."""
     out = _forward(model, batch, num_samples, chunk_size)
     return predictive_log_likelihood(_target_log_likelihood(model, out.ft, batch))
 
 
-def npvi(model, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None) -> Tensor:
+def npvi(
+    model, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None
+) -> Tensor:
     """NPVI: ``E_{q(W | c ∪ t)}[log p(y_t | W)] − β KL[q(W | c ∪ t) ‖ q(W | c)]``, ``(B,)``.
 
     Both posteriors come from the same inference networks; per layer the KL between the two conditional
@@ -86,7 +97,11 @@ def npvi(model, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size
     ones = lambda n: torch.ones(x.shape[0], n, dtype=torch.bool, device=x.device)  # noqa: E731
     nc, nt = batch.xc.shape[1], batch.xt.shape[1]
     mask = torch.cat(
-        [ones(nc) if batch.mask_c is None else batch.mask_c, ones(nt) if batch.mask_t is None else batch.mask_t], 1
+        [
+            ones(nc) if batch.mask_c is None else batch.mask_c,
+            ones(nt) if batch.mask_t is None else batch.mask_t,
+        ],
+        1,
     )
     context_only = torch.cat([ones(nc), ~ones(nt)], dim=1)
     sample = model.sample_weights(

@@ -30,7 +30,10 @@ class Batch:
     mask_t: Tensor | None = None
 
     def __post_init__(self) -> None:
-        for name, x, y, mask in (("context", self.xc, self.yc, self.mask_c), ("target", self.xt, self.yt, self.mask_t)):
+        for name, x, y, mask in (
+            ("context", self.xc, self.yc, self.mask_c),
+            ("target", self.xt, self.yt, self.mask_t),
+        ):
             if x.dim() != 3 or y.dim() != 3:
                 raise ValueError(
                     f"{name} tensors must be (B, N, D); got x {tuple(x.shape)} and y {tuple(y.shape)}."

@@ -74,7 +74,10 @@ def draw_bnn_function(
 ):
     """One function from the standard scaled BNN prior (weights and biases ``N(0, 1/(d_in + 1))``)."""
     dims = [dim_x, *hidden, 1]
-    mats = [rng.standard_normal((d_out, d_in + 1)) / np.sqrt(d_in + 1) for d_in, d_out in zip(dims[:-1], dims[1:])]
+    mats = [
+        rng.standard_normal((d_out, d_in + 1)) / np.sqrt(d_in + 1)
+        for d_in, d_out in zip(dims[:-1], dims[1:], strict=True)
+    ]
     nonlin = {"relu": lambda a: np.maximum(a, 0.0), "tanh": np.tanh}[act]
 
     def f(x: np.ndarray) -> np.ndarray:

@@ -119,7 +119,13 @@ def fit(
 
     log = None if log_path is None else Path(log_path).open("a" if start else "w")
     records = []
-    bar = tqdm(range(start, config.steps), disable=not progress, desc="meta-training", initial=start, total=config.steps)
+    bar = tqdm(
+        range(start, config.steps),
+        disable=not progress,
+        desc="meta-training",
+        initial=start,
+        total=config.steps,
+    )
     try:
         for step in bar:
             tick = time.perf_counter()

@@ -27,7 +27,8 @@ def test_kl_matches_torch_distributions():
     factor_p = torch.linalg.cholesky(prec_p).mT  # Λ_p = Mᵀ M
     ours = gaussian_kl(mean_q, chol_inv_q, mean_p, factor_p, torch.logdet(prec_p))
     oracle = kl_divergence(
-        MultivariateNormal(mean_q, precision_matrix=prec_q), MultivariateNormal(mean_p, precision_matrix=prec_p)
+        MultivariateNormal(mean_q, precision_matrix=prec_q),
+        MultivariateNormal(mean_p, precision_matrix=prec_p),
     )
     torch.testing.assert_close(ours, oracle, rtol=1e-10, atol=1e-10)
 
@@ -41,7 +42,9 @@ def test_sample_has_the_precision_inverse_as_covariance():
     # Monte-Carlo tolerance: 5 standard errors of the sample mean / covariance entries.
     se_mean = (cov.diagonal() / len(draws)).sqrt()
     assert ((draws.mean(0) - mean).abs() < 5 * se_mean).all()
-    torch.testing.assert_close(torch.cov(draws.T), cov, atol=5 * cov.abs().max().item() * 2 / len(draws) ** 0.5, rtol=0)
+    torch.testing.assert_close(
+        torch.cov(draws.T), cov, atol=5 * cov.abs().max().item() * 2 / len(draws) ** 0.5, rtol=0
+    )
 
 
 def test_singular_precision_is_jittered_and_counted():

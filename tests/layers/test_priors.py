@@ -35,7 +35,7 @@ def test_knob_selects_floor_rho_k_weights_from_the_input_layer(fraction):
     assert sum(int(m.sum()) for m in masks) == math.floor(fraction * total)
     # Counted from the front: once a layer is not full, every later layer is empty.
     fill = [m.float().mean().item() for m in masks]
-    for earlier, later in zip(fill[:-1], fill[1:]):
+    for earlier, later in zip(fill[:-1], fill[1:], strict=True):
         assert later == 0.0 or earlier == 1.0
 
 
@@ -55,5 +55,5 @@ def test_knob_masks_gradients_and_travel_with_the_model(tmp_path):
 
     save_checkpoint(tmp_path / "m.pt", model)
     loaded = load_checkpoint(tmp_path / "m.pt").model
-    for a, b in zip(masks, loaded.prior_masks()):
+    for a, b in zip(masks, loaded.prior_masks(), strict=True):
         assert torch.equal(a, b)

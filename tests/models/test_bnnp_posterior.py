@@ -31,8 +31,15 @@ def _numpy_prior(prior) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("prior_type", ["full", "diagonal"])
 def test_exact_final_layer_equals_bayesian_linear_regression(prior_type):
     sigma = 0.3
-    model = BNNP(dim_x=3, dim_y=2, hidden_dims=(), exact_final_layer=True, noise_init=sigma,
-                 learn_noise=False, prior_type=prior_type).double()
+    model = BNNP(
+        dim_x=3,
+        dim_y=2,
+        hidden_dims=(),
+        exact_final_layer=True,
+        noise_init=sigma,
+        learn_noise=False,
+        prior_type=prior_type,
+    ).double()
     _randomise_prior(model)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(25, 3)), rng.normal(size=(25, 2))
@@ -63,7 +70,7 @@ def test_chunked_posterior_equals_full_batch_for_the_whole_network(grad):
         for chunk in np.random.default_rng(1).integers(1, 37, size=4):
             torch.manual_seed(5)
             chunked = model.sample_weights(xc, yc, mask, num_samples=4, chunk_size=int(chunk))
-            for a, b in zip(full.weights, chunked.weights):
+            for a, b in zip(full.weights, chunked.weights, strict=True):
                 torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
             torch.testing.assert_close(full.kl, chunked.kl, rtol=1e-12, atol=1e-10)
 
@@ -76,9 +83,11 @@ def test_padding_with_a_mask_equals_the_task_alone():
     mask = torch.arange(13)[None] < 9
     layer = model.layers[0]  # the first layer's posterior does not depend on samples
     with torch.no_grad():
+
         def first_posterior(xc, yc, m):
             yhat, lam = layer.pseudo_observations(xc, yc, m)
             return layer.posterior(accumulate_natural(layer.features(xc[None]), lam[None], yhat[None]))
+
         alone, padded = first_posterior(x, y, None), first_posterior(padded_x, padded_y, mask)
     torch.testing.assert_close(alone.mean, padded.mean, rtol=0, atol=1e-12)
     torch.testing.assert_close(alone.chol, padded.chol, rtol=0, atol=1e-12)
@@ -92,7 +101,7 @@ def test_no_context_samples_match_the_prior(prior_type):
     with torch.no_grad():
         sample = model.sample_weights(None, None, num_samples=num, num_tasks=1)
     assert torch.equal(sample.kl, torch.zeros(num, 1, dtype=torch.float64))
-    for layer, w in zip(model.layers, sample.weights):
+    for layer, w in zip(model.layers, sample.weights, strict=True):
         mean, cov = _numpy_prior(layer.prior)
         draws = w[:, 0].numpy()  # (S, J, D)
         se = np.sqrt(np.einsum("jii->ji", cov) / num)

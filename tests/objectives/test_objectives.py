@@ -34,7 +34,10 @@ def _analytic_elbo(model, x, y):
         m, cov = post.mean[0, 0, 0].numpy(), torch.cholesky_inverse(post.chol)[0, 0, 0].numpy()
     h = np.concatenate([x, np.ones((len(x), 1))], 1)
     resid = y - h @ m
-    ell = np.sum(-0.5 * np.log(2 * np.pi * SIGMA**2) - (resid**2 + np.einsum("nd,de,ne->n", h, cov, h)) / (2 * SIGMA**2))
+    ell = np.sum(
+        -0.5 * np.log(2 * np.pi * SIGMA**2)
+        - (resid**2 + np.einsum("nd,de,ne->n", h, cov, h)) / (2 * SIGMA**2)
+    )
     return ell - kl
 
 
@@ -46,7 +49,9 @@ def _log_evidence(x, y, fan_in=3):
 
 def test_elbo_equals_log_evidence_at_the_exact_posterior():
     """Estimator: analytic expected log-likelihood and analytic KL; the exact final layer is BLR."""
-    model = BNNP(dim_x=2, hidden_dims=(), exact_final_layer=True, noise_init=SIGMA, learn_noise=False).double()
+    model = BNNP(
+        dim_x=2, hidden_dims=(), exact_final_layer=True, noise_init=SIGMA, learn_noise=False
+    ).double()
     x, y = _linear_task()
     assert abs(_analytic_elbo(model, x, y) - _log_evidence(x, y)) < 1e-8
 
@@ -61,7 +66,9 @@ def test_elbo_is_below_log_evidence_for_an_approximate_posterior():
 
 def test_monte_carlo_elbo_is_unbiased_for_the_analytic_elbo():
     """Estimator: ``objectives.elbo`` (MC expected log-likelihood over S draws, analytic KL)."""
-    model = BNNP(dim_x=2, hidden_dims=(), exact_final_layer=True, noise_init=SIGMA, learn_noise=False).double()
+    model = BNNP(
+        dim_x=2, hidden_dims=(), exact_final_layer=True, noise_init=SIGMA, learn_noise=False
+    ).double()
     x, y = _linear_task(seed=2)
     t = lambda a: torch.from_numpy(a)[None]  # noqa: E731
     batch = Batch(t(x), t(y)[..., None], t(x), t(y)[..., None])

@@ -7,13 +7,15 @@ import torch
 
 from climate_bnnp import BNNP, load_checkpoint
 from climate_bnnp.config import ConfigError, ExperimentConfig, TrainConfig, load_config
-from climate_bnnp.tasks import TaskSampler, family_source
 from climate_bnnp.objectives import pp_avi
+from climate_bnnp.tasks import TaskSampler, family_source
 from climate_bnnp.train import fit
 
 
 def _sampler(seed=0):
-    return TaskSampler(family_source("gp", min_points=10, max_points=20), context_fraction=(0.2, 0.6), seed=seed)
+    return TaskSampler(
+        family_source("gp", min_points=10, max_points=20), context_fraction=(0.2, 0.6), seed=seed
+    )
 
 
 def _prior_state(model):
@@ -49,11 +51,24 @@ def test_resuming_from_a_checkpoint_reproduces_an_uninterrupted_run(tmp_path):
         return pp_avi(*args, **kwargs)
 
     with pytest.raises(KeyboardInterrupt):
-        fit(make(), _sampler(), cfg, checkpoint_path=tmp_path / "c.pt", log_path=tmp_path / "log.jsonl",
-            objective=crashing_objective, progress=False)
+        fit(
+            make(),
+            _sampler(),
+            cfg,
+            checkpoint_path=tmp_path / "c.pt",
+            log_path=tmp_path / "log.jsonl",
+            objective=crashing_objective,
+            progress=False,
+        )
     assert torch.load(tmp_path / "c.pt", weights_only=True)["step"] == 4
-    resumed = fit(make(), _sampler(seed=99), cfg, checkpoint_path=tmp_path / "c.pt",
-                  log_path=tmp_path / "log.jsonl", progress=False)
+    resumed = fit(
+        make(),
+        _sampler(seed=99),
+        cfg,
+        checkpoint_path=tmp_path / "c.pt",
+        log_path=tmp_path / "log.jsonl",
+        progress=False,
+    )
     assert [r["step"] for r in resumed] == [5, 6, 7, 8]
     assert [r["loss"] for r in resumed] == [r["loss"] for r in straight[4:]]
     ckpt = load_checkpoint(tmp_path / "c.pt")

@@ -22,11 +22,23 @@ NOISE = GP["noise"]
 
 def _meta_train(fraction: float, seed: int, steps: int) -> BNNP:
     torch.manual_seed(seed)
-    model = BNNP(hidden_dims=(32, 32), inf_hidden_dims=(32, 32), activation="silu",
-                 prior_learnable_fraction=fraction, noise_init=NOISE, learn_noise=False)
-    sampler = TaskSampler(family_source("gp", min_points=10, max_points=30, **GP), context_fraction=(0.1, 0.7))
-    fit(model, sampler, TrainConfig(steps=steps, num_samples=8, lr=3e-3, final_lr=3e-4, seed=seed, device="cpu"),
-        progress=False)
+    model = BNNP(
+        hidden_dims=(32, 32),
+        inf_hidden_dims=(32, 32),
+        activation="silu",
+        prior_learnable_fraction=fraction,
+        noise_init=NOISE,
+        learn_noise=False,
+    )
+    sampler = TaskSampler(
+        family_source("gp", min_points=10, max_points=30, **GP), context_fraction=(0.1, 0.7)
+    )
+    fit(
+        model,
+        sampler,
+        TrainConfig(steps=steps, num_samples=8, lr=3e-3, final_lr=3e-4, seed=seed, device="cpu"),
+        progress=False,
+    )
     return model.eval()
 
 
@@ -56,5 +68,3 @@ def test_learned_prior_beats_standard_prior_and_approaches_the_exact_gp():
     standard, _ = _held_out_scores(_meta_train(0.0, seed, steps), seed)
     assert learned > standard + MARGIN
     assert exact - learned < GAP
-
-
