@@ -1,7 +1,7 @@
-"""Model inputs at arbitrary points, built by the ERA5 task set's own feature code.
+"""Model inputs at arbitrary points, built by the ERA5 task sets' own feature code.
 
-The features are computed by :class:`climate_bnnp.tasks.era5.Era5TaskSet` (the one implementation used in
-training); :class:`Era5Features` only feeds it points instead of a tile. The feature list and the
+The features are computed by :func:`climate_bnnp.tasks.era5.feature_columns` (the one implementation used
+in training); :class:`Era5Features` only feeds it points instead of a tile. The feature list and the
 normaliser come from the checkpoint (``experiment["data"]["features"]`` and ``normaliser``), never from
 the user's data.
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,7 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data import Normaliser
-from ..tasks.era5 import Era5TaskSet, feature_dim
+from ..tasks.era5 import feature_columns, feature_dim
 from .summary import wrap_longitude
 
 __all__ = ["Era5Features", "PointFeatures", "features_from_experiment"]
@@ -102,11 +101,13 @@ class Era5Features:
             )
         stamp = pd.Timestamp(time) if time is not None else None
         points = xr.Dataset({k: ("point", np.asarray(values[k], np.float64)) for k in self.covariates})
-        # The task set's own per-feature code (also used in training) on a flat set of points.
-        shim = SimpleNamespace(normaliser=self.normaliser, _coord_stats=dict(self.coord_stats or {}))
+        # The same per-feature code as training (tasks.era5.feature_columns) on a flat set of points.
+        stats = dict(self.coord_stats or {})
         columns: list[np.ndarray] = []
         for name in self.names:
-            columns.extend(Era5TaskSet._feature(shim, name, points, lat, lon, stamp))
+            columns.extend(
+                feature_columns(name, points, lat, lon, stamp, normaliser=self.normaliser, coord_stats=stats)
+            )
         if not columns or lat.size == 0:
             return np.zeros((lat.size, self.dim_x))
         return np.stack([np.asarray(c, np.float64).ravel() for c in columns], axis=-1)  # (N, Dx)

@@ -28,7 +28,7 @@ import xarray as xr
 from ..data import Normaliser, TaskKey, list_tasks, read_task, task_slices
 from .sampler import TaskSource
 
-__all__ = ["FEATURE_WIDTHS", "Era5Task", "Era5TaskSet", "feature_dim", "train_source"]
+__all__ = ["FEATURE_WIDTHS", "Era5Task", "Era5TaskSet", "feature_columns", "feature_dim", "train_source"]
 
 FEATURE_WIDTHS = {
     "lon": 1,
@@ -161,22 +161,48 @@ class Era5TaskSet:
     def _feature(
         self, name: str, tile: xr.Dataset, lat2d: np.ndarray, lon2d: np.ndarray, time: pd.Timestamp
     ) -> list[np.ndarray]:
-        shape = lat2d.shape
-        if name in ("lat", "lon"):
-            mean, std = self._coord_stats[name]
-            return [((lat2d if name == "lat" else lon2d) - mean) / std]
-        if name in _VARIABLE_FEATURES:
-            return [np.asarray(self.normaliser.forward(name, tile[name].values.astype(np.float64)))]
-        phi, lam = np.deg2rad(lat2d), np.deg2rad(lon2d)
-        if name == "xyz":
-            return [np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)]
-        if name == "sincos_lon":
-            return [np.sin(lam), np.cos(lam)]
-        if name == "hour":
-            angle = 2 * np.pi * (time.hour + time.minute / 60) / 24
-        else:  # season
-            angle = 2 * np.pi * (time.day_of_year - 1) / 365.25
-        return [np.full(shape, np.sin(angle)), np.full(shape, np.cos(angle))]
+        return feature_columns(
+            name, tile, lat2d, lon2d, time, normaliser=self.normaliser, coord_stats=self._coord_stats
+        )
+
+
+def feature_columns(
+    name: str,
+    values: xr.Dataset,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    time: pd.Timestamp | None,
+    *,
+    normaliser: Normaliser,
+    coord_stats: dict[str, tuple[float, float]],
+) -> list[np.ndarray]:
+    """The model-input column(s) of one feature at points ``lat, lon`` (degrees, any common shape).
+
+    The one implementation shared by training task sets and :func:`climate_bnnp.predict`.
+
+    Args:
+        name: a key of :data:`FEATURE_WIDTHS`.
+        values: the covariates at the same points (variables such as ``t2m`` in physical units).
+        time: the time stamp (for ``hour`` and ``season``).
+        normaliser: z-scores the variable features.
+        coord_stats: ``{"lat"|"lon": (mean, std)}`` of the training grid (for ``lat``/``lon`` features).
+    """
+    shape = np.shape(lat)
+    if name in ("lat", "lon"):
+        mean, std = coord_stats[name]
+        return [((lat if name == "lat" else lon) - mean) / std]
+    if name in _VARIABLE_FEATURES:
+        return [np.asarray(normaliser.forward(name, values[name].values.astype(np.float64)))]
+    phi, lam = np.deg2rad(lat), np.deg2rad(lon)
+    if name == "xyz":
+        return [np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)]
+    if name == "sincos_lon":
+        return [np.sin(lam), np.cos(lam)]
+    if name == "hour":
+        angle = 2 * np.pi * (time.hour + time.minute / 60) / 24
+    else:  # season
+        angle = 2 * np.pi * (time.day_of_year - 1) / 365.25
+    return [np.full(shape, np.sin(angle)), np.full(shape, np.cos(angle))]
 
 
 def train_source(
