@@ -13,8 +13,6 @@ Usage: ``python pipelines/predict.py --config C --store data/<name>/tasks.zarr
 from __future__ import annotations
 
 import argparse
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ import torch
 from climate_bnnp import metrics
 from climate_bnnp.checkpoint import load_checkpoint
 from climate_bnnp.config import load_config
-from climate_bnnp.data import ERA5_ATTRIBUTION, country_mask, open_task_store
+from climate_bnnp.data import ERA5_ATTRIBUTION, country_mask, open_task_store, write_zarr_atomic
 from climate_bnnp.tasks.era5 import Era5TaskSet
 from climate_bnnp.tasks.era5_eval import build_test_tasks, predict_samples
 from climate_bnnp.tasks.era5_outputs import predictions_dataset
@@ -108,15 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             "note": AMORTISED_NOTE,
         },
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False)
-        if args.out.exists():
-            shutil.rmtree(args.out)
-        tmp.rename(args.out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    write_zarr_atomic(ds, args.out)
     return 0
 
 

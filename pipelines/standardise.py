@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import uuid
 from pathlib import Path
 
 from climate_bnnp.config import load_config
-from climate_bnnp.data import open_cds_files, open_sample, standardise
+from climate_bnnp.data import open_cds_files, open_sample, standardise, write_zarr_atomic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,15 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ds = ds.chunk({"time": 1, "latitude": -1, "longitude": -1})
     for name in ds.variables:
         ds[name].encoding = {}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False)
-        if args.out.exists():
-            shutil.rmtree(args.out)
-        tmp.rename(args.out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    write_zarr_atomic(ds, args.out)
     return 0
 
 

@@ -27,6 +27,7 @@ from climate_bnnp.data.stores import (
     read_task,
     task_slices,
     tile_slices,
+    write_zarr_atomic,
 )
 
 __all__ = [
@@ -58,4 +59,5 @@ __all__ = [
     "standardise",
     "task_slices",
     "tile_slices",
+    "write_zarr_atomic",
 ]

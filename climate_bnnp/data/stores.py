@@ -37,6 +37,7 @@ __all__ = [
     "STORE_VERSION",
     "TaskKey",
     "build_task_store",
+    "write_zarr_atomic",
     "list_tasks",
     "open_task_store",
     "read_task",
@@ -91,6 +92,22 @@ def _replace_dir(tmp: Path, path: Path) -> None:
     tmp.rename(path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_zarr_atomic(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write ``ds`` as a Zarr v3 store (unconsolidated) to a temporary folder beside ``path``, then rename
+    it into place: a failed or killed write never leaves a store that looks complete, and an old store at
+    ``path`` is only replaced once the new one is finished."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, compute=False).compute()
+        _replace_dir(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
 
 
 def build_task_store(
@@ -163,16 +180,7 @@ def build_task_store(
     out.attrs = meta
     for name in out.variables:
         out[name].encoding = {}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        delayed = out.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, compute=False)
-        delayed.compute()
-        _replace_dir(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    return write_zarr_atomic(out, path)
 
 
 def open_task_store(path: str | Path, *, use_dask: bool = False) -> xr.Dataset:

@@ -208,9 +208,8 @@ class BNAM(AmortisedLayersMixin, nn.Module):
         """Posterior (or, without context, prior) function samples at ``xt``; see :class:`BNNPOutput`.
 
         Args:
-            mask_t: optional ``(B, Nt)``: padded targets are then ignored as keys by the real targets.
-                The core objectives do not pass it, so batches with padded targets let real targets attend
-                to the padding (use equal target counts per batch, e.g. via ``max_targets``).
+            mask_t: optional ``(B, Nt)``: padded targets are then ignored as keys by the real targets
+                (the core objectives pass ``batch.mask_t``).
         """
         sample = self.sample_weights(
             xc, yc, mask_c, num_samples=num_samples, num_tasks=xt.shape[0], chunk_size=chunk_size
