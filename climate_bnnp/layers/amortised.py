@@ -21,9 +21,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from .gaussian import JitterLog, cholesky_with_inverse, gaussian_kl, sample_from_precision
+from .gaussian import JitterLog, cholesky_with_inverse, packed_size, unpack_symmetric
 from .networks import activation
 from .priors import UnitwisePrior
+from .sample_kl import sample_with_kl
 
 __all__ = ["AmortisedLinear", "NaturalParams", "LayerPosterior", "accumulate_natural"]
 
@@ -35,7 +36,8 @@ CHUNK_ELEMENTS = 2**23  # elements of the per-chunk outer-product block (64 MiB 
 
 @dataclass
 class NaturalParams:
-    """Data natural parameters of one layer: ``precision (S', B, J, D, D)``, ``shift (S', B, J, D)``."""
+    """Data natural parameters of one layer: the precision as packed upper triangles
+    ``(S', B, J, D (D + 1) / 2)`` and the shift ``(S', B, J, D)``."""
 
     precision: Tensor
     shift: Tensor
@@ -81,7 +83,7 @@ def accumulate_natural(h: Tensor, lam: Tensor, yhat: Tensor) -> NaturalParams:
         yhat: pseudo-observations ``(S' or 1, B, n, J)``.
 
     Returns:
-        Natural parameters with ``precision (S', B, J, D, D)`` and ``shift (S', B, J, D)``.
+        Natural parameters with packed ``precision (S', B, J, D (D + 1) / 2)`` and ``shift (S', B, J, D)``.
 
     Blocks run over samples and, within a sample, over points (at most ``CHUNK_ELEMENTS`` elements of
     outer products at a time). Under autograd each block is checkpointed, so its outer products are
@@ -91,11 +93,11 @@ def accumulate_natural(h: Tensor, lam: Tensor, yhat: Tensor) -> NaturalParams:
     s, b, n, dim = h.shape
     units = lam.shape[-1]
     shift = (lam * yhat).mT @ h  # (S', B, J, n) @ (S', B, n, D) -> (S', B, J, D)
-    packed_size = dim * (dim + 1) // 2
-    packed = units * dim > packed_size  # the packed GEMM wins when there are many units
+    size = packed_size(dim)
+    packed = units * dim > size  # the packed GEMM wins when there are many units
     rows, cols = torch.triu_indices(dim, dim, device=h.device)
     block = (lambda hh, ll: _packed_block(hh, ll, rows, cols)) if packed else _direct_block
-    step = max(1, min(n, CHUNK_ELEMENTS // max(b * (packed_size if packed else units * dim), 1)))
+    step = max(1, min(n, CHUNK_ELEMENTS // max(b * (size if packed else units * dim), 1)))
     checkpointed = torch.is_grad_enabled() and (n > step or s > 1)
     per_sample = []
     for si in range(s):
@@ -106,12 +108,7 @@ def accumulate_natural(h: Tensor, lam: Tensor, yhat: Tensor) -> NaturalParams:
             total = p if total is None else total + p
         per_sample.append(total)
     precision = torch.stack(per_sample)  # (S', B, J, T or D · D)
-    if not packed:
-        return NaturalParams(precision.unflatten(-1, (dim, dim)), shift)
-    position = torch.zeros(dim, dim, dtype=torch.long, device=h.device)
-    position[rows, cols] = torch.arange(packed_size, device=h.device)
-    position = torch.maximum(position, position.T)  # (D, D): packed index of entry (i, k)
-    return NaturalParams(precision[..., position], shift)  # (S', B, J, D, D)
+    return NaturalParams(precision if packed else precision[..., rows * dim + cols], shift)
 
 
 class AmortisedLinear(nn.Module):
@@ -178,25 +175,39 @@ class AmortisedLinear(nn.Module):
             lam = lam * mask_c.unsqueeze(-1).to(lam.dtype)
         return yhat, lam
 
+    def _prior_natural(self) -> tuple[Tensor, Tensor]:
+        return tuple(t.to(ACCUMULATION_DTYPE) for t in self.prior.natural())  # type: ignore[return-value]
+
     def posterior(self, data: NaturalParams | None) -> LayerPosterior:
         """Closed-form Gaussian posterior per unit from the prior and the data natural parameters."""
-        prior_precision, prior_shift = (t.to(ACCUMULATION_DTYPE) for t in self.prior.natural())
+        prior_precision, prior_shift = self._prior_natural()
         if data is None:
             precision, shift = prior_precision[None, None], prior_shift[None, None]  # (1, 1, J, D, D)
         else:
-            precision, shift = data.precision + prior_precision, data.shift + prior_shift
+            precision = unpack_symmetric(data.precision, self.d_in + 1) + prior_precision
+            shift = data.shift + prior_shift
         chol, chol_inv = cholesky_with_inverse(precision, self.jitter)
         mean = (chol_inv.mT @ (chol_inv @ shift.unsqueeze(-1))).squeeze(-1)  # Λ⁻¹ η: (S', B, J, D)
         return LayerPosterior(mean, chol, chol_inv)
 
-    def sample(self, posterior: LayerPosterior, num_samples: int, num_tasks: int) -> Tensor:
-        """Reparameterised weights ``(S, B, d_out, d_in + 1)`` (float64)."""
-        mean = posterior.mean
-        eps = torch.randn(num_samples, num_tasks, *mean.shape[-2:], dtype=mean.dtype, device=mean.device)
-        return sample_from_precision(mean, posterior.chol_inv, eps)
-
-    def kl_to(self, posterior: LayerPosterior, reference: LayerPosterior | None = None) -> Tensor:
-        """``Σ_j KL(q_j ‖ r_j)`` per sample and task, ``(S', B)``; ``r`` is the prior when ``None``."""
+    def sample_with_kl(
+        self,
+        data: NaturalParams | None,
+        num_samples: int,
+        num_tasks: int,
+        reference: LayerPosterior | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Reparameterised weights ``(S, B, d_out, d_in + 1)`` from the posterior given ``data`` (the prior
+        when None) and ``Σ_j KL(q_j ‖ r_j)`` per sample and task ``(S', B)``; ``r`` is the prior when
+        ``reference`` is None.
+        """
+        prior_precision, prior_shift = self._prior_natural()
+        dim = self.d_in + 1
+        if data is None:
+            data = NaturalParams(
+                prior_shift.new_zeros(1, 1, self.d_out, packed_size(dim)),
+                prior_shift.new_zeros(1, 1, self.d_out, dim),
+            )
         if reference is None:
             factor = self.prior.factor().to(ACCUMULATION_DTYPE)
             logdet = self.prior.logdet_precision().to(ACCUMULATION_DTYPE)
@@ -204,8 +215,13 @@ class AmortisedLinear(nn.Module):
         else:  # reference precision L Lᵀ = Mᵀ M with M = Lᵀ
             factor, mean = reference.chol.mT, reference.mean
             logdet = 2.0 * reference.chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)
-        kl = gaussian_kl(posterior.mean, posterior.chol_inv, mean, factor, logdet)  # (S', B, J)
-        return kl.sum(-1)
+        eps = torch.randn(
+            num_samples, num_tasks, self.d_out, dim, dtype=prior_shift.dtype, device=prior_shift.device
+        )
+        weights, kl = sample_with_kl(
+            data.precision, prior_precision, data.shift + prior_shift, eps, factor, mean, logdet, self.jitter
+        )
+        return weights, kl.sum(-1)
 
     def extra_repr(self) -> str:
         return f"d_in={self.d_in}, d_out={self.d_out}, final={self.final}, prior={self.prior.kind}"

@@ -20,6 +20,9 @@ __all__ = [
     "lower_inverse",
     "sample_from_precision",
     "gaussian_kl",
+    "packed_size",
+    "unpack_symmetric",
+    "pack_symmetric_gradient",
 ]
 
 JITTER_START = 1e-10  # relative to the mean diagonal
@@ -195,3 +198,32 @@ def gaussian_kl(
     maha = (factor_p @ (mean_p - mean_q).unsqueeze(-1)).square().sum((-2, -1))
     logdet_q = -2.0 * chol_inv_q.diagonal(dim1=-2, dim2=-1).log().sum(-1)
     return 0.5 * (trace + maha - dim + logdet_q - logdet_precision_p)
+
+
+def packed_size(dim: int) -> int:
+    """Entries in the packed upper triangle of a symmetric ``dim × dim`` matrix."""
+    return dim * (dim + 1) // 2
+
+
+def _packed_position(dim: int, device: torch.device) -> Tensor:
+    """``(D, D)``: index of entry ``(i, k)`` in the packed upper triangle (``triu_indices`` order)."""
+    rows, cols = torch.triu_indices(dim, dim, device=device)
+    position = torch.zeros(dim, dim, dtype=torch.long, device=device)
+    position[rows, cols] = torch.arange(len(rows), device=device)
+    return torch.maximum(position, position.T)
+
+
+def unpack_symmetric(packed: Tensor, dim: int) -> Tensor:
+    """Symmetric matrices ``(..., D, D)`` from their packed upper triangles ``(..., D (D + 1) / 2)``."""
+    return packed[..., _packed_position(dim, packed.device)]
+
+
+def pack_symmetric_gradient(grad: Tensor) -> Tensor:
+    """Gradient w.r.t. the packed upper triangle given a symmetric gradient ``(..., D, D)``.
+
+    Each off-diagonal packed entry feeds two matrix entries, so its gradient is twice ``grad[i, k]``.
+    """
+    dim = grad.shape[-1]
+    rows, cols = torch.triu_indices(dim, dim, device=grad.device)
+    weight = torch.where(rows == cols, 1.0, 2.0).to(grad.dtype)
+    return grad[..., rows, cols] * weight

@@ -171,7 +171,7 @@ class BNAM(AmortisedLayersMixin, nn.Module):
         weights: list[Tensor] = []
         if nc == 0:
             for layer in self.layers:
-                weights.append(layer.sample(layer.posterior(None), num_samples, num_tasks))
+                weights.append(layer.sample_with_kl(None, num_samples, num_tasks)[0])
             kl = torch.zeros(num_samples, num_tasks, dtype=torch.float64, device=self.likelihood.raw.device)
             return WeightSample(weights, kl)
         noise_std = self.likelihood.std()
@@ -181,13 +181,14 @@ class BNAM(AmortisedLayersMixin, nn.Module):
             layer = self.layers[index]
             h = layer.features(a)  # (S', B, Nc, D): context activations through the sampled upstream layers
             yhat, lam = layer.pseudo_observations(xc, yc, mask_c, noise_std)  # (B, Nc, d_out) each
-            posterior = layer.posterior(accumulate_natural(h, lam.unsqueeze(0), yhat.unsqueeze(0)))
+            data = accumulate_natural(h, lam.unsqueeze(0), yhat.unsqueeze(0))
             reference = None
             if kl_mask is not None:
                 ref_lam = lam * kl_mask.unsqueeze(-1).to(lam.dtype)
                 reference = layer.posterior(accumulate_natural(h, ref_lam.unsqueeze(0), yhat.unsqueeze(0)))
-            kls.append(layer.kl_to(posterior, reference))  # (S' or 1, B)
-            weights.append(layer.sample(posterior, num_samples, num_tasks))
+            w, kl = layer.sample_with_kl(data, num_samples, num_tasks, reference)
+            kls.append(kl)  # (S' or 1, B)
+            weights.append(w)
             return weights[-1]
 
         self._propagate(xc, mask_c, weight_for)

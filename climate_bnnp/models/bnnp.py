@@ -161,8 +161,7 @@ class BNNP(AmortisedLayersMixin, nn.Module):
         kl = torch.zeros((), dtype=torch.float64, device=self.likelihood.raw.device)
         for index, layer in enumerate(self.layers):
             if nc == 0:
-                posterior = layer.posterior(None)
-                weights.append(layer.sample(posterior, num_samples, num_tasks))
+                weights.append(layer.sample_with_kl(None, num_samples, num_tasks)[0])
                 continue
             pseudo_all = None
             if not layer.pointwise:  # attention inference nets see the whole context at once
@@ -185,10 +184,10 @@ class BNNP(AmortisedLayersMixin, nn.Module):
                         reference = ref if reference is None else reference + ref
             if chosen is not None:  # value of the full sum, gradient K × the chosen chunk's
                 data = data.detach() + (chosen + chosen.detach().scale(-1.0)).scale(float(len(chunks)))
-            posterior = layer.posterior(data)
             reference_posterior = None if kl_mask is None else layer.posterior(reference)
-            kl = kl + layer.kl_to(posterior, reference_posterior)  # (S' or 1, B)
-            weights.append(layer.sample(posterior, num_samples, num_tasks))
+            w, layer_kl = layer.sample_with_kl(data, num_samples, num_tasks, reference_posterior)
+            kl = kl + layer_kl  # (S' or 1, B)
+            weights.append(w)
         kl = kl.expand(num_samples, num_tasks) if kl.dim() else kl.new_zeros(num_samples, num_tasks)
         return WeightSample(weights, kl)
 
