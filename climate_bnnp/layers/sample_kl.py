@@ -36,7 +36,7 @@ from .gaussian import (
 
 __all__ = ["sample_with_kl"]
 
-BLOCK_ELEMENTS = 2**22  # elements of one block's (S_b, B, J, D, D) tensors (32 MiB in float64)
+BLOCK_ELEMENTS = 2**21  # elements of one block's (S_b, B, J, D, D) tensors (32 MiB in float64)
 
 
 def _part(t: Tensor, rows: slice, ndim: int) -> Tensor:
