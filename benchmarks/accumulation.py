@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from climate_bnnp.layers import accumulate_natural
+    from climate_bnnp.layers.gaussian import unpack_symmetric
 
     global CLOCK
     if args.cpu_time:
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             check = accumulate_natural(h[:1, :1, :8], lam[:, :1, :8], yhat[:, :1, :8])
         # oracle for the first task/sample on 8 points: Σ_n λ_nj h_n h_nᵀ
         direct = torch.einsum("nj,nd,ne->jde", lam[0, 0, :8], h[0, 0, :8], h[0, 0, :8])  # (J, D, D)
-        err = float((check.precision[0, 0] - direct).abs().max())
+        err = float((unpack_symmetric(check.precision, D)[0, 0] - direct).abs().max())
         left = lam.expand(S, B, n, J).reshape(S * B, n, J).mT.contiguous()  # (S B, J, n)
         right = torch.randn(S * B, n, tri, dtype=dt)  # (S B, n, T)
         bmm_s = best_time(lambda: torch.bmm(left, right), args.repeats)  # noqa: B023

@@ -6,10 +6,10 @@ For every unit the posterior is ``q = N(m, Λ⁻¹)`` with ``Λ = unpack(Λ_data
     KL = ½ [‖M L⁻ᵀ‖² + ‖M (m − μ_p)‖² − D + log|Λ| − log|MᵀM|].
 
 Autograd through these steps keeps several ``(S, B, J, D, D)`` tensors per layer alive (the Cholesky factor,
-its inverse, products for the trace and their gradients). Here only ``L⁻¹`` is kept, the work runs in
-blocks over the leading (sample) dimension, and the backward pass is written out (Σ = L⁻ᵀ L⁻¹, P = MᵀM,
-d = m − μ_p, g = P d, k̄ and w̄ the incoming gradients, m̄ = w̄ + k̄ g, v = L⁻¹ w̄,
-Φ = lower triangle with halved diagonal):
+its inverse, products for the trace and their gradients). Here only the lower triangle of ``L⁻¹`` is
+kept, the work runs in blocks over the leading (sample) dimension, and the backward pass is written out
+(Σ = L⁻ᵀ L⁻¹, P = MᵀM, d = m − μ_p, g = P d, k̄ and w̄ the incoming gradients, m̄ = w̄ + k̄ g,
+v = L⁻¹ w̄, Φ = lower triangle with halved diagonal):
 
     Λ̄ = sym(L⁻ᵀ [½ k̄ L⁻¹ − Φ(ε vᵀ) L⁻¹]) − ½ k̄ Σ P Σ − sym(Σ m̄ mᵀ),     η̄ = Σ m̄,
     M̄ = k̄ (M Σ + M d dᵀ),     μ̄_p = −k̄ g,     (log|Λ_p|)‾ = −½ k̄.
@@ -39,6 +39,12 @@ __all__ = ["sample_with_kl"]
 BLOCK_ELEMENTS = 2**21  # elements of one block's (S_b, B, J, D, D) tensors (32 MiB in float64)
 
 
+def _lower_index(dim: int, device: torch.device) -> Tensor:
+    """Positions of the lower triangle in a flattened ``D × D`` matrix."""
+    rows, cols = torch.tril_indices(dim, dim, device=device)
+    return rows * dim + cols
+
+
 def _part(t: Tensor, rows: slice, ndim: int) -> Tensor:
     """Rows ``rows`` of ``t`` if it carries the leading (sample) dimension, else ``t`` (broadcast)."""
     return t[rows] if t.dim() == ndim and t.shape[0] > 1 else t
@@ -54,35 +60,37 @@ class _SampleWithKL(torch.autograd.Function):
     @staticmethod
     def forward(ctx, packed, prior_precision, shift, eps, factor_p, mean_p, logdet_p, log, block):  # type: ignore[override]
         n, dim = packed.shape[0], shift.shape[-1]
-        inv = packed.new_empty(*packed.shape[:-1], dim, dim)  # L⁻¹ (S', B, J, D, D)
+        lower = _lower_index(dim, packed.device)
+        inv_packed = packed.new_empty(*packed.shape[:-1], len(lower))  # L⁻¹, lower triangles only
         mean = torch.empty_like(shift)
         kl = packed.new_empty(packed.shape[:-1])
+        w = eps.new_empty(torch.broadcast_shapes(eps.shape, shift.shape))
         for start in range(0, n, block):
             rows = slice(start, start + block)
+            draws = slice(None) if n == 1 else rows
             precision = unpack_symmetric(packed[rows], dim) + prior_precision
-            inv[rows] = _blocked_lower_inverse(robust_cholesky(precision, log))
+            inv = _blocked_lower_inverse(robust_cholesky(precision, log))
             del precision
-            mean[rows] = (inv[rows].mT @ (inv[rows] @ shift[rows].unsqueeze(-1))).squeeze(-1)
+            inv_packed[rows] = inv.flatten(-2)[..., lower]
+            mean[rows] = (inv.mT @ (inv @ shift[rows].unsqueeze(-1))).squeeze(-1)
+            w[draws] = sample_from_precision(mean[rows], inv, eps[draws])
             kl[rows] = gaussian_kl(
-                mean[rows],
-                inv[rows],
-                _part(mean_p, rows, 4),
-                _part(factor_p, rows, 5),
-                _part(logdet_p, rows, 3),
+                mean[rows], inv, _part(mean_p, rows, 4), _part(factor_p, rows, 5), _part(logdet_p, rows, 3)
             )
         ctx.block = block
-        ctx.save_for_backward(inv, mean, eps, factor_p, mean_p, logdet_p, prior_precision)
-        return sample_from_precision(mean, inv, eps), kl
+        ctx.save_for_backward(inv_packed, mean, eps, factor_p, mean_p, logdet_p, prior_precision)
+        return w, kl
 
     @staticmethod
     def backward(ctx, grad_w, grad_kl):  # type: ignore[override]
-        inv, mean, eps, factor_p, mean_p, logdet_p, prior_precision = ctx.saved_tensors
+        inv_packed, mean, eps, factor_p, mean_p, logdet_p, prior_precision = ctx.saved_tensors
         need = ctx.needs_input_grad
-        n, dim = inv.shape[0], inv.shape[-1]
+        n, dim = mean.shape[0], mean.shape[-1]
+        lower_index = _lower_index(dim, mean.device)
         shared = n == 1 and eps.shape[0] > 1  # one posterior, several draws
         grad_w = torch.zeros_like(eps) if grad_w is None else grad_w
         grad_kl = mean.new_zeros(mean.shape[:-1]) if grad_kl is None else grad_kl
-        grad_packed = inv.new_empty(*inv.shape[:-2], dim * (dim + 1) // 2) if need[0] else None
+        grad_packed = mean.new_empty(*mean.shape[:-1], len(lower_index)) if need[0] else None
         grad_prior = torch.zeros_like(prior_precision) if need[1] else None
         grad_shift = torch.empty_like(mean)
         grad_factor = torch.zeros_like(factor_p) if need[4] else None
@@ -90,7 +98,9 @@ class _SampleWithKL(torch.autograd.Function):
         grad_logdet = torch.zeros_like(logdet_p) if need[6] else None
         for start in range(0, n, ctx.block):
             rows = slice(start, start + ctx.block)
-            lower, m, k = inv[rows], mean[rows], grad_kl[rows]
+            lower = mean.new_zeros(*mean[rows].shape, dim)
+            lower.view(*lower.shape[:-2], dim * dim)[..., lower_index] = inv_packed[rows]
+            m, k = mean[rows], grad_kl[rows]
             wbar, e = (grad_w, eps) if shared else (grad_w[rows], eps[rows])
             factor = _part(factor_p, rows, 5)
             diff = m - _part(mean_p, rows, 4)
