@@ -27,10 +27,12 @@ __all__ = ["BNNP", "WeightSample", "BNNPOutput"]
 
 @dataclass
 class WeightSample:
-    """Sampled weights per layer ``(S, B, d_out, d_in + 1)`` (float64) and the KL estimate ``(S, B)``."""
+    """Sampled weights per layer ``(S, B, d_out, d_in + 1)`` (float64), the KL estimate ``(S, B)`` and,
+    without chunking, the network's output at the context points (a by-product of the layer recursion)."""
 
     weights: list[Tensor]
     kl: Tensor
+    context_output: Tensor | None = None  # f(xc) ``(S, B, Nc, Dy)`` when the context was not chunked
 
 
 @dataclass
@@ -105,14 +107,15 @@ class BNNP(AmortisedLayersMixin, nn.Module):
         """Apply the first ``len(weights)`` layers: ``x (B, N, Dx)`` -> pre-activations ``(S, B, N, d)``."""
         a = x.unsqueeze(0)  # (1, B, N, Dx)
         for layer, w in zip(self.layers, weights, strict=False):
-            a = layer.features(a) @ w.to(a.dtype).mT  # (S, B, N, D) @ (S, B, D, d_out) -> (S, B, N, d_out)
+            a = _apply(layer, w, a)
         return a
 
     def _layer_natural(
-        self, index: int, weights: list[Tensor], xc: Tensor, yc: Tensor, mask: Tensor | None, pseudo
+        self, index: int, a: Tensor, xc: Tensor, yc: Tensor, mask: Tensor | None, pseudo
     ) -> NaturalParams:
+        """Layer ``index``'s data natural parameters from its input pre-activations ``a (S', B, n, d)``."""
         layer = self.layers[index]
-        h = layer.features(self.decode(weights, xc))  # (S', B, n, D): recomputed through sampled layers
+        h = layer.features(a)  # (S', B, n, D)
         if pseudo is None:
             yhat, lam = layer.pseudo_observations(xc, yc, mask, self.likelihood.std())
         else:
@@ -157,6 +160,9 @@ class BNNP(AmortisedLayersMixin, nn.Module):
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}.")
         chunks = [slice(start, start + step) for start in range(0, nc, max(step, 1))]
         grad = torch.is_grad_enabled()
+        # One chunk: the context pre-activations are carried from layer to layer; several chunks: each
+        # chunk is decoded again through the sampled layers (memory bounded by the chunk).
+        carried = xc.unsqueeze(0) if len(chunks) == 1 else None
         weights: list[Tensor] = []
         kl = torch.zeros((), dtype=torch.float64, device=self.likelihood.raw.device)
         for index, layer in enumerate(self.layers):
@@ -174,13 +180,14 @@ class BNNP(AmortisedLayersMixin, nn.Module):
                 with torch.set_grad_enabled(grad and (pick is None or b == pick)):
                     pseudo = None if pseudo_all is None else (pseudo_all[0][:, idx], pseudo_all[1][:, idx])
                     mask = None if mask_c is None else mask_c[:, idx]
-                    nat = self._layer_natural(index, weights, xc[:, idx], yc[:, idx], mask, pseudo)
+                    a = carried if carried is not None else self.decode(weights, xc[:, idx])
+                    nat = self._layer_natural(index, a, xc[:, idx], yc[:, idx], mask, pseudo)
                     data = nat if data is None else data + nat
                     if b == pick:
                         chosen = nat
                     if kl_mask is not None:
                         ref_mask = kl_mask[:, idx] if mask is None else kl_mask[:, idx] & mask
-                        ref = self._layer_natural(index, weights, xc[:, idx], yc[:, idx], ref_mask, pseudo)
+                        ref = self._layer_natural(index, a, xc[:, idx], yc[:, idx], ref_mask, pseudo)
                         reference = ref if reference is None else reference + ref
             if chosen is not None:  # value of the full sum, gradient K × the chosen chunk's
                 data = data.detach() + (chosen + chosen.detach().scale(-1.0)).scale(float(len(chunks)))
@@ -188,8 +195,10 @@ class BNNP(AmortisedLayersMixin, nn.Module):
             w, layer_kl = layer.sample_with_kl(data, num_samples, num_tasks, reference_posterior)
             kl = kl + layer_kl  # (S' or 1, B)
             weights.append(w)
+            if carried is not None:
+                carried = _apply(layer, w, carried)
         kl = kl.expand(num_samples, num_tasks) if kl.dim() else kl.new_zeros(num_samples, num_tasks)
-        return WeightSample(weights, kl)
+        return WeightSample(weights, kl, carried)
 
     def forward(
         self,
@@ -221,5 +230,10 @@ class BNNP(AmortisedLayersMixin, nn.Module):
         num_chunks = 1 if chunk_size is None else -(-nc // chunk_size)
         pick = int(torch.randint(num_chunks, ()))  # drawn for any chunking: the same RNG stream for all
         index = slice(0, nc) if num_chunks == 1 else slice(pick * chunk_size, (pick + 1) * chunk_size)
-        fc = self.decode(sample.weights, xc[:, index])
+        fc = sample.context_output if num_chunks == 1 else self.decode(sample.weights, xc[:, index])
         return BNNPOutput(ft, sample.kl, fc, index, float(num_chunks))
+
+
+def _apply(layer: AmortisedLinear, w: Tensor, a: Tensor) -> Tensor:
+    """One layer: ``(S', B, N, d_in)`` -> ``(S, B, N, d_out)`` with weights ``(S, B, d_out, d_in + 1)``."""
+    return layer.features(a) @ w.to(a.dtype).mT
