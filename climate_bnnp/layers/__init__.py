@@ -11,6 +11,7 @@ from .gaussian import (
 )
 from .networks import MLP, activation
 from .priors import UnitwisePrior, learnable_weight_masks
+from .sample_kl import sample_with_kl
 
 __all__ = [
     "AmortisedLinear",
@@ -23,6 +24,7 @@ __all__ = [
     "lower_inverse",
     "robust_cholesky",
     "sample_from_precision",
+    "sample_with_kl",
     "MLP",
     "activation",
     "UnitwisePrior",

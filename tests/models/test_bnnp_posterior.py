@@ -116,3 +116,14 @@ def test_forward_without_context_is_the_prior_predictive():
     xt = torch.linspace(-1, 1, 5, dtype=torch.float64).view(1, 5, 1)
     out = model(None, None, xt, num_samples=3)
     assert out.ft.shape == (3, 1, 5, 1) and out.fc is None and (out.kl == 0).all()
+
+
+def test_carried_context_output_equals_decoding_the_sampled_weights():
+    model = BNNP(dim_x=2, dim_y=1, hidden_dims=(8, 8), inf_hidden_dims=(8,)).double()
+    xc, yc = torch.randn(2, 11, 2, dtype=torch.float64), torch.randn(2, 11, 1, dtype=torch.float64)
+    torch.manual_seed(3)
+    out = model(xc, yc, xc[:, :4], num_samples=3)
+    torch.manual_seed(3)
+    sample = model.sample_weights(xc, yc, num_samples=3)
+    torch.testing.assert_close(out.fc, model.decode(sample.weights, xc), rtol=0, atol=1e-12)
+    torch.testing.assert_close(out.ft, model.decode(sample.weights, xc[:, :4]), rtol=0, atol=1e-12)
