@@ -36,7 +36,7 @@ from .gaussian import (
 
 __all__ = ["sample_with_kl"]
 
-BLOCK_ELEMENTS = 2**21  # elements of one block's (S_b, B, J, D, D) tensors (32 MiB in float64)
+BLOCK_ELEMENTS = 2**21  # elements of one block's (S_b, B, J, D, D) tensors (16 MiB in float64)
 
 
 def _lower_index(dim: int, device: torch.device) -> Tensor:
@@ -60,8 +60,8 @@ class _SampleWithKL(torch.autograd.Function):
     @staticmethod
     def forward(ctx, packed, prior_precision, shift, eps, factor_p, mean_p, logdet_p, log, block):  # type: ignore[override]
         n, dim = packed.shape[0], shift.shape[-1]
-        lower = _lower_index(dim, packed.device)
-        inv_packed = packed.new_empty(*packed.shape[:-1], len(lower))  # L⁻¹, lower triangles only
+        lower_index = _lower_index(dim, packed.device)
+        inv_packed = packed.new_empty(*packed.shape[:-1], len(lower_index))  # L⁻¹, lower triangles only
         mean = torch.empty_like(shift)
         kl = packed.new_empty(packed.shape[:-1])
         w = eps.new_empty(torch.broadcast_shapes(eps.shape, shift.shape))
@@ -71,7 +71,7 @@ class _SampleWithKL(torch.autograd.Function):
             precision = unpack_symmetric(packed[rows], dim) + prior_precision
             inv = _blocked_lower_inverse(robust_cholesky(precision, log))
             del precision
-            inv_packed[rows] = inv.flatten(-2)[..., lower]
+            inv_packed[rows] = inv.flatten(-2)[..., lower_index]
             mean[rows] = (inv.mT @ (inv @ shift[rows].unsqueeze(-1))).squeeze(-1)
             w[draws] = sample_from_precision(mean[rows], inv, eps[draws])
             kl[rows] = gaussian_kl(
