@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         sweep(args.threads, args.only, on_result=save)
         print(f"wrote {args.out}")
         return 0
-    out = one_config(args.nc, args.nt, args.chunk, args.warmup, args.steps, args.threads) | {"machine": machine()}
+    out = one_config(args.nc, args.nt, args.chunk, args.warmup, args.steps, args.threads)
+    out["machine"] = machine()
     print(json.dumps(out) if args.json_stdout else out)
     return 0
 
