@@ -44,6 +44,7 @@ __all__ = [
     "train_model",
     "evaluate_model",
     "evaluate_exact_gp",
+    "paired_difference",
     "run",
     "main",
 ]
@@ -71,7 +72,7 @@ class StudySize:
 
 
 QUICK = StudySize(steps=100, num_samples=4, eval_samples=500, families=("sawtooth",))
-FULL = StudySize(steps=3000, num_samples=16)
+FULL = StudySize(steps=3000, num_samples=8)  # ~25 min per model on one core here
 
 
 def test_tasks(family: str, num_tasks: int = 16, *, seed: int = 69):
@@ -155,10 +156,17 @@ def evaluate_exact_gp(tasks) -> dict[str, float]:
 def _summary(ppds: list[float], maes: list[float]) -> dict[str, float]:
     ppd_mean, ppd_se = summarise(np.asarray(ppds))
     mae_mean, mae_se = summarise(np.asarray(maes))
-    return {"ppd": ppd_mean, "ppd_se": ppd_se, "mae": mae_mean, "mae_se": mae_se}
+    return {"ppd": ppd_mean, "ppd_se": ppd_se, "mae": mae_mean, "mae_se": mae_se, "ppd_per_task": list(ppds)}
 
 
-def _markdown(results: dict, size: StudySize, seconds: float) -> str:
+def paired_difference(a: dict, b: dict) -> dict[str, float]:
+    """PPD of ``a`` minus ``b`` on the same test tasks: mean ± s.e. over tasks and tasks where ``a`` wins."""
+    diff = np.asarray(a["ppd_per_task"]) - np.asarray(b["ppd_per_task"])
+    mean, se = summarise(diff)
+    return {"ppd_diff": mean, "ppd_diff_se": se, "wins": int((diff > 0).sum()), "tasks": len(diff)}
+
+
+def _markdown(results: dict, paired: dict, size: StudySize, seconds: float) -> str:
     lines = [
         "# Prior transfer: learned vs standard prior for the BNNP (spec §5.3)",
         "",
@@ -184,6 +192,13 @@ def _markdown(results: dict, size: StudySize, seconds: float) -> str:
                 f"| {family} | {method} | {r['ppd']:.3f} ± {r['ppd_se']:.3f} | "
                 f"{r['mae']:.3f} ± {r['mae_se']:.3f} | {sigma} | {note} |"
             )
+    lines.append("")
+    for family, d in paired.items():
+        lines.append(
+            f"{family}: learned − standard prior, paired over the same test tasks: PPD "
+            f"{d['ppd_diff']:+.3f} ± {d['ppd_diff_se']:.3f} "
+            f"(learned better on {d['wins']}/{d['tasks']} tasks)."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -199,6 +214,7 @@ def run(
     """Train and evaluate both priors on each family; write ``out/<name>.{json,md}``; return the results."""
     tick = time.perf_counter()
     results: dict[str, dict] = {}
+    paired: dict[str, dict] = {}
     for family in size.families:
         tasks = test_tasks(family, size.num_test_tasks)
         rows = {}
@@ -213,6 +229,9 @@ def run(
                 f"MAE {rows[label]['mae']:.3f}  σ_y {rows[label]['noise_std']:.3f}  "
                 f"[{time.perf_counter() - tick:.0f} s]"
             )
+        paired[family] = paired_difference(rows["BNNP, learned prior"], rows["BNNP, standard prior"])
+        diff = paired[family]
+        log(f"{family:9s} paired PPD difference {diff['ppd_diff']:+.3f} ± {diff['ppd_diff_se']:.3f}")
         if family == "gp":
             rows["exact GP (ceiling)"] = evaluate_exact_gp(tasks)
         results[family] = rows
@@ -220,13 +239,14 @@ def run(
     data = {
         "size": asdict(size),
         "results": results,
+        "paired_learned_minus_standard": paired,
         "seconds": seconds,
         "reference_bnnp_learned": {
             k: dict(zip(("ppd", "ppd_se", "mae"), v, strict=True)) for k, v in REFERENCE.items()
         },
     }
     if out is not None:
-        write_results(Path(out), name, data, _markdown(results, size, seconds))
+        write_results(Path(out), name, data, _markdown(results, paired, size, seconds))
     return data
 
 

@@ -57,4 +57,13 @@ def test_quick_study_learned_prior_beats_standard_prior_on_sawtooth(tmp_path):
     rows = result["results"]["sawtooth"]
     learned, standard = rows["BNNP, learned prior"], rows["BNNP, standard prior"]
     assert learned["ppd"] > standard["ppd"], rows
-    assert (tmp_path / "prior_transfer.md").exists()
+    assert "paired over the same test tasks" in (tmp_path / "prior_transfer.md").read_text()
+
+
+def test_paired_difference_matches_numpy():
+    a, b = {"ppd_per_task": [0.5, -0.1, 0.3, 0.0]}, {"ppd_per_task": [0.2, 0.1, 0.1, -0.4]}
+    diff = np.array([0.3, -0.2, 0.2, 0.4])
+    result = study.paired_difference(a, b)
+    assert result["ppd_diff"] == pytest.approx(diff.mean(), rel=1e-12)
+    assert result["ppd_diff_se"] == pytest.approx(diff.std(ddof=1) / 2.0, rel=1e-12)
+    assert (result["wins"], result["tasks"]) == (3, 4)
