@@ -93,12 +93,12 @@ QUICK = StudySize(
     mfvi_steps=1500,
     eval_samples=2000,
 )
-FULL = StudySize(
+FULL = StudySize(  # the size of the README table (about 5–15 min per σ_y on one core here)
     mc_samples=1_000_000,
     noise_values=TABULATED_NOISE,
-    fit_steps=6000,
-    meta_steps=4000,
-    mfvi_steps=6000,
+    fit_steps=3000,
+    meta_steps=2000,
+    mfvi_steps=4000,
     eval_samples=10_000,
 )
 
