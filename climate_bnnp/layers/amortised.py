@@ -209,8 +209,8 @@ class AmortisedLinear(nn.Module):
             lam = lam * mask_c.unsqueeze(-1).to(lam.dtype)
         return yhat, lam
 
-    def _prior_natural(self) -> tuple[Tensor, Tensor]:
-        return tuple(t.to(ACCUMULATION_DTYPE) for t in self.prior.natural())  # type: ignore[return-value]
+    def _prior_natural(self, factor: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return tuple(t.to(ACCUMULATION_DTYPE) for t in self.prior.natural(factor))  # type: ignore[return-value]
 
     def posterior(self, data: NaturalParams | None) -> LayerPosterior:
         """Closed-form Gaussian posterior per unit from the prior and the data natural parameters."""
@@ -235,7 +235,8 @@ class AmortisedLinear(nn.Module):
         when None) and ``Σ_j KL(q_j ‖ r_j)`` per sample and task ``(S', B)``; ``r`` is the prior when
         ``reference`` is None.
         """
-        prior_precision, prior_shift = self._prior_natural()
+        prior_factor = self.prior.factor()
+        prior_precision, prior_shift = self._prior_natural(prior_factor)
         dim = self.d_in + 1
         if data is None:
             data = NaturalParams(
@@ -243,7 +244,7 @@ class AmortisedLinear(nn.Module):
                 prior_shift.new_zeros(1, 1, self.d_out, dim),
             )
         if reference is None:
-            factor = self.prior.factor().to(ACCUMULATION_DTYPE)
+            factor = prior_factor.to(ACCUMULATION_DTYPE)
             logdet = self.prior.logdet_precision().to(ACCUMULATION_DTYPE)
             mean = self.prior.mean.to(ACCUMULATION_DTYPE)
         else:  # reference precision L Lᵀ = Mᵀ M with M = Lᵀ

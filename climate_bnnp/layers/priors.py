@@ -92,9 +92,14 @@ class UnitwisePrior(nn.Module):
         """``log |Σ⁻¹|`` per unit, ``(d_out,)``."""
         return self.fan_in * math.log(self.fan_in) - 2.0 * self.log_scale.sum(-1)
 
-    def natural(self) -> tuple[Tensor, Tensor]:
-        """Natural parameters ``(Σ⁻¹, Σ⁻¹ μ)``: ``(d_out, D, D)`` and ``(d_out, D)``."""
-        precision = self.precision()
+    def natural(self, factor: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Natural parameters ``(Σ⁻¹, Σ⁻¹ μ)``: ``(d_out, D, D)`` and ``(d_out, D)``.
+
+        Args:
+            factor: :meth:`factor` if the caller already has it (it is not recomputed).
+        """
+        factor = self.factor() if factor is None else factor
+        precision = factor.mT @ factor
         return precision, (precision @ self.mean.unsqueeze(-1)).squeeze(-1)
 
 

@@ -77,13 +77,13 @@ class _SampleWithKL(torch.autograd.Function):
             kl[rows] = gaussian_kl(
                 mean[rows], inv, _part(mean_p, rows, 4), _part(factor_p, rows, 5), _part(logdet_p, rows, 3)
             )
-        ctx.block = block
-        ctx.save_for_backward(inv_packed, mean, eps, factor_p, mean_p, logdet_p, prior_precision)
+        ctx.block, ctx.prior_shape = block, prior_precision.shape
+        ctx.save_for_backward(inv_packed, mean, eps, factor_p, mean_p, logdet_p)
         return w, kl
 
     @staticmethod
     def backward(ctx, grad_w, grad_kl):  # type: ignore[override]
-        inv_packed, mean, eps, factor_p, mean_p, logdet_p, prior_precision = ctx.saved_tensors
+        inv_packed, mean, eps, factor_p, mean_p, logdet_p = ctx.saved_tensors
         need = ctx.needs_input_grad
         n, dim = mean.shape[0], mean.shape[-1]
         lower_index = _lower_index(dim, mean.device)
@@ -91,7 +91,7 @@ class _SampleWithKL(torch.autograd.Function):
         grad_w = torch.zeros_like(eps) if grad_w is None else grad_w
         grad_kl = mean.new_zeros(mean.shape[:-1]) if grad_kl is None else grad_kl
         grad_packed = mean.new_empty(*mean.shape[:-1], len(lower_index)) if need[0] else None
-        grad_prior = torch.zeros_like(prior_precision) if need[1] else None
+        grad_prior = mean.new_zeros(ctx.prior_shape) if need[1] else None
         grad_shift = torch.empty_like(mean)
         grad_factor = torch.zeros_like(factor_p) if need[4] else None
         grad_mean_p = torch.zeros_like(mean_p) if need[5] else None

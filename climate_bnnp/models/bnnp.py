@@ -110,20 +110,6 @@ class BNNP(AmortisedLayersMixin, nn.Module):
             a = _apply(layer, w, a)
         return a
 
-    def _layer_natural(
-        self, index: int, a: Tensor, xc: Tensor, yc: Tensor, mask: Tensor | None, pseudo
-    ) -> NaturalParams:
-        """Layer ``index``'s data natural parameters from its input pre-activations ``a (S', B, n, d)``."""
-        layer = self.layers[index]
-        h = layer.features(a)  # (S', B, n, D)
-        if pseudo is None:
-            yhat, lam = layer.pseudo_observations(xc, yc, mask, self.likelihood.std())
-        else:
-            yhat, lam = pseudo
-            if mask is not None:
-                lam = lam * mask.unsqueeze(-1).to(lam.dtype)
-        return accumulate_natural(h, lam.unsqueeze(0), yhat.unsqueeze(0))
-
     def sample_weights(
         self,
         xc: Tensor | None,
@@ -160,34 +146,39 @@ class BNNP(AmortisedLayersMixin, nn.Module):
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}.")
         chunks = [slice(start, start + step) for start in range(0, nc, max(step, 1))]
         grad = torch.is_grad_enabled()
+        noise_std = self.likelihood.std()
         # One chunk: the context pre-activations are carried from layer to layer; several chunks: each
         # chunk is decoded again through the sampled layers (memory bounded by the chunk).
         carried = xc.unsqueeze(0) if len(chunks) == 1 else None
         weights: list[Tensor] = []
         kl = torch.zeros((), dtype=torch.float64, device=self.likelihood.raw.device)
-        for index, layer in enumerate(self.layers):
+        for layer in self.layers:
             if nc == 0:
                 weights.append(layer.sample_with_kl(None, num_samples, num_tasks)[0])
                 continue
             pseudo_all = None
             if not layer.pointwise:  # attention inference nets see the whole context at once
-                pseudo_all = layer.pseudo_observations(xc, yc, mask_c, self.likelihood.std())
+                pseudo_all = layer.pseudo_observations(xc, yc, mask_c, noise_std)
             # Drawn whenever grad is on (even for one chunk) so that every chunking uses the same RNG stream.
             pick = int(torch.randint(len(chunks), ())) if grad else None
             pick = pick if len(chunks) > 1 else None
             data = reference = chosen = None
             for b, idx in enumerate(chunks):
                 with torch.set_grad_enabled(grad and (pick is None or b == pick)):
-                    pseudo = None if pseudo_all is None else (pseudo_all[0][:, idx], pseudo_all[1][:, idx])
+                    if pseudo_all is None:
+                        pseudo = layer.pseudo_observations(xc[:, idx], yc[:, idx], None, noise_std)
+                    else:
+                        pseudo = (pseudo_all[0][:, idx], pseudo_all[1][:, idx])
                     mask = None if mask_c is None else mask_c[:, idx]
                     a = carried if carried is not None else self.decode(weights, xc[:, idx])
-                    nat = self._layer_natural(index, a, xc[:, idx], yc[:, idx], mask, pseudo)
+                    h = layer.features(a)  # (S', B, n, D)
+                    nat = _natural(h, pseudo, mask)
                     data = nat if data is None else data + nat
                     if b == pick:
                         chosen = nat
                     if kl_mask is not None:
                         ref_mask = kl_mask[:, idx] if mask is None else kl_mask[:, idx] & mask
-                        ref = self._layer_natural(index, a, xc[:, idx], yc[:, idx], ref_mask, pseudo)
+                        ref = _natural(h, pseudo, ref_mask)
                         reference = ref if reference is None else reference + ref
             if chosen is not None:  # value of the full sum, gradient K × the chosen chunk's
                 data = data.detach() + (chosen + chosen.detach().scale(-1.0)).scale(float(len(chunks)))
@@ -232,6 +223,15 @@ class BNNP(AmortisedLayersMixin, nn.Module):
         index = slice(0, nc) if num_chunks == 1 else slice(pick * chunk_size, (pick + 1) * chunk_size)
         fc = sample.context_output if num_chunks == 1 else self.decode(sample.weights, xc[:, index])
         return BNNPOutput(ft, sample.kl, fc, index, float(num_chunks))
+
+
+def _natural(h: Tensor, pseudo: tuple[Tensor, Tensor], mask: Tensor | None) -> NaturalParams:
+    """Data natural parameters from features ``h (S', B, n, D)`` and ``(ŷ, λ)`` ``(B, n, d_out)`` each;
+    masked points (``mask (B, n)`` False) get ``λ = 0``."""
+    yhat, lam = pseudo
+    if mask is not None:
+        lam = lam * mask.unsqueeze(-1).to(lam.dtype)
+    return accumulate_natural(h, lam.unsqueeze(0), yhat.unsqueeze(0))
 
 
 def _apply(layer: AmortisedLinear, w: Tensor, a: Tensor) -> Tensor:

@@ -1,14 +1,28 @@
-"""Atomic writing of a study's results (JSON + markdown table)."""
+"""What the study command lines share: common options and atomic writing of results (JSON + markdown)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_text_atomic", "write_results"]
+__all__ = ["study_parser", "write_text_atomic", "write_results"]
+
+
+def study_parser(doc: str | None, *, quick_help: str, name: str) -> argparse.ArgumentParser:
+    """A parser with the options every study has: ``--quick --out --checkpoints --threads --name``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--out", type=Path, default=Path("results/studies"))
+    parser.add_argument("--checkpoints", type=Path, default=None, help="folder for checkpoints (resume)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (1 is best on a busy machine)"
+    )
+    parser.add_argument("--name", default=name, help="basename of the result files")
+    return parser
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -19,10 +19,9 @@ Every ELBO is re-estimated with many samples and reported with its Monte-Carlo s
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,7 @@ from ..objectives import elbo
 from ..tasks import Batch, TaskSampler, family_source
 from ..tasks.toy import draw_bnn_function
 from ..train import fit
-from ._io import write_results
+from ._io import study_parser, write_results
 from .mfvi import MeanFieldBNN
 
 __all__ = [
@@ -334,12 +333,7 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="small CI size (σ_y = 0.1 only)")
-    parser.add_argument("--out", type=Path, default=Path("results/studies"))
-    parser.add_argument("--checkpoints", type=Path, default=None, help="folder for meta-training checkpoints")
+    parser = study_parser(__doc__, quick_help="small CI size (σ_y = 0.1 only)", name="elbo")
     parser.add_argument("--noise", type=float, nargs="*", default=None, help="override the σ_y values")
     parser.add_argument(
         "--steps",
@@ -350,25 +344,17 @@ def main(argv: list[str] | None = None) -> int:
         help="override the optimiser steps of the three methods",
     )
     parser.add_argument("--mc-samples", type=int, default=None, help="override the number of prior draws M")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (1 is best on a busy machine)"
-    )
-    parser.add_argument("--name", default="elbo", help="basename of the result files")
     parser.add_argument("--grid", action="store_true", help="use geomspace(0.01, 10, 40) as the σ_y values")
     args = parser.parse_args(argv)
     size = QUICK if args.quick else FULL
     if args.grid:
-        size = StudySize(
-            **(asdict(size) | {"noise_values": tuple(float(v) for v in np.geomspace(0.01, 10, 40))})
-        )
+        size = replace(size, noise_values=tuple(float(v) for v in np.geomspace(0.01, 10, 40)))
     if args.noise:
-        size = StudySize(**(asdict(size) | {"noise_values": tuple(args.noise)}))
+        size = replace(size, noise_values=tuple(args.noise))
     if args.steps:
-        size = StudySize(
-            **(asdict(size) | dict(zip(("fit_steps", "meta_steps", "mfvi_steps"), args.steps, strict=True)))
-        )
+        size = replace(size, **dict(zip(("fit_steps", "meta_steps", "mfvi_steps"), args.steps, strict=True)))
     if args.mc_samples:
-        size = StudySize(**(asdict(size) | {"mc_samples": args.mc_samples}))
+        size = replace(size, mc_samples=args.mc_samples)
     if args.threads:
         torch.set_num_threads(args.threads)
     run(size, args.out, checkpoint_dir=args.checkpoints, name=args.name)

@@ -18,7 +18,6 @@ the predictive mean; mean ± standard error over tasks. On the GP family the exa
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -32,7 +31,7 @@ from ..models import BNNP
 from ..tasks import TaskSampler, exact_gp_predictive, family_source, split_context_target
 from ..tasks.toy import gp, sawtooth
 from ..train import fit
-from ._io import write_results
+from ._io import study_parser, write_results
 
 __all__ = [
     "StudySize",
@@ -251,19 +250,10 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="small CI size (sawtooth only)")
-    parser.add_argument("--out", type=Path, default=Path("results/studies"))
-    parser.add_argument("--checkpoints", type=Path, default=None, help="folder for checkpoints (resume)")
+    parser = study_parser(__doc__, quick_help="small CI size (sawtooth only)", name="prior_transfer")
     parser.add_argument("--families", nargs="*", default=None, choices=sorted(FAMILY_SETTINGS))
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--samples", type=int, default=None, help="MC samples S per training step")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (1 is best on a busy machine)"
-    )
-    parser.add_argument("--name", default="prior_transfer")
     args = parser.parse_args(argv)
     size = QUICK if args.quick else FULL
     if args.families:
