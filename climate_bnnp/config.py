@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -31,6 +33,16 @@ __all__ = [
 
 class ConfigError(ValueError):
     """A configuration file or dictionary does not match the dataclass schema."""
+
+
+DEVICE_PATTERN = re.compile(r"cpu|cuda|cuda:\d+|auto")
+
+
+def _require_positive(where: str, value: Any, alternative: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{where}: got {value!r}; expected a positive integer{' ' + alternative if alternative else ''}."
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +88,15 @@ class ModelConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("dim_x", "dim_y", "attn_width", "attn_heads", "attn_layers"):
+            _require_positive(f"model.{name}", getattr(self, name))
+        for name in ("hidden_dims", "inf_hidden_dims"):
+            if not all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in getattr(self, name)
+            ):
+                raise ConfigError(
+                    f"model.{name}: got {getattr(self, name)!r}; expected a list of positive integers."
+                )
         if not 0.0 <= self.prior_learnable_fraction <= 1.0:
             raise ConfigError(
                 f"prior_learnable_fraction must lie in [0, 1], got {self.prior_learnable_fraction}."
@@ -104,6 +125,20 @@ class TaskConfig:
     context_fraction: tuple[float, float] = (0.1, 0.5)
     max_targets: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_positive("tasks.min_points", self.min_points)
+        if self.max_points < self.min_points:
+            raise ConfigError(
+                f"tasks.max_points: got {self.max_points}; expected at least min_points ({self.min_points})."
+            )
+        low, high = self.context_fraction
+        if not 0.0 <= low <= high <= 1.0:
+            raise ConfigError(
+                f"tasks.context_fraction: got {[low, high]}; expected [a, b] with 0 <= a <= b <= 1."
+            )
+        if self.max_targets is not None:
+            _require_positive("tasks.max_targets", self.max_targets, "or null (all targets)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +172,20 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 50
     checkpoint_every: int = 500
+
+    def __post_init__(self) -> None:
+        if not DEVICE_PATTERN.fullmatch(str(self.device)):
+            raise ConfigError(
+                f"train.device: got {self.device!r}; expected 'cpu', 'cuda', 'cuda:N' (N a GPU index) or "
+                "'auto' (CUDA when available)."
+            )
+        for name in ("steps", "batch_size", "num_samples", "log_every", "checkpoint_every"):
+            _require_positive(f"train.{name}", getattr(self, name))
+        if self.chunk_size is not None:
+            _require_positive("train.chunk_size", self.chunk_size, "or null (full batch)")
+        for name in ("lr", "final_lr", "beta"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"train.{name}: got {getattr(self, name)!r}; expected a positive number.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,20 +259,114 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
 
+def _describe(annotation: Any) -> str:
+    """A short human name for a type annotation (``an integer``, ``one of ['a', 'b']``, ...)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is bool:
+        return "true or false"
+    if annotation is int:
+        return "an integer"
+    if annotation is float:
+        return "a number"
+    if annotation is str:
+        return "a string"
+    if annotation is type(None):
+        return "null"
+    if origin is Literal:
+        return f"one of {list(args)}"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_plural(args[0])}"
+        return f"a list of {len(args)} items ({', '.join(_describe(a) for a in args)})"
+    if origin is dict:
+        return "a mapping"
+    if dataclasses.is_dataclass(annotation):
+        return f"a mapping of {annotation.__name__} fields"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _plural(annotation: Any) -> str:
+    names = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
+    return names.get(annotation, f"items ({_describe(annotation)})")
+
+
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Turn YAML lists into tuples (and nested sections into dataclasses) as the annotation asks."""
+    """Check ``value`` against ``annotation`` and convert YAML shapes to the field's type.
+
+    Lists become tuples (element by element), nested sections become dataclasses, integers are accepted
+    where a number is expected (and strings that parse as finite numbers, since YAML 1.1 reads ``1e-3``
+    as text). Anything else that does not match raises :class:`ConfigError` naming the key path, the
+    value got and what was expected. ``bool`` is not accepted as an integer or number.
+    """
     if isinstance(annotation, str):
         annotation = eval(annotation, vars(typing) | globals())  # noqa: S307 (our own annotations)
+
+    def fail(expected: str | None = None) -> typing.NoReturn:
+        raise ConfigError(
+            f"{where}: got {value!r} ({type(value).__name__}); expected {expected or _describe(annotation)}."
+        )
+
+    if annotation is Any:
+        return value
     if dataclasses.is_dataclass(annotation):
         return config_from_dict(annotation, value, where=where)
-    origin = typing.get_origin(annotation)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
-        if value is None:
+        if value is None and type(None) in args:
             return None
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _coerce(value, args[0], where)
-    if origin is tuple and isinstance(value, (list, tuple)):
-        return tuple(value)
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1 and value is not None:  # Optional[X]: X's own, more precise, message
+            return _coerce(value, options[0], where)
+        for arg in options:
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                continue
+        fail()
+    if origin is Literal:
+        if not any(value == a and type(value) is type(a) for a in args):
+            fail()
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            fail()
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail()
+        return value
+    if annotation is float:
+        if isinstance(value, bool):
+            fail()
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                fail()
+            if not math.isfinite(number):
+                fail()
+            return number
+        if not isinstance(value, (int, float)):
+            fail()
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            fail()
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            fail()
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            fail(f"{_describe(annotation)}, got {len(value)} items")
+        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            fail()
+        return value
     return value
 
 
