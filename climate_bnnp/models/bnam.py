@@ -152,7 +152,9 @@ class BNAM(AmortisedLayersMixin, nn.Module):
             xc, yc, mask_c: the context (None or ``Nc = 0``: prior draws).
             num_samples: S; num_tasks: B when ``xc`` is None.
             chunk_size: must be None (context points attend to each other).
-            kl_mask: ``(B, Nc)``: KL to the posterior given only these points (same activations), for NPVI.
+            kl_mask: ``(B, Nc)``: KL to the posterior given only these points, for NPVI. Its context
+                activations come from a second stream in which points attend only to ``kl_mask`` points,
+                so it is ``q(W | D_c)`` given the same upstream weight draws.
 
         Returns:
             ``WeightSample``: weights ``(S, B, d_out, d_in + 1)`` per layer, KL ``(S, B)``.
@@ -176,22 +178,32 @@ class BNAM(AmortisedLayersMixin, nn.Module):
             return WeightSample(weights, kl)
         noise_std = self.likelihood.std()
         kls: list[Tensor] = []
+        stream_x, stream_mask = xc, mask_c
+        if kl_mask is not None:
+            # NPVI's reference q(W | D_c): a second context stream in which the points attend only to the
+            # kl_mask points, run through the same sampled weights (stacked after the B tasks).
+            valid = torch.ones_like(kl_mask) if mask_c is None else mask_c
+            stream_x = torch.cat([xc, xc], dim=0)  # (2B, Nc, Dx)
+            stream_mask = torch.cat([valid, valid & kl_mask], dim=0)  # (2B, Nc)
 
         def weight_for(index: int, a: Tensor) -> Tensor:
             layer = self.layers[index]
-            h = layer.features(a)  # (S', B, Nc, D): context activations through the sampled upstream layers
+            h = layer.features(a)  # (S', B or 2B, Nc, D): context activations through the sampled layers
             yhat, lam = layer.pseudo_observations(xc, yc, mask_c, noise_std)  # (B, Nc, d_out) each
-            data = accumulate_natural(h, lam.unsqueeze(0), yhat.unsqueeze(0))
+            data = accumulate_natural(h[:, :num_tasks], lam.unsqueeze(0), yhat.unsqueeze(0))
             reference = None
             if kl_mask is not None:
                 ref_lam = lam * kl_mask.unsqueeze(-1).to(lam.dtype)
-                reference = layer.posterior(accumulate_natural(h, ref_lam.unsqueeze(0), yhat.unsqueeze(0)))
+                ref_h = h[:, num_tasks:]  # (S', B, Nc, D) from the D_c-only stream
+                reference = layer.posterior(
+                    accumulate_natural(ref_h, ref_lam.unsqueeze(0), yhat.unsqueeze(0))
+                )
             w, kl = layer.sample_with_kl(data, num_samples, num_tasks, reference)
             kls.append(kl)  # (S' or 1, B)
             weights.append(w)
-            return weights[-1]
+            return w if kl_mask is None else torch.cat([w, w], dim=1)  # (S, B or 2B, d_out, d_in + 1)
 
-        self._propagate(xc, mask_c, weight_for)
+        self._propagate(stream_x, stream_mask, weight_for)
         kl = sum(kls).expand(num_samples, num_tasks)  # (S, B)
         return WeightSample(weights, kl)
 

@@ -103,8 +103,12 @@ class BNNP(AmortisedLayersMixin, nn.Module):
         return MLP(cfg.dim_x + cfg.dim_y, cfg.inf_hidden_dims, d_out if final else 2 * d_out, cfg.activation)
 
     # ---------------------------------------------------------------------------------------- forward
-    def decode(self, weights: list[Tensor], x: Tensor) -> Tensor:
-        """Apply the first ``len(weights)`` layers: ``x (B, N, Dx)`` -> pre-activations ``(S, B, N, d)``."""
+    def decode(self, weights: list[Tensor], x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Apply the first ``len(weights)`` layers: ``x (B, N, Dx)`` -> pre-activations ``(S, B, N, d)``.
+
+        ``mask (B, N)`` is accepted for interface parity with BNAM and ignored: given the weights, every
+        point is predicted independently, so padded points cannot affect real ones.
+        """
         a = x.unsqueeze(0)  # (1, B, N, Dx)
         for layer, w in zip(self.layers, weights, strict=False):
             a = _apply(layer, w, a)
@@ -134,7 +138,9 @@ class BNNP(AmortisedLayersMixin, nn.Module):
             num_samples: S. num_tasks: B when ``xc`` is None.
             chunk_size: within-task minibatch size.
             kl_mask: ``(B, Nc)``; if given, the KL is to the posterior given only these context points
-                (computed with the same samples of earlier layers) instead of to the prior (NPVI).
+                (computed with the same samples of earlier layers) instead of to the prior (NPVI);
+                attention inference nets see only these points for it, so it is ``q(W | D_c)``. Chunked,
+                its natural parameters get the same unbiased ``sg(all) + K (b − sg b)`` gradient.
         """
         nc = 0 if xc is None else xc.shape[1]
         if xc is not None:
@@ -145,6 +151,9 @@ class BNNP(AmortisedLayersMixin, nn.Module):
         if step < 1 and nc:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}.")
         chunks = [slice(start, start + step) for start in range(0, nc, max(step, 1))]
+        ref_mask_c = None  # (B, Nc): the reference posterior's points (NPVI), padding excluded
+        if kl_mask is not None and nc:
+            ref_mask_c = kl_mask if mask_c is None else kl_mask & mask_c
         grad = torch.is_grad_enabled()
         noise_std = self.likelihood.std()
         # One chunk: the context pre-activations are carried from layer to layer; several chunks: each
@@ -156,33 +165,40 @@ class BNNP(AmortisedLayersMixin, nn.Module):
             if nc == 0:
                 weights.append(layer.sample_with_kl(None, num_samples, num_tasks)[0])
                 continue
-            pseudo_all = None
+            pseudo_all = pseudo_ref_all = None
             if not layer.pointwise:  # attention inference nets see the whole context at once
                 pseudo_all = layer.pseudo_observations(xc, yc, mask_c, noise_std)
+                if ref_mask_c is not None:  # q(W | D_c): the reference's attention sees D_c only
+                    pseudo_ref_all = layer.pseudo_observations(xc, yc, ref_mask_c, noise_std)
             # Drawn whenever grad is on (even for one chunk) so that every chunking uses the same RNG stream.
             pick = int(torch.randint(len(chunks), ())) if grad else None
             pick = pick if len(chunks) > 1 else None
-            data = reference = chosen = None
+            data = reference = chosen = chosen_ref = None
             for b, idx in enumerate(chunks):
                 with torch.set_grad_enabled(grad and (pick is None or b == pick)):
                     if pseudo_all is None:
-                        pseudo = layer.pseudo_observations(xc[:, idx], yc[:, idx], None, noise_std)
+                        pseudo = pseudo_ref = layer.pseudo_observations(
+                            xc[:, idx], yc[:, idx], None, noise_std
+                        )
                     else:
                         pseudo = (pseudo_all[0][:, idx], pseudo_all[1][:, idx])
+                        if pseudo_ref_all is not None:
+                            pseudo_ref = (pseudo_ref_all[0][:, idx], pseudo_ref_all[1][:, idx])
                     mask = None if mask_c is None else mask_c[:, idx]
                     a = carried if carried is not None else self.decode(weights, xc[:, idx])
                     h = layer.features(a)  # (S', B, n, D)
                     nat = _natural(h, pseudo, mask)
                     data = nat if data is None else data + nat
-                    if b == pick:
-                        chosen = nat
-                    if kl_mask is not None:
-                        ref_mask = kl_mask[:, idx] if mask is None else kl_mask[:, idx] & mask
-                        ref = _natural(h, pseudo, ref_mask)
+                    if ref_mask_c is not None:
+                        ref = _natural(h, pseudo_ref, ref_mask_c[:, idx])
                         reference = ref if reference is None else reference + ref
+                    if b == pick:
+                        chosen, chosen_ref = nat, (ref if ref_mask_c is not None else None)
             if chosen is not None:  # value of the full sum, gradient K × the chosen chunk's
-                data = data.detach() + (chosen + chosen.detach().scale(-1.0)).scale(float(len(chunks)))
-            reference_posterior = None if kl_mask is None else layer.posterior(reference)
+                data = _unbiased(data, chosen, len(chunks))
+                if chosen_ref is not None:
+                    reference = _unbiased(reference, chosen_ref, len(chunks))
+            reference_posterior = None if reference is None else layer.posterior(reference)
             w, layer_kl = layer.sample_with_kl(data, num_samples, num_tasks, reference_posterior)
             kl = kl + layer_kl  # (S' or 1, B)
             weights.append(w)
@@ -232,6 +248,12 @@ def _natural(h: Tensor, pseudo: tuple[Tensor, Tensor], mask: Tensor | None) -> N
     if mask is not None:
         lam = lam * mask.unsqueeze(-1).to(lam.dtype)
     return accumulate_natural(h, lam.unsqueeze(0), yhat.unsqueeze(0))
+
+
+def _unbiased(total: NaturalParams, chosen: NaturalParams, num_chunks: int) -> NaturalParams:
+    """``sg(total) + K (chosen − sg(chosen))``: the value of ``total``; its gradient is K × the chosen
+    chunk's, an unbiased estimate of the gradient of the sum over the K chunks."""
+    return total.detach() + (chosen + chosen.detach().scale(-1.0)).scale(float(num_chunks))
 
 
 def _apply(layer: AmortisedLinear, w: Tensor, a: Tensor) -> Tensor:

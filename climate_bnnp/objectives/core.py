@@ -107,7 +107,7 @@ def npvi(
     sample = model.sample_weights(
         x, y, mask, num_samples=num_samples, chunk_size=chunk_size, kl_mask=context_only
     )
-    ft = model.decode(sample.weights, batch.xt)
+    ft = model.decode(sample.weights, batch.xt, batch.mask_t)  # BNAM: padded targets are not keys
     return (_target_log_likelihood(model, ft, batch) - beta * sample.kl).mean(0)
 
 
