@@ -1,0 +1,44 @@
+"""What a geoscientist would use instead of the BNNP: per-task spatial baselines, numpy/scikit-learn only.
+
+Each baseline is fitted on one task's context alone and predicts its targets. Common contract:
+
+* ``xc (Nc, D)``: context positions in a Euclidean embedding (e.g. 3-D unit-sphere xyz of lat/lon,
+  optionally with covariate columns); ``yc (Nc,)``: the target in model units (after the target transform);
+  ``xt (Nt, D)``: target positions with the same columns;
+* ``BASELINES[name](xc, yc, xt, *, num_samples, seed, **options)`` returns observation samples
+  ``(S, Nt)`` float64, drawn independently per point from a Gaussian predictive with
+  ``np.random.default_rng(seed)``;
+* ``BASELINE_MOMENTS[name](xc, yc, xt, **options)`` returns that predictive's ``(mean, std)``, ``(Nt,)``
+  each.
+
+Baselines: ``kriging`` (GP regression with marginal-likelihood hyperparameters, :mod:`.kriging`), ``idw``
+(inverse-distance weighting with a leave-one-out spread, :mod:`.idw`), ``context_mean`` (the context's mean
+and std, :mod:`.constant`). Degenerate contexts (one point, constant ``yc``, duplicated positions) give
+finite predictives; the std is floored at :data:`MIN_STD`.
+"""
+
+from climate_bnnp.baselines._common import MIN_STD, gaussian_samples
+from climate_bnnp.baselines.constant import context_mean, context_mean_moments
+from climate_bnnp.baselines.idw import idw, idw_mean, idw_moments
+from climate_bnnp.baselines.kriging import fit_gp, gp_kriging, gp_kriging_moments
+
+BASELINES = {"kriging": gp_kriging, "idw": idw, "context_mean": context_mean}
+"""Name -> sampler ``(xc, yc, xt, *, num_samples, seed, **options) -> (S, Nt)``."""
+
+BASELINE_MOMENTS = {"kriging": gp_kriging_moments, "idw": idw_moments, "context_mean": context_mean_moments}
+"""Name -> ``(xc, yc, xt, **options) -> (mean, std)``, ``(Nt,)`` each."""
+
+__all__ = [
+    "BASELINES",
+    "BASELINE_MOMENTS",
+    "MIN_STD",
+    "context_mean",
+    "context_mean_moments",
+    "fit_gp",
+    "gaussian_samples",
+    "gp_kriging",
+    "gp_kriging_moments",
+    "idw",
+    "idw_mean",
+    "idw_moments",
+]

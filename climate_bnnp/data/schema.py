@@ -1,0 +1,278 @@
+"""The input schema: everything a model consumes, in one serialisable object.
+
+A model trained on ERA5 tasks reads ``x (N, Dx)`` built from named features and predicts a transformed,
+z-scored ``tp``. :class:`InputSchema` records exactly that — the feature names (and so ``Dx``), the
+covariates and their units, the training grid's coordinate statistics (for the ``lat``/``lon`` features),
+the normaliser (with the target transform) and the precipitation period. :func:`fit_input_schema` builds it
+from a standardised dataset; the task store keeps it in its attributes (``input_schema``), training copies
+it into every checkpoint, and :func:`climate_bnnp.predict`, the task sets and the pipeline read it back, so
+a checkpoint alone says what its model needs.
+
+Features (:data:`FEATURE_WIDTHS` gives their column counts):
+
+* ``lon``, ``lat``: degrees, z-scored with the mean/std of the training grid's coordinates (the paper's
+  regional setting ``x = (lon, lat, t2m)``);
+* ``xyz``: position on the unit sphere ``(cos φ cos λ, cos φ sin λ, sin φ)``, no seam at the dateline;
+* ``sincos_lon``: ``(sin λ, cos λ)``;
+* ``t2m``, ``u10``, ``v10``, ``msl``: covariates, z-scored with the normaliser;
+* ``hour``: ``(sin, cos)(2π hour / 24)``; ``season``: ``(sin, cos)(2π day-of-year / 365.25)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from climate_bnnp.data.normalise import Normaliser, fit_normaliser
+
+__all__ = [
+    "COVARIATES",
+    "FEATURE_WIDTHS",
+    "SCHEMA_VERSION",
+    "InputSchema",
+    "check_dim_x",
+    "feature_dim",
+    "fit_input_schema",
+]
+
+SCHEMA_VERSION = "climate_bnnp.input_schema/1"
+
+FEATURE_WIDTHS = {
+    "lon": 1,
+    "lat": 1,
+    "xyz": 3,
+    "sincos_lon": 2,
+    "t2m": 1,
+    "u10": 1,
+    "v10": 1,
+    "msl": 1,
+    "hour": 2,
+    "season": 2,
+}
+"""Number of input columns of each feature."""
+
+COVARIATES = ("t2m", "u10", "v10", "msl")
+"""Features read from data variables (physical units, z-scored with the normaliser)."""
+_TIME_FEATURES = ("hour", "season")
+_COORD_FEATURES = ("lat", "lon")
+
+
+def feature_dim(features: Sequence[str]) -> int:
+    """Input dimension Dx of a feature list.
+
+    Raises:
+        ValueError: unknown, repeated or no feature names.
+    """
+    unknown = [f for f in features if f not in FEATURE_WIDTHS]
+    if unknown or len(set(features)) != len(features) or not features:
+        raise ValueError(
+            f"features must be distinct names from {sorted(FEATURE_WIDTHS)}, got {list(features)}."
+        )
+    return sum(FEATURE_WIDTHS[f] for f in features)
+
+
+def _wrap_longitude(lon: Any) -> np.ndarray:
+    """Longitudes in degrees mapped to [-180, 180) (the stores' convention)."""
+    return (np.asarray(lon, dtype=np.float64) + 180.0) % 360.0 - 180.0
+
+
+def check_dim_x(features: Sequence[str], dim_x: int, where: str = "model.dim_x") -> None:
+    """Raise if an input dimension does not follow from a feature list.
+
+    Raises:
+        ValueError: naming the features and the value that follows from them.
+    """
+    expected = feature_dim(features)
+    if dim_x != expected:
+        raise ValueError(
+            f"{where} = {dim_x}, but the features {list(features)} give dim_x = {expected}; "
+            f"set model.dim_x: {expected}."
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputSchema:
+    """What a model consumes: features, covariates and units, coordinate statistics, normaliser, period.
+
+    Attributes:
+        features: feature names in model-input order, e.g. ``("lon", "lat", "t2m")``.
+        normaliser: z-scoring of the covariates and of the target (with the target transform).
+        coord_stats: ``{"lat"|"lon": (mean, std)}`` of the training grid's coordinates in degrees.
+        units: units of the covariates and the target, e.g. ``{"t2m": "degC", "tp": "mm"}``.
+        target: the predicted variable. tp_period_hours: the accumulation period of ``tp`` in hours
+            (``"mixed"`` for the paper's raw ERA5-Land mixing of 24 h and 12 h totals; None if unknown).
+
+    Raises:
+        ValueError: unknown features, or statistics missing for a feature or the target.
+    """
+
+    features: tuple[str, ...]
+    normaliser: Normaliser
+    coord_stats: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    units: Mapping[str, str] = field(default_factory=dict)
+    target: str = "tp"
+    tp_period_hours: int | str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", tuple(self.features))
+        object.__setattr__(
+            self, "coord_stats", {k: (float(m), float(s)) for k, (m, s) in dict(self.coord_stats).items()}
+        )
+        object.__setattr__(self, "units", dict(self.units))
+        feature_dim(self.features)
+        coords = [n for n in self.features if n in _COORD_FEATURES and n not in self.coord_stats]
+        if coords:
+            raise ValueError(
+                f"features {coords} are z-scored with the training grid's coordinate mean/std, but "
+                f"coord_stats has only {sorted(self.coord_stats)}; build the schema with fit_input_schema() "
+                "or pass coord_stats={'lat': (mean, std), 'lon': (mean, std)}."
+            )
+        missing = [v for v in (*self.covariates, self.target) if v not in self.normaliser.mean]
+        if missing:
+            raise ValueError(
+                f"the normaliser has no statistics for {missing} (it has {sorted(self.normaliser.mean)}); "
+                "fit it on every covariate and the target."
+            )
+
+    # ------------------------------------------------------------------------------ what it describes
+    @property
+    def dim_x(self) -> int:
+        """Input dimension Dx."""
+        return feature_dim(self.features)
+
+    @property
+    def covariates(self) -> tuple[str, ...]:
+        """Data variables the features read (physical units)."""
+        return tuple(n for n in self.features if n in COVARIATES)
+
+    @property
+    def needs_time(self) -> bool:
+        """Whether a time stamp is needed (``hour``/``season`` features)."""
+        return any(n in _TIME_FEATURES for n in self.features)
+
+    def with_features(self, features: Sequence[str]) -> InputSchema:
+        """The same schema with another feature list (statistics must cover it)."""
+        return replace(self, features=tuple(features))
+
+    def check_dim_x(self, dim_x: int, where: str = "model.dim_x") -> None:
+        """Raise if a model's input dimension does not follow from the features (see :func:`check_dim_x`)."""
+        check_dim_x(self.features, dim_x, where)
+
+    # ------------------------------------------------------------------------------------ the features
+    def columns(
+        self, name: str, values: Mapping[str, np.ndarray], lat: np.ndarray, lon: np.ndarray, time: Any
+    ) -> list[np.ndarray]:
+        """The model-input column(s) of one feature at points ``lat, lon`` (degrees, any common shape)."""
+        if name in _COORD_FEATURES:
+            mean, std = self.coord_stats[name]
+            return [((lat if name == "lat" else lon) - mean) / std]
+        if name in COVARIATES:
+            return [np.asarray(self.normaliser.forward(name, np.asarray(values[name], np.float64)))]
+        phi, lam = np.deg2rad(lat), np.deg2rad(lon)
+        if name == "xyz":
+            return [np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)]
+        if name == "sincos_lon":
+            return [np.sin(lam), np.cos(lam)]
+        if time is None:
+            raise ValueError(
+                f"the feature {name!r} needs a time stamp; give the Dataset a 'time' coordinate "
+                "(a dimension or a scalar coordinate)."
+            )
+        stamp = pd.Timestamp(time)
+        if name == "hour":
+            angle = 2 * np.pi * (stamp.hour + stamp.minute / 60) / 24
+        else:  # season
+            angle = 2 * np.pi * (stamp.day_of_year - 1) / 365.25
+        shape = np.shape(lat)
+        return [np.full(shape, np.sin(angle)), np.full(shape, np.cos(angle))]
+
+    def __call__(
+        self, *, lat: np.ndarray, lon: np.ndarray, time: Any, values: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
+        """Model inputs ``(N, Dx)`` float64 at points ``lat, lon (N,)`` (degrees, any longitude convention)
+        with covariates ``values[name] (N,)`` in physical units; NaN where a covariate is NaN."""
+        lat = np.asarray(lat, dtype=np.float64).ravel()
+        lon = _wrap_longitude(lon).ravel()  # the stores' convention, [-180, 180)
+        if lat.size == 0:
+            return np.zeros((0, self.dim_x))
+        columns = [c for name in self.features for c in self.columns(name, values, lat, lon, time)]
+        return np.stack([np.asarray(c, np.float64).ravel() for c in columns], axis=-1)  # (N, Dx)
+
+    def target_forward(self, values: Any) -> Any:
+        """Target in physical units -> model units (transform, then z-score)."""
+        return self.normaliser.forward(self.target, values)
+
+    def target_inverse(self, values: Any) -> Any:
+        """Model units -> target in physical units."""
+        return self.normaliser.inverse(self.target, values)
+
+    # ------------------------------------------------------------------------------------ plain data
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able data (for store attributes and checkpoints)."""
+        return {
+            "version": SCHEMA_VERSION,
+            "features": list(self.features),
+            "normaliser": self.normaliser.to_dict(),
+            "coord_stats": {k: list(v) for k, v in self.coord_stats.items()},
+            "units": dict(self.units),
+            "target": self.target,
+            "tp_period_hours": self.tp_period_hours,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "input schema") -> InputSchema:
+        """Rebuild from :meth:`to_dict` output.
+
+        Raises:
+            ValueError: not an input schema of this version.
+        """
+        if not isinstance(data, Mapping) or data.get("version") != SCHEMA_VERSION:
+            got = data.get("version") if isinstance(data, Mapping) else type(data).__name__
+            raise ValueError(f"{where}: expected an input schema of version {SCHEMA_VERSION!r}, got {got!r}.")
+        return cls(
+            features=tuple(data["features"]),
+            normaliser=Normaliser.from_dict(data["normaliser"]),
+            coord_stats={k: tuple(v) for k, v in data["coord_stats"].items()},
+            units=dict(data["units"]),
+            target=str(data["target"]),
+            tp_period_hours=data["tp_period_hours"],
+        )
+
+
+def fit_input_schema(
+    ds: xr.Dataset,
+    features: Sequence[str],
+    *,
+    tp_transform: str = "none",
+    times: Sequence[int] | None = None,
+    target: str = "tp",
+) -> InputSchema:
+    """The schema of a standardised dataset: normaliser fitted on ``times`` (the train split), coordinate
+    statistics of its grid, units of its variables and the period of its ``tp``.
+
+    Raises:
+        ValueError: unknown features, or variables the dataset lacks.
+    """
+    feature_dim(features)
+    variables = [f for f in features if f in COVARIATES] + [target]
+    missing = [v for v in variables if v not in ds.data_vars]
+    if missing:
+        raise ValueError(
+            f"features {list(features)} need variables {missing}, but the dataset has "
+            f"{sorted(map(str, ds.data_vars))}; drop those features or download the variables."
+        )
+    lat, lon = ds["latitude"].values.astype(np.float64), ds["longitude"].values.astype(np.float64)
+    period = ds.attrs.get("tp_period_hours", ds[target].attrs.get("period_hours"))
+    return InputSchema(
+        features=tuple(features),
+        normaliser=fit_normaliser(ds, variables, tp_transform=tp_transform, times=times),
+        coord_stats={"lat": (lat.mean(), lat.std() or 1.0), "lon": (lon.mean(), lon.std() or 1.0)},
+        units={v: str(ds[v].attrs.get("units", "")) for v in variables},
+        target=target,
+        tp_period_hours=period if isinstance(period, (str, type(None))) else int(period),
+    )

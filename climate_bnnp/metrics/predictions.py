@@ -1,0 +1,207 @@
+"""Scores of a prediction Dataset against the truth: one table per task, the same for every method.
+
+:func:`score_predictions` takes what :func:`climate_bnnp.predict` returns with ``return_samples=True``
+(``mean``, ``predictive_samples`` and, for the density scores, ``f_normalised`` with the noise std) — or a
+baseline's prediction in the same layout — plus the truth, and returns an ``xr.Dataset`` of scores per
+task (the values of the ``by`` coordinate along ``dim``):
+
+* ``ppd``, ``nll``: the paper's PPD and the mean negative log predictive density per point, in the model's
+  normalised units, from the mixture ``(1/S) Σ_s N(f_s, σ²)`` (needs ``truth_normalised``); comparable
+  between models of one likelihood and target transform only;
+* ``mae``: |truth − predictive mean|; ``crps``: the sample CRPS of ``predictive_samples`` (physical units);
+* ``coverage90``: the fraction of targets inside the central 90 % interval of the predictive samples;
+* ``brier_rain``: the Brier score of "truth > ``rain_threshold``" with the probability estimated by the
+  fraction of predictive samples above it;
+* ``pit`` ``(task, pit_bin)``: the histogram (frequencies) of the randomised PIT ``(#{y_s < y} + V·#{y_s = y})/S``,
+  ``V ~ U(0, 1)`` seeded, so that the many exact zeros of dry cells do not pile up in one bin;
+* ``num_targets``.
+
+Targets are the cells where ``where`` is True (e.g. ``~is_context``) and the truth is not NaN; a NaN in a
+prediction at a target propagates to that task's scores (never skipped silently).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+
+import numpy as np
+import xarray as xr
+
+from .scores import coverage, crps_samples, nll, ppd, summarise
+
+__all__ = ["RAIN_THRESHOLD_MM", "compare_methods", "methods_markdown", "score_predictions"]
+
+RAIN_THRESHOLD_MM = 0.1
+"""Threshold of the "rain" event for the Brier score (mm per accumulation period)."""
+
+
+def _pit_histogram(y: np.ndarray, samples: np.ndarray, bins: int, rng: np.random.Generator) -> np.ndarray:
+    below = (samples < y).mean(axis=0)  # (N,)
+    ties = (samples == y).mean(axis=0)
+    pit = below + rng.uniform(size=y.shape) * ties
+    counts, _ = np.histogram(pit, bins=bins, range=(0.0, 1.0))
+    return counts / max(y.size, 1)
+
+
+def _task_scores(
+    y: np.ndarray, pred: dict[str, np.ndarray], z: np.ndarray | None, sigma, threshold: float, bins: int,
+    rng: np.random.Generator,
+) -> dict[str, float | np.ndarray]:  # fmt: skip
+    samples = pred["predictive_samples"]  # (S, N)
+    out: dict[str, float | np.ndarray] = {"num_targets": float(y.size)}
+    if z is not None and "f_normalised" in pred:
+        out["ppd"] = float(ppd(z, pred["f_normalised"], sigma))
+        out["nll"] = float(nll(z, pred["f_normalised"], sigma))
+    out["mae"] = float(np.mean(np.abs(y - pred["mean"])))
+    out["crps"] = float(np.mean(crps_samples(y, samples)))
+    out["coverage90"] = float(coverage(y, samples, 0.9))
+    prob_rain = (samples > threshold).mean(axis=0)
+    out["brier_rain"] = float(np.mean((prob_rain - (y > threshold)) ** 2))
+    out["pit"] = _pit_histogram(y, samples, bins, rng)
+    return out
+
+
+def score_predictions(
+    prediction: xr.Dataset,
+    truth: xr.DataArray,
+    *,
+    truth_normalised: xr.DataArray | None = None,
+    where: xr.DataArray | None = None,
+    dim: Hashable = "cell",
+    by: Hashable | None = "task",
+    sample_dim: Hashable = "sample",
+    rain_threshold: float = RAIN_THRESHOLD_MM,
+    pit_bins: int = 10,
+    seed: int = 0,
+) -> xr.Dataset:
+    """Scores per task of a prediction Dataset (see the module docstring).
+
+    Args:
+        prediction: ``mean (dim)``, ``predictive_samples (sample_dim, dim)`` in the truth's units and,
+            optionally, ``f_normalised (sample_dim, dim)`` with the noise std as the variable or attribute
+            ``noise_std_normalised``.
+        truth: the observed values along ``dim`` (physical units).
+        truth_normalised: the truth in the model's normalised units (enables ``ppd`` and ``nll``).
+        where: boolean along ``dim``: the cells to score (default: every cell with a truth).
+        dim: the points dimension. by: a coordinate along ``dim`` naming the task of each point (None: one task).
+        rain_threshold: the Brier score's event "truth > rain_threshold".
+        pit_bins: bins of the PIT histogram. seed: seeds the PIT randomisation of ties.
+
+    Returns:
+        Dataset over ``by`` (a dimension named like the coordinate) with the scores.
+
+    Raises:
+        ValueError: missing variables, or a task with no target.
+    """
+    missing = [v for v in ("mean", "predictive_samples") if v not in prediction]
+    if missing:
+        raise ValueError(
+            f"prediction lacks {missing}; call climate_bnnp.predict(..., return_samples=True), which adds "
+            f"predictive_samples (it has {sorted(map(str, prediction.data_vars))})."
+        )
+    keep = truth.notnull()
+    if where is not None:
+        keep = keep & where.astype(bool)
+    sigma_var = prediction.get("noise_std_normalised")
+    sigma_attr = prediction.attrs.get("noise_std_normalised")
+    groups = np.zeros(truth.sizes[dim], dtype=np.int64) if by is None else np.asarray(truth[by].values)
+    labels = np.unique(groups)
+    rng = np.random.default_rng(seed)
+    names = ["mean", "predictive_samples"] + (["f_normalised"] if "f_normalised" in prediction else [])
+    arrays = {n: prediction[n].transpose(..., dim).values for n in names}
+    y_all, keep_all = truth.values, keep.values
+    z_all = None if truth_normalised is None else truth_normalised.values
+    sigma_all = None if sigma_var is None else sigma_var.values
+    rows = []
+    for label in labels:
+        index = np.flatnonzero((groups == label) & keep_all)
+        if index.size == 0:
+            raise ValueError(f"task {label!r} has no target cell to score (all masked or NaN truth).")
+        pred = {n: a[..., index] for n, a in arrays.items()}
+        sigma = sigma_attr if sigma_all is None else sigma_all[index]
+        z = None if z_all is None else z_all[index]
+        rows.append(_task_scores(y_all[index], pred, z, sigma, rain_threshold, pit_bins, rng))
+    task_dim = "task" if by is None else by
+    out = xr.Dataset(
+        {k: ((task_dim,), np.array([r[k] for r in rows])) for k in rows[0] if k != "pit"},
+        coords={task_dim: labels},
+    )
+    out["pit"] = ((task_dim, "pit_bin"), np.stack([r["pit"] for r in rows]))
+    out = out.assign_coords(pit_bin=("pit_bin", (np.arange(pit_bins) + 0.5) / pit_bins))
+    units = str(truth.attrs.get("units", ""))
+    for name, text in (("mae", units), ("crps", units), ("ppd", "normalised"), ("nll", "normalised")):
+        if name in out:
+            out[name].attrs["units"] = text
+    out.attrs["rain_threshold"] = float(rain_threshold)
+    return out
+
+
+SUMMARY_SCORES = ("ppd", "nll", "mae", "crps", "coverage90", "brier_rain")
+PAIRED_SCORES = ("crps", "mae")
+
+
+def compare_methods(
+    scores: Mapping[str, xr.Dataset], groups: xr.DataArray, *, reference: str, task_dim: Hashable = "task"
+) -> xr.Dataset:
+    """Mean ± standard error over tasks of each method's scores per group (e.g. protocol), and the paired
+    difference ``method − reference`` (± its standard error over tasks) of CRPS and MAE.
+
+    Args:
+        scores: method name -> :func:`score_predictions` output (the same tasks for every method).
+        groups: the group of each task, along ``task_dim``.
+        reference: the method the paired differences are taken against.
+
+    Raises:
+        ValueError: an unknown reference, or methods scored on different tasks or target counts.
+    """
+    if reference not in scores:
+        raise ValueError(f"reference {reference!r} is not among the methods {list(scores)}.")
+    ref = scores[reference]
+    for name, ds in scores.items():
+        if not np.array_equal(ds["num_targets"].values, ref["num_targets"].values):
+            raise ValueError(f"{name!r} was scored on other tasks or cells than {reference!r}; pair like with like.")
+    labels = list(dict.fromkeys(np.asarray(groups.values).tolist()))
+    shape = (len(scores), len(labels))
+    table: dict[str, np.ndarray] = {}
+    for i, ds in enumerate(scores.values()):
+        for j, label in enumerate(labels):
+            tasks = np.asarray(groups.values) == label
+            table.setdefault("num_tasks", np.full(shape, np.nan))[i, j] = tasks.sum()
+            for name in SUMMARY_SCORES:
+                if name in ds:
+                    mean, se = summarise(ds[name].values[tasks])
+                    table.setdefault(f"{name}_mean", np.full(shape, np.nan))[i, j] = mean
+                    table.setdefault(f"{name}_se", np.full(shape, np.nan))[i, j] = se
+            for name in PAIRED_SCORES:
+                mean, se = summarise(ds[name].values[tasks] - ref[name].values[tasks])
+                table.setdefault(f"{name}_diff_mean", np.full(shape, np.nan))[i, j] = mean
+                table.setdefault(f"{name}_diff_se", np.full(shape, np.nan))[i, j] = se
+    out = xr.Dataset(
+        {k: (("method", "group"), v) for k, v in table.items()},
+        coords={"method": list(scores), "group": labels},
+    )
+    out.attrs["reference"] = reference
+    return out
+
+
+def methods_markdown(summary: xr.Dataset, *, units: str = "mm") -> list[str]:
+    """Markdown table lines of :func:`compare_methods` output (one row per method and group)."""
+    ref = summary.attrs["reference"]
+    heads = {"ppd": "PPD ↑", "nll": "NLL ↓", "mae": f"MAE ({units}) ↓", "crps": f"CRPS ({units}) ↓",
+             "coverage90": "90% cov.", "brier_rain": "Brier (rain) ↓"}  # fmt: skip
+    names = [n for n in SUMMARY_SCORES if f"{n}_mean" in summary]
+    diffs = [f"Δ{n.upper()} vs {ref}" for n in PAIRED_SCORES]
+    lines = [
+        "| method | group | tasks | " + " | ".join(heads[n] for n in names) + " | " + " | ".join(diffs) + " |",
+        "|---" * (3 + len(names) + len(diffs)) + "|",
+    ]
+    for method in summary["method"].values:
+        for group in summary["group"].values:
+            row = summary.sel(method=method, group=group)
+            cells = [f"{float(row[f'{n}_mean']):.3f} ± {float(row[f'{n}_se']):.3f}" for n in names]
+            cells += [
+                "—" if method == ref else f"{float(row[f'{n}_diff_mean']):+.4f} ± {float(row[f'{n}_diff_se']):.4f}"
+                for n in PAIRED_SCORES
+            ]
+            lines.append(f"| {method} | {group} | {int(row['num_tasks'])} | " + " | ".join(cells) + " |")
+    return lines
