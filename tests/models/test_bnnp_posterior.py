@@ -111,11 +111,40 @@ def test_no_context_samples_match_the_prior(prior_type):
             np.testing.assert_allclose(np.cov(draws[:, j].T), cov[j], atol=0.05 * cov[j].max(), rtol=0)
 
 
-def test_forward_without_context_is_the_prior_predictive():
-    model = BNNP(hidden_dims=(8,)).double()
-    xt = torch.linspace(-1, 1, 5, dtype=torch.float64).view(1, 5, 1)
-    out = model(None, None, xt, num_samples=3)
-    assert out.ft.shape == (3, 1, 5, 1) and out.fc is None and (out.kl == 0).all()
+def _prior_predictive(model, xt, num):
+    with torch.no_grad():
+        out = model(None, None, torch.from_numpy(xt)[None], num_samples=num)
+    assert out.ft.shape == (num, 1, len(xt), 1) and out.fc is None and (out.kl == 0).all()
+    return out.ft[:, 0, :, 0].numpy()  # (S, Nt)
+
+
+def test_forward_without_context_is_the_prior_predictive_of_a_linear_model():
+    """No hidden layer, standard prior ``w ~ N(0, I / D)``: ``f(x) = w·[x, 1]`` has mean 0 and covariance
+    ``[x, 1]·[x', 1] / D`` (so variance ``‖[x, 1]‖² / D``); Monte Carlo within 5 standard errors."""
+    model = BNNP(dim_x=2, hidden_dims=()).double()
+    xt = np.random.default_rng(0).normal(size=(5, 2)) * np.array([[1.0], [2.0], [0.5], [3.0], [0.0]])
+    num = 40_000
+    f = _prior_predictive(model, xt, num)
+    h = np.concatenate([xt, np.ones((5, 1))], 1)
+    cov = h @ h.T / 3  # (Nt, Nt)
+    var = np.diag(cov)
+    assert np.all(np.abs(f.mean(0)) < 5 * np.sqrt(var / num))
+    se_cov = np.sqrt((np.outer(var, var) + cov**2) / num)  # s.e. of a Gaussian sample covariance
+    assert np.all(np.abs(np.cov(f.T) - cov) < 5 * se_cov)
+
+
+def test_prior_predictive_variance_of_a_relu_network():
+    """One ReLU hidden layer of width d, standard priors: pre-activations ``a_k ~ N(0, ‖[x, 1]‖² / D_1)``
+    independently, ``E relu(a)² = Var a / 2``, so ``Var f(x) = (d ‖[x, 1]‖² / (2 D_1) + 1) / (d + 1)``."""
+    width = 6
+    model = BNNP(dim_x=1, hidden_dims=(width,), activation="relu").double()
+    xt = np.array([[-3.0], [-0.5], [0.0], [1.0], [4.0]])
+    num = 40_000
+    f = _prior_predictive(model, xt, num)
+    expected = (width * (xt[:, 0] ** 2 + 1) / (2 * 2) + 1) / (width + 1)
+    se = (f**2).std(0) / np.sqrt(num)
+    assert np.all(np.abs((f**2).mean(0) - expected) < 5 * se), ((f**2).mean(0), expected, se)
+    assert np.all(np.abs(f.mean(0)) < 5 * np.sqrt(expected / num))
 
 
 def test_carried_context_output_equals_decoding_the_sampled_weights():
