@@ -7,7 +7,8 @@ weight draws ``W⁽ˢ⁾ ~ q(W | D_c)`` and the Gaussian likelihood (σ_y ≥ ``
 * ``marginal``: ``1/Nt Σ_t log 1/S Σ_s N(y_t; f⁽ˢ⁾(x_t), σ_y²)`` — mean of per-pixel marginal predictive log
   densities, the quantity factorised NPs (e.g. the ConvCNP's ≈3.35 nats/pixel) report;
 * ``joint``: ``1/Nt log 1/S Σ_s Π_t N(y_t; f⁽ˢ⁾(x_t), σ_y²)`` — the joint predictive of the whole completion
-  per pixel (a stochastic lower bound in expectation; ≤ marginal up to MC error).
+  per pixel. Neither bounds the other in general (draws whose errors agree across pixels make the joint
+  larger); with the same draws ``joint ≤ marginal + log S``, with equality of the two at ``S = 1``.
 
 Both are reported as mean ± standard error over test images (higher is better; NLL = −value).
 """
