@@ -1,8 +1,10 @@
-"""Checkpoints: model weights, config, normaliser, ρ masks, optimiser and RNG state — data, never code.
+"""Checkpoints: model weights, config, input schema, ρ masks, optimiser and RNG state — data, never code.
 
 A checkpoint is one ``torch.save`` file of tensors and plain Python data (dicts, lists, str, numbers),
 loaded with ``torch.load(..., weights_only=True)``: nothing is unpickled that could run code. The model
-config travels inside, so :func:`load_checkpoint` rebuilds the model from the file alone.
+config travels inside, so :func:`load_checkpoint` rebuilds the model from the file alone; for models trained on
+ERA5 tasks the :class:`~climate_bnnp.data.InputSchema` travels too, so :func:`climate_bnnp.predict` builds
+the model's inputs from the file alone.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import torch
 from torch import nn
 
 from .config import ModelConfig, config_from_dict, config_to_dict
+from .data import InputSchema
 from .models import build_model
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "file_sha256"]
 
-FORMAT = "climate_bnnp.checkpoint/1"
+FORMAT = "climate_bnnp.checkpoint/2"
+_EARLIER_FORMATS = ("climate_bnnp.checkpoint/1",)
 
 
 @dataclass
@@ -32,7 +36,7 @@ class Checkpoint:
     Attributes:
         model: the rebuilt model (eval mode, on CPU unless ``map_location`` says otherwise).
         config: the model's :class:`ModelConfig`.
-        normaliser: the data normaliser as plain data (or None).
+        schema: the :class:`~climate_bnnp.data.InputSchema` of its inputs (None for non-ERA5 models).
         experiment: the full experiment config as plain data (or None).
         state: the raw dictionary (optimiser, scheduler, RNG states, step, metadata).
         path: the file it came from; sha256: its hash (for provenance).
@@ -40,7 +44,7 @@ class Checkpoint:
 
     model: nn.Module
     config: ModelConfig
-    normaliser: dict | None
+    schema: InputSchema | None
     experiment: dict | None
     state: dict[str, Any]
     path: Path
@@ -63,7 +67,7 @@ def save_checkpoint(
     path: str | Path,
     model: nn.Module,
     *,
-    normaliser: dict | None = None,
+    schema: InputSchema | dict | None = None,
     experiment: dict | None = None,
     **state: Any,
 ) -> Path:
@@ -72,7 +76,7 @@ def save_checkpoint(
     Args:
         path: destination file.
         model: a model with a ``config`` attribute (:class:`ModelConfig`).
-        normaliser: plain-data normaliser (e.g. ``Normaliser.to_dict()``).
+        schema: the input schema (or its ``to_dict()``) for models trained on ERA5 tasks.
         experiment: plain-data experiment config.
         **state: further plain data or tensors (optimiser/scheduler state dicts, RNG states, step, ...).
     """
@@ -82,7 +86,7 @@ def save_checkpoint(
         "model_config": config_to_dict(model.config),
         "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "prior_masks": [m.cpu() for m in model.prior_masks()] if hasattr(model, "prior_masks") else [],
-        "normaliser": normaliser,
+        "input_schema": schema.to_dict() if isinstance(schema, InputSchema) else schema,
         "experiment": experiment,
         **state,
     }
@@ -110,14 +114,21 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train a model first (e.g. `snakemake all`).")
     state = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a climate_bnnp checkpoint (expected format {FORMAT!r}).")
+    found = state.get("format") if isinstance(state, dict) else None
+    if found in _EARLIER_FORMATS:
+        raise ValueError(
+            f"{path} is a checkpoint of the earlier format {found!r}, which records no input schema (feature "
+            f"columns, coordinate statistics, units, target period); this version reads {FORMAT!r}. Retrain "
+            "it with this version (e.g. `snakemake all` reruns the training)."
+        )
+    if found != FORMAT:
+        raise ValueError(f"{path} is not a climate_bnnp checkpoint (expected format {FORMAT!r}, got {found!r}).")
     config = config_from_dict(ModelConfig, state["model_config"], where=f"{path}:model_config")
     model = build_model(config)
     dtype = next(iter(state["model_state"].values())).dtype
     model.to(dtype=dtype)
     model.load_state_dict(state["model_state"])
     model.eval()
-    return Checkpoint(
-        model, config, state.get("normaliser"), state.get("experiment"), state, path, file_sha256(path)
-    )
+    schema = state.get("input_schema")
+    schema = None if schema is None else InputSchema.from_dict(schema, where=f"{path}:input_schema")
+    return Checkpoint(model, config, schema, state.get("experiment"), state, path, file_sha256(path))

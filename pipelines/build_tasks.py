@@ -1,4 +1,7 @@
-"""Snakemake rule `build_tasks`: standardised Zarr -> Zarr v3 task store (split, normaliser, tiles).
+"""Snakemake rule `build_tasks`: standardised Zarr -> Zarr v3 task store (split, input schema, tiles).
+
+The store records the models' :class:`~climate_bnnp.data.InputSchema` (features, normaliser fitted on the
+train split, coordinate statistics, units, target period): training copies it into every checkpoint.
 
 Usage: ``python pipelines/build_tasks.py --config C --input data/<name>/standardised.zarr
 --out data/<name>/tasks.zarr``
@@ -13,9 +16,7 @@ from pathlib import Path
 import xarray as xr
 
 from climate_bnnp.config import config_to_dict, load_config
-from climate_bnnp.data import build_task_store, fit_normaliser, split_times
-
-_VARIABLE_FEATURES = ("t2m", "u10", "v10", "msl")
+from climate_bnnp.data import build_task_store, fit_input_schema, split_times
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,24 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data = load_config(args.config).data
     ds = xr.open_zarr(args.input, consolidated=False)
-    variables = [f for f in data.features if f in _VARIABLE_FEATURES] + ["tp"]
-    missing = [v for v in variables if v not in ds.data_vars]
-    if missing:
-        raise ValueError(
-            f"data.features need variables {missing} that {args.input} lacks ({list(ds.data_vars)})."
-        )
-    ds = ds[[*variables, "tp_period_hours"]]
     split = split_times(ds["time"].values, n_val=data.n_val, n_test=data.n_test)
-    normaliser = fit_normaliser(ds, variables, tp_transform=data.tp_transform, times=split["train"])
+    schema = fit_input_schema(ds, data.features, tp_transform=data.tp_transform, times=split["train"])
+    ds = ds[[*schema.covariates, schema.target]]
     attrs = {
         "experiment": data.name,
         "region": list(data.area) if data.area is not None else "whole source grid",
-        "features": list(data.features),
         "data_config": config_to_dict(data),
     }
     if "request" in ds.attrs:
         attrs["request"] = json.loads(ds.attrs["request"])
-    build_task_store(ds, args.out, tile_size=data.tile_size, split=split, normaliser=normaliser, attrs=attrs)
+    build_task_store(ds, args.out, tile_size=data.tile_size, split=split, schema=schema, attrs=attrs)
     return 0
 
 

@@ -21,25 +21,18 @@ from climate_bnnp.config import load_config
 
 def _figure(ds: xr.Dataset, protocol: str, title: str):
     index = int(np.flatnonzero(ds["protocol"].values == protocol)[0])
-    task = ds.isel(task=index)
-    rows = np.flatnonzero(task["truth"].notnull().any("longitude").values)
-    cols = np.flatnonzero(task["truth"].notnull().any("latitude").values)
-    task = task.isel(latitude=slice(rows[0], rows[-1] + 1), longitude=slice(cols[0], cols[-1] + 1))
-    lat2d, lon2d = xr.broadcast(task["latitude"], task["longitude"])
-    context = task["is_context"].values
-    region = None
-    if protocol == "held_out" and "held_out_region" in task:
-        region = task[
-            "held_out_region"
-        ]  # the exact cells held out (a country name would outline overseas parts)
-    when = str(task["time"].values)[:16]
+    cells = ds.isel(cell=np.flatnonzero(ds["task"].values == index))
+    task = cells.set_index(cell=["latitude", "longitude"]).unstack("cell")  # the task's own region
+    context = cells.isel(cell=np.flatnonzero(cells["is_context"].values))
+    region = task["in_held_out_region"].fillna(False).astype(bool) if protocol == "held_out" else None
+    when = str(ds["time"].values[index])[:16]
     return plot.uncertainty_figure(
-        task["truth"].assign_attrs(units="mm"),
+        task["tp_truth"].assign_attrs(units="mm"),
         task["mean"],
         task["std"],
-        task["samples"],
-        lat2d.values[context],
-        lon2d.values[context],
+        task["samples"],  # function samples: whole fields drawn with one weight draw each
+        context["latitude"].values,
+        context["longitude"].values,
         held_out_region=region,
         attribution=ds.attrs["attribution"],
         title=f"{title}: {protocol} context, {when} UTC (tp, mm)",
@@ -55,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config(args.config)
     ds = xr.open_zarr(args.predictions, consolidated=False).load()
-    title = f"BNNP ({ds.attrs.get('prior', '?')} prior), experiment {config.data.name}"
+    title = f"{ds.attrs.get('method', 'BNNP')}, experiment {config.data.name}"
     plot.save_figure(_figure(ds, "random", title), args.out_random, close=True)
     if args.out_held_out is not None:
         plot.save_figure(_figure(ds, "held_out", title), args.out_held_out, close=True)

@@ -38,14 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = load_config(args.config)
-    taskset = Era5TaskSet(open_task_store(args.store), config.data.features)
-    if config.model.dim_x != taskset.dim_x or config.model.dim_y != 1:
-        raise ValueError(
-            f"{args.config}: model.dim_x = {config.model.dim_x}, dim_y = {config.model.dim_y}, but "
-            f"data.features {list(config.data.features)} give dim_x = {taskset.dim_x} and tp gives "
-            "dim_y = 1; "
-            f"set model.dim_x: {taskset.dim_x} and model.dim_y: 1."
-        )
+    taskset = Era5TaskSet(open_task_store(args.store))  # features, normaliser, ...: the store's input schema
+    taskset.schema.check_dim_x(config.model.dim_x, where=f"{args.config}: model.dim_x")
+    if config.model.dim_y != 1:
+        raise ValueError(f"{args.config}: model.dim_y = {config.model.dim_y}, but tp gives dim_y = 1; set dim_y: 1.")
     model_config = config.model
     if args.prior == "standard":
         model_config = dataclasses.replace(model_config, prior_learnable_fraction=0.0)
@@ -62,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         config.train,
         checkpoint_path=args.out,
         log_path=args.log,
-        normaliser=taskset.normaliser.to_dict(),
+        schema=taskset.schema.to_dict(),
         experiment=config_to_dict(config) | {"prior": args.prior},
         progress=False,
     )

@@ -15,10 +15,11 @@ from climate_bnnp.data.cds import (
 from climate_bnnp.data.cds_files import open_cds_files
 from climate_bnnp.data.mock import mock_era5
 from climate_bnnp.data.normalise import TP_TRANSFORMS, Normaliser, fit_normaliser
+from climate_bnnp.data.schema import COVARIATES, FEATURE_WIDTHS, InputSchema, check_dim_x, feature_dim, fit_input_schema
 from climate_bnnp.data.regions import country_mask, country_names
 from climate_bnnp.data.sample import ERA5_ATTRIBUTION, ERA5_LAND_ATTRIBUTION, SAMPLE_PROVENANCE, open_sample
 from climate_bnnp.data.splits import split_times
-from climate_bnnp.data.standardise import CANONICAL_DIMS, SOURCES, standardise
+from climate_bnnp.data.standardise import CANONICAL_DIMS, SOURCES, VARIABLES, standardise
 from climate_bnnp.data.stores import (
     TaskKey,
     build_task_store,
@@ -32,6 +33,12 @@ from climate_bnnp.data.stores import (
 
 __all__ = [
     "CANONICAL_DIMS",
+    "COVARIATES",
+    "FEATURE_WIDTHS",
+    "InputSchema",
+    "check_dim_x",
+    "feature_dim",
+    "fit_input_schema",
     "CDSCredentialsError",
     "CDSDownloadError",
     "CDSRequest",
@@ -42,6 +49,7 @@ __all__ = [
     "SOURCES",
     "TP_TRANSFORMS",
     "TaskKey",
+    "VARIABLES",
     "build_task_store",
     "check_credentials",
     "country_mask",

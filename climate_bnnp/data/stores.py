@@ -7,11 +7,12 @@ along ``(time, latitude, longitude)``, so reading one task reads exactly one chu
 
 Store attributes (all JSON; no foreign files inside the store):
 
-* ``climate_bnnp_store``: schema version (int, currently 1);
+* ``climate_bnnp_store``: store format version (int, currently 2: with ``input_schema``);
 * ``tile_size``: int or null; ``n_tiles``: ``[n_tile_lat, n_tile_lon]``;
 * ``split``: ``{"train": [...], "val": [...], "test": [...]}`` time positions; ``split_times``: first and
   last ISO time of each block;
-* ``normaliser``: :meth:`Normaliser.to_dict` (fitted on the train split);
+* ``input_schema``: :meth:`InputSchema.to_dict` (features, normaliser fitted on the train split, coordinate
+  statistics, units, target and its period): what a model trained on the store consumes;
 * ``grid``: ``n_lat, n_lon, lat_min, lat_max, lon_min, lon_max, dlat, dlon`` (degrees);
 * ``source``, ``attribution``, ``tp_accumulation`` (+ ``provenance`` for the sample) from the standardised
   dataset; anything passed in ``attrs`` (e.g. ``request``, ``region``) is added, and wins on a clash.
@@ -29,7 +30,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
-from climate_bnnp.data.normalise import Normaliser
+from climate_bnnp.data.schema import InputSchema
 from climate_bnnp.data.splits import SPLIT_NAMES, check_split
 from climate_bnnp.data.standardise import CANONICAL_DIMS
 
@@ -45,7 +46,7 @@ __all__ = [
     "tile_slices",
 ]
 
-STORE_VERSION = 1
+STORE_VERSION = 2
 
 
 class TaskKey(NamedTuple):
@@ -116,7 +117,7 @@ def build_task_store(
     *,
     tile_size: int | None,
     split: Mapping[str, Any],
-    normaliser: Normaliser,
+    schema: InputSchema,
     attrs: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a standardised dataset as a Zarr v3 task store, out-of-core.
@@ -130,7 +131,7 @@ def build_task_store(
         path: target store folder (replaced if it exists).
         tile_size: tile edge in grid cells, or ``None`` for one tile covering the whole region.
         split: ``{"train", "val", "test"}`` -> time positions (:func:`~climate_bnnp.data.splits.split_times`).
-        normaliser: statistics fitted on the train split.
+        schema: the models' input schema (:func:`~climate_bnnp.data.fit_input_schema` on the train split).
         attrs: extra JSON-able attributes, e.g. ``{"request": CDSRequest.to_dict(), "region": "..."}``.
 
     Returns:
@@ -162,7 +163,7 @@ def build_task_store(
                 k: [str(times[v[0]])[:19], str(times[v[-1]])[:19]] if v else []
                 for k, v in clean_split.items()
             },
-            "normaliser": normaliser.to_dict(),
+            "input_schema": schema.to_dict(),
             "grid": _grid_attrs(ds),
         }
     )
@@ -249,6 +250,6 @@ def read_task(store: xr.Dataset, key: TaskKey | tuple[int, int, int]) -> xr.Data
 
     Returns:
         In-memory dataset equal to ``store.isel(time=t, latitude=tile_lat_slice, longitude=tile_lon_slice)``
-        (physical units; normalise with ``Normaliser.from_dict(store.attrs["normaliser"])``).
+        (physical units; model inputs come from ``InputSchema.from_dict(store.attrs["input_schema"])``).
     """
     return store.isel(task_slices(store, key)).load()

@@ -1,10 +1,12 @@
-"""Evaluation metrics: one numpy implementation (:mod:`.scores`) and xarray wrappers (:mod:`.xr`).
+"""Evaluation metrics: one numpy implementation (:mod:`.scores`), xarray wrappers (:mod:`.xr`) and the
+scores table of a prediction Dataset (:func:`score_predictions`, used by the pipeline for every method).
 
 Torch-free. Samples lead: ``f_samples (S, ..., N)`` for targets ``y (..., N)``; NaN targets are ignored.
 PPD is exactly the paper's (log of the mean density over samples *and* points, spec §5);
 :func:`mean_log_predictive_density` averages per-point log densities instead.
 """
 
+from climate_bnnp.metrics.predictions import RAIN_THRESHOLD_MM, compare_methods, methods_markdown, score_predictions
 from climate_bnnp.metrics.scores import (
     coverage,
     crps_samples,
@@ -29,6 +31,10 @@ from climate_bnnp.metrics.xr import (
 )
 
 __all__ = [
+    "RAIN_THRESHOLD_MM",
+    "compare_methods",
+    "methods_markdown",
+    "score_predictions",
     "coverage",
     "coverage_xr",
     "crps_samples",

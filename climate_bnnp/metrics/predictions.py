@@ -177,8 +177,8 @@ def compare_methods(
                 table.setdefault(f"{name}_diff_mean", np.full(shape, np.nan))[i, j] = mean
                 table.setdefault(f"{name}_diff_se", np.full(shape, np.nan))[i, j] = se
     out = xr.Dataset(
-        {k: (("method", "group"), v) for k, v in table.items()},
-        coords={"method": list(scores), "group": labels},
+        {k: (("model", "group"), v) for k, v in table.items()},
+        coords={"model": list(scores), "group": labels},
     )
     out.attrs["reference"] = reference
     return out
@@ -195,9 +195,9 @@ def methods_markdown(summary: xr.Dataset, *, units: str = "mm") -> list[str]:
         "| method | group | tasks | " + " | ".join(heads[n] for n in names) + " | " + " | ".join(diffs) + " |",
         "|---" * (3 + len(names) + len(diffs)) + "|",
     ]
-    for method in summary["method"].values:
+    for method in summary["model"].values:
         for group in summary["group"].values:
-            row = summary.sel(method=method, group=group)
+            row = summary.sel(model=method, group=group)
             cells = [f"{float(row[f'{n}_mean']):.3f} ± {float(row[f'{n}_se']):.3f}" for n in names]
             cells += [
                 "—" if method == ref else f"{float(row[f'{n}_diff_mean']):+.4f} ± {float(row[f'{n}_diff_se']):.4f}"

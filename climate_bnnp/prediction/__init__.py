@@ -14,7 +14,6 @@ from .api import (
 )
 from .blocks import RANGE_SIGMAS
 from .engine import SUPPORTED_KINDS, decode_points, sample_task_weights, task_seed
-from .features import Era5Features, PointFeatures, features_from_experiment
 from .graph import PredictProgress
 from .inputs import INTERPOLATION_METHODS
 from .summary import cell_keys, standard_normal_at, summarise
@@ -24,15 +23,12 @@ __all__ = [
     "DEFAULT_CONTEXT_CHUNK_SIZE",
     "DEFAULT_NUM_SAMPLES",
     "DEFAULT_QUANTILES",
-    "Era5Features",
     "INTERPOLATION_METHODS",
-    "PointFeatures",
     "PredictProgress",
     "RANGE_SIGMAS",
     "SUPPORTED_KINDS",
     "cell_keys",
     "decode_points",
-    "features_from_experiment",
     "predict",
     "sample_task_weights",
     "standard_normal_at",

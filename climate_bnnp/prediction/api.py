@@ -11,11 +11,10 @@ import xarray as xr
 from torch import nn
 
 from ..checkpoint import Checkpoint, load_checkpoint
-from ..data import Normaliser
+from ..data import InputSchema
 from .attrs import dataset_attrs, variable_attrs
 from .blocks import PredictionPlan
 from .engine import check_model, noise_std, task_seed
-from .features import Era5Features, PointFeatures, features_from_experiment
 from .graph import PredictProgress, assemble, block_slices
 from .inputs import Layout, check_variables, find_layout, interpolate_to
 
@@ -37,39 +36,34 @@ DEFAULT_CONTEXT_CHUNK_SIZE = 4_096
 _AUTO_PROGRESS_CELLS = 200_000
 
 
-def _resolve_model(
-    model_or_checkpoint: Any, features: Any, normaliser: Any
-) -> tuple[nn.Module, PointFeatures, Normaliser, tuple[str, str] | None]:
+def _resolve_model(model_or_checkpoint: Any, schema: Any) -> tuple[nn.Module, InputSchema, tuple[str, str] | None]:
     if isinstance(model_or_checkpoint, (str, os.PathLike)):
         model_or_checkpoint = load_checkpoint(model_or_checkpoint)
     if isinstance(model_or_checkpoint, Checkpoint):
         ckpt = model_or_checkpoint
-        if normaliser is not None:
+        if schema is not None:
             raise ValueError(
-                "normaliser= was given with a checkpoint: normalisation always comes from the checkpoint "
-                "(the statistics of the model's training data), never from elsewhere; drop normaliser=."
+                "schema= was given with a checkpoint: the input schema always comes from the checkpoint "
+                "(what the model was trained on), never from elsewhere; drop schema=."
             )
-        if not ckpt.normaliser:
+        if ckpt.schema is None:
             raise ValueError(
-                f"checkpoint {ckpt.path} stores no normaliser; it cannot map data to model units."
+                f"checkpoint {ckpt.path} records no input schema (it was not trained on ERA5 tasks), so "
+                "predict() cannot build its inputs; load it and pass the model with schema=InputSchema(...)."
             )
-        normaliser = Normaliser.from_dict(ckpt.normaliser)
-        if features is None:
-            features = features_from_experiment(ckpt.experiment, normaliser, where=f"checkpoint {ckpt.path}")
-        model, provenance = ckpt.model, (ckpt.path.name, ckpt.sha256)
+        model, schema, provenance = ckpt.model, ckpt.schema, (ckpt.path.name, ckpt.sha256)
     else:
         model, provenance = model_or_checkpoint, None
-        if normaliser is None or features is None:
+        if schema is None:
             raise ValueError(
-                "a bare model needs features= and normaliser= (the ones it was trained with); pass a "
-                "checkpoint (path or load_checkpoint(...)) to take both from the file."
+                "a bare model needs schema= (the InputSchema it was trained with); pass a checkpoint (path "
+                "or load_checkpoint(...)) to take it from the file."
             )
-        normaliser = normaliser if isinstance(normaliser, Normaliser) else Normaliser.from_dict(normaliser)
+        schema = schema if isinstance(schema, InputSchema) else InputSchema.from_dict(schema)
     check_model(model)
-    if isinstance(features, (list, tuple)):
-        features = Era5Features(tuple(features), normaliser)
+    schema.check_dim_x(int(model.config.dim_x), where="the model's dim_x")
     model.eval()
-    return model, features, normaliser, provenance
+    return model, schema, provenance
 
 
 def _task_list(ds: xr.Dataset, task_dims: Sequence[str], seed: int) -> tuple[list[dict], tuple[int, ...]]:
@@ -120,9 +114,7 @@ def predict(
     ds: xr.Dataset,
     *,
     targets: xr.Dataset | None = None,
-    target: str = "tp",
-    features: PointFeatures | Sequence[str] | None = None,
-    normaliser: Normaliser | Mapping | None = None,
+    schema: InputSchema | Mapping | None = None,
     num_samples: int = DEFAULT_NUM_SAMPLES,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     return_samples: bool = False,
@@ -157,17 +149,20 @@ def predict(
     computed here, with a progress bar on long calls (``progress=None``: when predicting over 200,000 cells).
 
     Args:
-        model_or_checkpoint: a checkpoint path, a :class:`~climate_bnnp.checkpoint.Checkpoint`, or a BNNP /
-            AttnBNNP (then ``features`` and ``normaliser`` are required). BNAM is refused: its target points
+        model_or_checkpoint: a checkpoint path, a :class:`~climate_bnnp.checkpoint.Checkpoint` (its
+            :class:`~climate_bnnp.data.InputSchema` says which features, covariates, units, normalisation and
+            target transform the model consumes), or a BNNP / AttnBNNP (then ``schema`` is required). BNAM is refused: its target points
             attend to each other, so chunking and station invariances would not hold.
         ds: the data, target in mm (``units`` attribute checked), covariates in training units.
         targets: optional separate target locations (grid or points).
-        target: target variable name.
-        features: override the checkpoint's features (a feature-name list or a :class:`PointFeatures`).
-        normaliser: only for bare models; a checkpoint always uses its own.
+        schema: only for bare models (an :class:`~climate_bnnp.data.InputSchema` or its ``to_dict()``); a
+            checkpoint always uses its own.
         num_samples: S weight draws per task (default 100).
         quantiles: levels of the ``quantiles`` output.
-        return_samples: add the S back-transformed function samples along ``sample``.
+        return_samples: add, along ``sample``, the S back-transformed function samples ``samples`` (noise-free,
+            spatially coherent fields), the S predictive samples ``predictive_samples`` (observation draws,
+            the ones the quantiles come from) and ``f_normalised``, the function samples in the model's
+            normalised units (with the ``noise_std`` attribute this is the predictive mixture, for scoring).
         seed: base seed.
         chunk_size: target points per decoder call. context_chunk_size: context points per minibatch.
         predict_at: ``"missing"`` or ``"all"`` (see above). allow_prior: accept tasks without context.
@@ -183,7 +178,8 @@ def predict(
         ValueError: missing covariate or target, wrong units, mismatched grids, an all-NaN target without
             ``allow_prior``, bad options. TypeError: unsupported model.
     """
-    model, features, normaliser, provenance = _resolve_model(model_or_checkpoint, features, normaliser)
+    model, schema, provenance = _resolve_model(model_or_checkpoint, schema)
+    normaliser, target = schema.normaliser, schema.target
     quantiles = tuple(float(q) for q in quantiles)
     if not all(0.0 < q < 1.0 for q in quantiles):
         raise ValueError(f"quantiles must lie strictly between 0 and 1, got {quantiles}.")
@@ -194,17 +190,13 @@ def predict(
         )
     if predict_at not in ("missing", "all"):
         raise ValueError(f"predict_at must be 'missing' or 'all', got {predict_at!r}.")
-    if target not in normaliser.mean:
-        raise ValueError(
-            f"the normaliser has no statistics for the target {target!r}; it has {sorted(normaliser.mean)}."
-        )
     layout = find_layout(ds)
     if target not in ds.data_vars:
         raise ValueError(
             f"ds lacks the target variable {target!r} (NaN where unobserved); it has {sorted(ds.data_vars)}."
         )
     check_variables(ds, [target], layout, role="target")
-    covariates = tuple(features.covariates)
+    covariates = schema.covariates
     check_variables(ds if targets is None else ds, covariates, layout)
     task_dims = tuple(d for d in ds[target].dims if d not in layout.spatial_dims)
     for name in covariates:
@@ -219,7 +211,7 @@ def predict(
     else:
         tds, t_layout = _target_dataset(ds, layout, targets, covariates, task_dims, interpolation)
     plan = PredictionPlan(
-        model, features, normaliser, target, int(num_samples), quantiles, bool(return_samples), int(chunk_size),
+        model, schema, int(num_samples), quantiles, bool(return_samples), int(chunk_size),
         context_chunk_size, bool(allow_prior), targets is None and predict_at == "missing",
     )  # fmt: skip
     tasks, task_shape = _task_list(ds, task_dims, seed)
@@ -244,7 +236,12 @@ def predict(
         coords=coords,
     ).assign_coords(quantile=("quantile", np.asarray(quantiles), vattrs["quantile"]))
     if return_samples:
-        out["samples"] = (("sample", *dims), array[2 + nq :], vattrs["samples"])
+        s0 = 2 + nq
+        out["samples"] = (("sample", *dims), array[s0 : s0 + num_samples], vattrs["samples"])
+        s0 += num_samples
+        out["predictive_samples"] = (("sample", *dims), array[s0 : s0 + num_samples], vattrs["predictive_samples"])
+        s0 += num_samples
+        out["f_normalised"] = (("sample", *dims), array[s0:], vattrs["f_normalised"])
         out = out.assign_coords(sample=("sample", np.arange(num_samples), vattrs["sample"]))
     if targets is None:
         order = tuple(ds[target].dims)
@@ -252,8 +249,7 @@ def predict(
     out.attrs = dataset_attrs(
         source_attrs=ds.attrs, model_kind=str(getattr(model, "kind", type(model).__name__)),
         checkpoint=provenance, num_samples=num_samples, seed=seed, noise_std=noise_std(model),
-        features=getattr(features, "names", type(features).__name__), tp_transform=normaliser.tp_transform,
-        target=target, context_rule="observed cells with valid covariates, per " + (", ".join(task_dims) or "call"),
+        schema=schema, context_rule="observed cells with valid covariates, per " + (", ".join(task_dims) or "call"),
     )  # fmt: skip
     if lazy:
         return out

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Mapping
 from typing import Any
 
-from ..data import ERA5_ATTRIBUTION
+from ..data import ERA5_ATTRIBUTION, InputSchema
 from ..data.standardise import VARIABLES
 
 __all__ = ["dataset_attrs", "variable_attrs"]
@@ -46,6 +47,18 @@ def variable_attrs(target: str, units: str) -> dict[str, dict[str, str]]:
             "description": "back-transformed function samples g^-1(m + d f_s), without observation noise; "
             "all cells of one sample s share the same weight draw (spatially coherent)",
         },
+        "predictive_samples": base
+        | {
+            "long_name": f"posterior predictive samples of {long_name}",
+            "description": "observation draws y_s = g^-1(m + d (f_s + sigma eps_s)), the samples the quantiles "
+            "come from (for CRPS, coverage, PIT)",
+        },
+        "f_normalised": {
+            "units": "1",
+            "long_name": f"function samples of {long_name} in the model's normalised units",
+            "description": "f_s; with the attribute noise_std_normalised, the predictive density of the "
+            "normalised target is the mixture (1/S) sum_s N(f_s, sigma^2)",
+        },
         "quantile": {"long_name": "quantile level of the posterior predictive", "units": "1"},
         "sample": {"long_name": "index of the posterior weight draw"},
     }
@@ -59,9 +72,7 @@ def dataset_attrs(
     num_samples: int,
     seed: int,
     noise_std: float,
-    features: Sequence[str] | str,
-    tp_transform: str,
-    target: str,
+    schema: InputSchema,
     context_rule: str,
 ) -> dict[str, Any]:
     """Global attributes: CF conventions, provenance and the data attribution.
@@ -72,6 +83,7 @@ def dataset_attrs(
     """
     from .. import __version__
 
+    target = schema.target
     attribution = str(source_attrs.get("attribution", ERA5_ATTRIBUTION))
     attrs: dict[str, Any] = {
         "Conventions": "CF-1.8",
@@ -84,8 +96,9 @@ def dataset_attrs(
         "num_samples": int(num_samples),
         "seed": int(seed),
         "noise_std_normalised": float(noise_std),
-        "features": ",".join(features) if not isinstance(features, str) else features,
-        "tp_transform": tp_transform,
+        "features": ",".join(schema.features),
+        "tp_transform": schema.normaliser.tp_transform,
+        "input_schema": json.dumps(schema.to_dict()),
         "context": context_rule,
         "std_note": "std is the posterior predictive standard deviation, observation noise included",
         "quantile_method": QUANTILE_METHOD,

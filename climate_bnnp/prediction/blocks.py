@@ -18,9 +18,8 @@ import numpy as np
 import xarray as xr
 from torch import Tensor, nn
 
-from ..data import Normaliser
+from ..data import InputSchema
 from .engine import decode_points, noise_std, sample_task_weights
-from .features import PointFeatures
 from .inputs import Layout
 from .summary import cell_keys, summarise
 
@@ -35,9 +34,7 @@ class PredictionPlan:
     """Everything a work unit needs besides its data slice."""
 
     model: nn.Module
-    features: PointFeatures
-    normaliser: Normaliser
-    target: str
+    schema: InputSchema
     num_samples: int
     quantiles: tuple[float, ...]
     return_samples: bool
@@ -48,8 +45,8 @@ class PredictionPlan:
 
     @property
     def num_outputs(self) -> int:
-        """K: mean, std, the quantiles and (on request) the samples, stacked along one axis."""
-        return 2 + len(self.quantiles) + (self.num_samples if self.return_samples else 0)
+        """K: mean, std, the quantiles and (on request) three sets of S samples, stacked along one axis."""
+        return 2 + len(self.quantiles) + (3 * self.num_samples if self.return_samples else 0)
 
 
 def _points(ds: xr.Dataset, layout: Layout) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
@@ -69,10 +66,10 @@ def _column(ds: xr.Dataset, name: str, layout: Layout) -> np.ndarray:
 
 def _warn_range(plan: PredictionPlan, values: dict[str, np.ndarray], label: str) -> None:
     for name, v in values.items():
-        if name not in plan.normaliser.mean or v.size == 0:
+        if name not in plan.schema.normaliser.mean or v.size == 0:
             continue
         with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.abs(np.asarray(plan.normaliser.forward(name, v)))
+            z = np.abs(np.asarray(plan.schema.normaliser.forward(name, v)))
         worst = float(np.nanmax(z)) if np.isfinite(z).any() else 0.0
         if worst > RANGE_SIGMAS:
             warnings.warn(
@@ -97,15 +94,15 @@ def task_weights(
             normaliser's transform cannot take.
     """
     lat, lon, _ = _points(ctx, layout)
-    values = {name: _column(ctx, name, layout) for name in plan.features.covariates}
-    y = _column(ctx, plan.target, layout)
+    values = {name: _column(ctx, name, layout) for name in plan.schema.covariates}
+    y = _column(ctx, plan.schema.target, layout)
     valid = np.isfinite(y)
     for v in values.values():
         valid &= np.isfinite(v)
     if not valid.any():
         if not plan.allow_prior:
             raise ValueError(
-                f"{label}: the target {plan.target!r} has no observed value at a cell with valid covariates, "
+                f"{label}: the target {plan.schema.target!r} has no observed value at a cell with valid covariates, "
                 "so there is no context. The answer would be the prior predictive; pass allow_prior=True "
                 "if that is what you want."
             )
@@ -113,15 +110,15 @@ def task_weights(
             plan.model, None, None, num_samples=plan.num_samples, seed=seed, context_chunk_size=None
         )
     values = {k: v[valid] for k, v in values.items()}
-    _warn_range(plan, values | {plan.target: y[valid]}, label)
+    _warn_range(plan, values | {plan.schema.target: y[valid]}, label)
     with np.errstate(invalid="ignore"):
-        yc = np.asarray(plan.normaliser.forward(plan.target, y[valid]), dtype=np.float64)  # (Nc,)
+        yc = np.asarray(plan.schema.target_forward(y[valid]), dtype=np.float64)  # (Nc,)
     if not np.isfinite(yc).all():
         raise ValueError(
-            f"{label}: some {plan.target} values cannot be transformed (tp_transform="
-            f"{plan.normaliser.tp_transform!r}; e.g. log1p needs tp > -1 mm); min value {np.nanmin(y):g}."
+            f"{label}: some {plan.schema.target} values cannot be transformed (tp_transform="
+            f"{plan.schema.normaliser.tp_transform!r}; e.g. log1p needs tp > -1 mm); min value {np.nanmin(y):g}."
         )
-    xc = plan.features(lat=lat[valid], lon=lon[valid], time=time, values=values)  # (Nc, Dx)
+    xc = plan.schema(lat=lat[valid], lon=lon[valid], time=time, values=values)  # (Nc, Dx)
     return sample_task_weights(
         plan.model,
         xc,
@@ -155,32 +152,32 @@ def block_outputs(
         :attr:`PredictionPlan.num_outputs`.
     """
     lat, lon, shape = _points(block, layout)
-    values = {name: _column(block, name, layout) for name in plan.features.covariates}
+    values = {name: _column(block, name, layout) for name in plan.schema.covariates}
     todo = np.ones(lat.shape, dtype=bool)
     for v in values.values():
         todo &= np.isfinite(v)
     if plan.predict_missing_only:
-        todo &= ~np.isfinite(_column(block, plan.target, layout))
+        todo &= ~np.isfinite(_column(block, plan.schema.target, layout))
     out = np.full((plan.num_outputs, lat.size), np.nan)
     index = np.flatnonzero(todo)
     sigma = noise_std(plan.model)
     for start in range(0, index.size, plan.chunk_size):  # memory ~ S x chunk_size, whatever the block size
         idx = index[start : start + plan.chunk_size]
-        xt = plan.features(
+        xt = plan.schema(
             lat=lat[idx], lon=lon[idx], time=time, values={k: v[idx] for k, v in values.items()}
         )
         f = decode_points(plan.model, list(weights), xt, chunk_size=plan.chunk_size)  # (S, n)
         stats = summarise(
             f,
             sigma=sigma,
-            normaliser=plan.normaliser,
-            target=plan.target,
+            normaliser=plan.schema.normaliser,
+            target=plan.schema.target,
             keys=cell_keys(seed, lat[idx], lon[idx]),
             quantiles=plan.quantiles,
             return_samples=plan.return_samples,
         )
         parts = [stats["mean"][None], stats["std"][None], stats["quantiles"]]
         if plan.return_samples:
-            parts.append(stats["samples"])
+            parts += [stats["samples"], stats["predictive_samples"], f]
         out[:, idx] = np.concatenate(parts, axis=0)  # (K, n)
     return out.reshape((plan.num_outputs,) + (1,) * expand + shape)

@@ -15,7 +15,8 @@ Monte-Carlo mixture ``p(z) = (1/S) Σ_s N(z; f_s, σ²)``, and the physical valu
   ``y_s = g⁻¹(m + d(f_s + σ ε_s))`` in physical units. The noise ``ε_s`` is a deterministic function of
   (task seed, latitude, longitude, s) (:func:`standard_normal_at`), so a point's quantiles do not depend on
   the chunking or on which other points are predicted.
-* samples (on request) are the back-transformed *function* samples ``g⁻¹(m + d f_s)`` (no noise).
+* samples (on request) are the back-transformed *function* samples ``g⁻¹(m + d f_s)`` (no noise: spatially
+  coherent fields), and the predictive samples ``y_s`` above (the draws the quantiles come from).
 """
 
 from __future__ import annotations
@@ -104,10 +105,11 @@ def summarise(
         target: target variable name (e.g. ``"tp"``).
         keys: per-point keys ``(N,)`` from :func:`cell_keys` (fix the observation-noise draws).
         quantiles: levels in (0, 1).
-        return_samples: also return the function samples.
+        return_samples: also return the function and predictive samples.
 
     Returns:
-        ``mean (N,)``, ``std (N,)``, ``quantiles (Q, N)`` and, on request, ``samples (S, N)``.
+        ``mean (N,)``, ``std (N,)``, ``quantiles (Q, N)`` and, on request, ``samples (S, N)`` and
+        ``predictive_samples (S, N)``.
     """
     mean, std = _moments(f, sigma, normaliser, target)
     eps = standard_normal_at(keys, f.shape[0])  # (S, N)
@@ -115,4 +117,5 @@ def summarise(
     out = {"mean": mean, "std": std, "quantiles": np.quantile(y, np.asarray(quantiles), axis=0)}
     if return_samples:
         out["samples"] = np.asarray(normaliser.inverse(target, f))
+        out["predictive_samples"] = y
     return out

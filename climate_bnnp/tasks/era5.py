@@ -1,19 +1,10 @@
 """ERA5 task sets: the bridge from a Zarr task store (xarray) to model inputs (numpy, then torch).
 
 One task is one time step of one tile of a store built by :func:`climate_bnnp.data.build_task_store`.
-Its cells become points: inputs ``x (N, Dx)`` from the configured features, target ``y (N, 1)`` =
-normalised ``tp`` (``(g(tp) - mean) / std`` with ``g`` = identity or log1p, from the store's
-:class:`~climate_bnnp.data.Normaliser`). Cells where any feature or ``tp`` is NaN (ERA5-Land over sea)
+Its cells become points: inputs ``x (N, Dx)`` from the store's :class:`~climate_bnnp.data.InputSchema`
+(the one feature implementation, shared with :func:`climate_bnnp.predict`), target ``y (N, 1)`` =
+the schema's transformed, z-scored ``tp``. Cells where any feature or ``tp`` is NaN (ERA5-Land over sea)
 are dropped.
-
-Features (:data:`FEATURE_WIDTHS` gives their column counts):
-
-* ``lon``, ``lat``: degrees, z-scored with the mean/std of the store's grid coordinates (the paper's
-  regional setting ``x = (lon, lat, t2m)``);
-* ``xyz``: position on the unit sphere ``(cos φ cos λ, cos φ sin λ, sin φ)``, no seam at the dateline;
-* ``sincos_lon``: ``(sin λ, cos λ)``;
-* ``t2m``, ``u10``, ``v10``, ``msl``: z-scored with the store's normaliser;
-* ``hour``: ``(sin, cos)(2π hour / 24)``; ``season``: ``(sin, cos)(2π day-of-year / 365.25)``.
 """
 
 from __future__ import annotations
@@ -22,43 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
-from ..data import Normaliser, TaskKey, list_tasks, read_task, task_slices
+from ..data import InputSchema, TaskKey, list_tasks, read_task, task_slices
 from .sampler import TaskSource
 
-__all__ = ["FEATURE_WIDTHS", "Era5Task", "Era5TaskSet", "feature_columns", "feature_dim", "train_source"]
-
-FEATURE_WIDTHS = {
-    "lon": 1,
-    "lat": 1,
-    "xyz": 3,
-    "sincos_lon": 2,
-    "t2m": 1,
-    "u10": 1,
-    "v10": 1,
-    "msl": 1,
-    "hour": 2,
-    "season": 2,
-}
-"""Number of input columns of each feature."""
-
-_VARIABLE_FEATURES = ("t2m", "u10", "v10", "msl")
-
-
-def feature_dim(features: Sequence[str]) -> int:
-    """Input dimension Dx of a feature list.
-
-    Raises:
-        ValueError: unknown or repeated feature names.
-    """
-    unknown = [f for f in features if f not in FEATURE_WIDTHS]
-    if unknown or len(set(features)) != len(features) or not features:
-        raise ValueError(
-            f"features must be distinct names from {sorted(FEATURE_WIDTHS)}, got {list(features)}."
-        )
-    return sum(FEATURE_WIDTHS[f] for f in features)
+__all__ = ["Era5Task", "Era5TaskSet", "train_source"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +30,8 @@ class Era5Task:
         x: inputs ``(N, Dx)`` float64; y: normalised ``tp`` ``(N, 1)`` float64.
         lat, lon: cell centres ``(N,)`` in degrees. rows, cols: grid indices ``(N,)`` into the whole store.
         tp_mm: ``tp`` in mm ``(N,)`` (physical units, as stored).
+        covariates: the schema's covariates ``(N,)`` each, in physical units (as stored).
+        time: the task's time stamp.
     """
 
     key: TaskKey
@@ -80,14 +42,17 @@ class Era5Task:
     rows: np.ndarray
     cols: np.ndarray
     tp_mm: np.ndarray
+    covariates: dict[str, np.ndarray]
+    time: np.datetime64
 
 
 class Era5TaskSet:
-    """Tasks of a task store with a fixed feature list, read one chunk per variable and cached in memory.
+    """Tasks of a task store, read one chunk per variable and cached in memory.
 
     Args:
         store: an open task store (:func:`climate_bnnp.data.open_task_store`).
-        features: input feature names (see the module docstring).
+        features: optional other feature list (default: the store's schema); the store's statistics must
+            cover it.
         cache: keep every task read in memory (the paper's setting, 7,304 tasks of 3,621 cells, needs about
             0.2 GB); later reads then cost no I/O.
 
@@ -95,25 +60,31 @@ class Era5TaskSet:
         ValueError: unknown features, or variables the store lacks.
     """
 
-    def __init__(self, store: xr.Dataset, features: Sequence[str], *, cache: bool = True) -> None:
-        self.features = tuple(features)
-        self.dim_x = feature_dim(self.features)
-        needed = [f for f in self.features if f in _VARIABLE_FEATURES] + ["tp"]
+    def __init__(self, store: xr.Dataset, features: Sequence[str] | None = None, *, cache: bool = True) -> None:
+        schema = InputSchema.from_dict(store.attrs["input_schema"], where="task store attribute input_schema")
+        if features is not None and tuple(features) != schema.features:
+            schema = schema.with_features(features)
+        needed = [*schema.covariates, schema.target]
         missing = [v for v in needed if v not in store.data_vars]
         if missing:
             raise ValueError(
-                f"features {list(self.features)} need store variables {missing}, but the store has "
+                f"features {list(schema.features)} need store variables {missing}, but the store has "
                 f"{sorted(store.data_vars)}; drop those features or request the variables."
             )
+        self.schema = schema
         self.store = store
         self.variables = needed
-        self.normaliser = Normaliser.from_dict(store.attrs["normaliser"])
-        lat, lon = store["latitude"].values, store["longitude"].values
-        self._coord_stats = {
-            "lat": (float(lat.mean()), float(lat.std()) or 1.0),
-            "lon": (float(lon.mean()), float(lon.std()) or 1.0),
-        }
         self._cache: dict[TaskKey, Era5Task] | None = {} if cache else None
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Feature names in model-input order."""
+        return self.schema.features
+
+    @property
+    def dim_x(self) -> int:
+        """Input dimension Dx."""
+        return self.schema.dim_x
 
     def keys(self, split: str) -> list[TaskKey]:
         """All task keys of ``split`` (``train``, ``val`` or ``test``), time-major."""
@@ -139,13 +110,11 @@ class Era5TaskSet:
             np.arange(where["longitude"].start, where["longitude"].start + n_lon),
             indexing="ij",
         )  # (n_lat, n_lon) each
-        time = pd.Timestamp(tile["time"].values)
-        columns = []
-        for name in self.features:
-            columns.extend(self._feature(name, tile, lat2d, lon2d, time))
-        x = np.stack([c.ravel() for c in columns], axis=-1).astype(np.float64)  # (n_lat n_lon, Dx)
-        tp = tile["tp"].values.astype(np.float64).ravel()  # (n_lat n_lon,)
-        y = self.normaliser.forward("tp", tp)[:, None]  # (n_lat n_lon, 1)
+        values = {name: tile[name].values.ravel() for name in self.schema.covariates}
+        time = tile["time"].values
+        x = self.schema(lat=lat2d, lon=lon2d, time=time, values=values)  # (n_lat n_lon, Dx)
+        tp = tile[self.schema.target].values.astype(np.float64).ravel()  # (n_lat n_lon,)
+        y = self.schema.target_forward(tp)[:, None]  # (n_lat n_lon, 1)
         valid = np.isfinite(x).all(axis=1) & np.isfinite(y[:, 0])
         return Era5Task(
             key=key,
@@ -156,53 +125,9 @@ class Era5TaskSet:
             rows=rows2d.ravel()[valid],
             cols=cols2d.ravel()[valid],
             tp_mm=tp[valid],
+            covariates={name: v[valid] for name, v in values.items()},
+            time=time,
         )
-
-    def _feature(
-        self, name: str, tile: xr.Dataset, lat2d: np.ndarray, lon2d: np.ndarray, time: pd.Timestamp
-    ) -> list[np.ndarray]:
-        return feature_columns(
-            name, tile, lat2d, lon2d, time, normaliser=self.normaliser, coord_stats=self._coord_stats
-        )
-
-
-def feature_columns(
-    name: str,
-    values: xr.Dataset,
-    lat: np.ndarray,
-    lon: np.ndarray,
-    time: pd.Timestamp | None,
-    *,
-    normaliser: Normaliser,
-    coord_stats: dict[str, tuple[float, float]],
-) -> list[np.ndarray]:
-    """The model-input column(s) of one feature at points ``lat, lon`` (degrees, any common shape).
-
-    The one implementation shared by training task sets and :func:`climate_bnnp.predict`.
-
-    Args:
-        name: a key of :data:`FEATURE_WIDTHS`.
-        values: the covariates at the same points (variables such as ``t2m`` in physical units).
-        time: the time stamp (for ``hour`` and ``season``).
-        normaliser: z-scores the variable features.
-        coord_stats: ``{"lat"|"lon": (mean, std)}`` of the training grid (for ``lat``/``lon`` features).
-    """
-    shape = np.shape(lat)
-    if name in ("lat", "lon"):
-        mean, std = coord_stats[name]
-        return [((lat if name == "lat" else lon) - mean) / std]
-    if name in _VARIABLE_FEATURES:
-        return [np.asarray(normaliser.forward(name, values[name].values.astype(np.float64)))]
-    phi, lam = np.deg2rad(lat), np.deg2rad(lon)
-    if name == "xyz":
-        return [np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)]
-    if name == "sincos_lon":
-        return [np.sin(lam), np.cos(lam)]
-    if name == "hour":
-        angle = 2 * np.pi * (time.hour + time.minute / 60) / 24
-    else:  # season
-        angle = 2 * np.pi * (time.day_of_year - 1) / 365.25
-    return [np.full(shape, np.sin(angle)), np.full(shape, np.cos(angle))]
 
 
 def train_source(

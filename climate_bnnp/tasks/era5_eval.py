@@ -1,4 +1,4 @@
-"""ERA5 test tasks (random and held-out-region context) and amortised prediction on them.
+"""ERA5 test tasks (random and held-out-region context) as the Datasets :func:`climate_bnnp.predict` reads.
 
 Test protocols (spec §5.4):
 
@@ -10,22 +10,24 @@ Test protocols (spec §5.4):
 
 Both draws use one seeded Generator, so the set is fixed for a given store, seed and mask.
 
-:func:`predict_samples` is the pipeline's prediction: it samples weights from the amortised posterior with
-``model.sample_weights`` (context streamed in chunks) and decodes the targets chunk by chunk with
-``model.decode``. It is duck-typed on the model (no import of :mod:`climate_bnnp.models`); it should be
-unified with ``climate_bnnp.predict`` once that lands.
+:meth:`Era5TestTask.dataset` turns a test task into what a user would hand to ``climate_bnnp.predict``: the
+task's cells as points along ``cell`` with ``tp`` in mm observed at the context and NaN at the targets, the
+covariates in physical units and the time stamp, so the pipeline predicts through the one public engine.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import torch
+import xarray as xr
 
+from ..data import VARIABLES, country_mask
 from .era5 import Era5Task, Era5TaskSet
 
-__all__ = ["PROTOCOLS", "Era5TestTask", "build_test_tasks", "predict_samples"]
+__all__ = ["PROTOCOLS", "Era5TestTask", "build_test_tasks", "held_out_mask", "prediction_store"]
 
 PROTOCOLS = ("random", "held_out")
 
@@ -63,6 +65,28 @@ class Era5TestTask:
     def yt(self) -> np.ndarray:
         """Target outputs ``(Nt, 1)`` (normalised tp)."""
         return self.task.y[self.target]
+
+    @property
+    def is_context(self) -> np.ndarray:
+        """``(N,)`` bool, True at the context points."""
+        mask = np.zeros(len(self.task.x), dtype=bool)
+        mask[self.context] = True
+        return mask
+
+    def dataset(self) -> xr.Dataset:
+        """The task as ``predict`` input: points along ``cell`` (latitude/longitude coordinates, a scalar
+        ``time``), ``tp`` in mm at the context and NaN at the targets, covariates in physical units; plus
+        the truth ``tp_truth`` (mm) and ``is_context`` for scoring."""
+        task = self.task
+        tp = np.where(self.is_context, task.tp_mm, np.nan)
+        data = {"tp": tp, "tp_truth": task.tp_mm} | task.covariates
+        ds = xr.Dataset(
+            {name: ("cell", np.asarray(v), {"units": VARIABLES[name.removesuffix("_truth")][1]})
+             for name, v in data.items()},
+            coords={"latitude": ("cell", task.lat), "longitude": ("cell", task.lon), "time": task.time},
+        )  # fmt: skip
+        ds["is_context"] = ("cell", self.is_context)
+        return ds
 
 
 def build_test_tasks(
@@ -124,41 +148,63 @@ def build_test_tasks(
     return out
 
 
-@torch.no_grad()
-def predict_samples(
-    model: torch.nn.Module,
-    xc: np.ndarray,
-    yc: np.ndarray,
-    xt: np.ndarray,
+def held_out_mask(
+    taskset: Era5TaskSet, country: str | None, bbox: tuple[float, float, float, float] | None = None
+) -> np.ndarray | None:
+    """The held-out region over the store's grid (:func:`climate_bnnp.data.country_mask`), or None."""
+    if country is None:
+        return None
+    store = taskset.store
+    return country_mask(store["latitude"].values, store["longitude"].values, country, bbox=bbox)
+
+
+def prediction_store(
+    tests: Sequence[Era5TestTask],
+    predictions: Sequence[xr.Dataset],
     *,
-    num_samples: int,
-    chunk_size: int | None = None,
-    device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float64,
-) -> np.ndarray:
-    """Function samples at the targets of one task, given its context (amortised; no fine-tuning).
+    seed: int,
+    held_out: np.ndarray | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """One Dataset of the predictions of every test task, each on its own cells along ``cell``.
 
     Args:
-        model: a BNNP-family model (``sample_weights``, ``decode``).
-        xc: context inputs ``(Nc, Dx)``; yc: ``(Nc, Dy)``; xt: target inputs ``(Nt, Dx)``.
-        num_samples: S.
-        chunk_size: points per chunk, for the context accumulation and for decoding the targets
-            (None: one chunk each).
-        device, dtype: where and in which precision the networks run.
+        tests: the test tasks. predictions: per task, the prediction Dataset along ``cell`` (from
+            ``climate_bnnp.predict`` on :meth:`Era5TestTask.dataset`, or a baseline in the same layout).
+        seed: the base seed (task ``i`` was predicted with ``seed + i``).
+        held_out: optional ``(n_lat, n_lon)`` mask of the held-out region over the store's grid.
+        attrs: extra attributes (``method``, ``note``, ...).
 
     Returns:
-        ``(S, Nt, Dy)`` float64 function samples in normalised units (add the likelihood noise for
-        observations).
+        Per cell: the prediction's variables, ``tp_truth`` (mm), ``is_context`` and ``in_held_out_region``,
+        with coordinates ``task``, ``latitude``, ``longitude``; per task (dim ``task_index``): ``time``,
+        ``protocol``, ``tile_lat``, ``tile_lon``, ``num_context``, ``num_target``, ``seed``; the attributes of
+        the first prediction (provenance, input schema, attribution) plus ``attrs``.
     """
-    model.eval()
-
-    def tensor(a: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(a, device=device, dtype=dtype).unsqueeze(0)  # (1, N, D)
-
-    sample = model.sample_weights(tensor(xc), tensor(yc), num_samples=num_samples, chunk_size=chunk_size)
-    step = len(xt) if chunk_size is None else chunk_size
-    parts = [
-        model.decode(sample.weights, tensor(xt[i : i + step]))[:, 0]  # (S, n, Dy)
-        for i in range(0, len(xt), max(step, 1))
-    ]
-    return torch.cat(parts, dim=1).double().cpu().numpy()  # (S, Nt, Dy)
+    if len(tests) != len(predictions) or not tests:
+        raise ValueError(f"need one prediction per test task, got {len(predictions)} for {len(tests)} tasks.")
+    parts = []
+    for i, (test, pred) in enumerate(zip(tests, predictions, strict=True)):
+        if pred.sizes["cell"] != len(test.task.x):
+            raise ValueError(f"prediction {i} has {pred.sizes['cell']} cells, its task {len(test.task.x)}.")
+        inside = np.zeros(len(test.task.x), bool) if held_out is None else held_out[test.task.rows, test.task.cols]
+        part = pred.drop_vars("time", errors="ignore").assign(
+            tp_truth=("cell", test.task.tp_mm, {"units": "mm"}),
+            is_context=("cell", test.is_context),
+            in_held_out_region=("cell", np.asarray(inside, bool)),
+        )
+        parts.append(part.assign_coords(task=("cell", np.full(len(test.task.x), i))))
+    out = xr.concat(parts, dim="cell", data_vars="minimal", coords="minimal", compat="override",
+                    combine_attrs="override")  # fmt: skip
+    per_task = {
+        "time": np.array([test.task.time for test in tests], dtype="datetime64[ns]"),
+        "protocol": np.array([test.protocol for test in tests], dtype=object),
+        "tile_lat": np.array([test.task.key.tile_lat for test in tests], dtype=np.int32),
+        "tile_lon": np.array([test.task.key.tile_lon for test in tests], dtype=np.int32),
+        "num_context": np.array([len(test.context) for test in tests], dtype=np.int64),
+        "num_target": np.array([len(test.target) for test in tests], dtype=np.int64),
+        "seed": seed + np.arange(len(tests), dtype=np.int64),
+    }
+    out = out.assign({k: ("task_index", v) for k, v in per_task.items()})
+    out.attrs = dict(predictions[0].attrs) | dict(attrs or {})
+    return out

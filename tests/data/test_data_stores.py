@@ -7,7 +7,8 @@ from dask.callbacks import Callback
 
 from climate_bnnp.data import (
     build_task_store,
-    fit_normaliser,
+    InputSchema,
+    fit_input_schema,
     list_tasks,
     mock_era5,
     open_cds_files,
@@ -34,7 +35,8 @@ class LargestChunk(Callback):
 
 
 def lazy_std(tmp_path, n_time=10, n_lat=23, n_lon=31):
-    """A standardised dataset read lazily from two CDS-format netCDF files (one time step per chunk)."""
+    """A standardised dataset read lazily from two CDS-format netCDF files (one time step per chunk);
+    ``n_time - 1`` steps: the first, at 00 UTC, has no preceding 12 UTC for its 12-hour total."""
     raw = mock_era5(n_time=n_time, n_lat=n_lat, n_lon=n_lon, source="cds", seed=5)
     half = n_time // 2
     raw.isel(valid_time=slice(0, half)).to_netcdf(tmp_path / "a.nc")
@@ -44,8 +46,8 @@ def lazy_std(tmp_path, n_time=10, n_lat=23, n_lon=31):
 
 def build(ds, path, tile_size, **attrs):
     split = split_times(ds["time"].values, n_val=2, n_test=2)
-    norm = fit_normaliser(ds, ["t2m", "tp"], times=split["train"])
-    path = build_task_store(ds, path, tile_size=tile_size, split=split, normaliser=norm, attrs=attrs)
+    norm = fit_input_schema(ds, ["lon", "lat", "t2m"], times=split["train"])
+    path = build_task_store(ds, path, tile_size=tile_size, split=split, schema=norm, attrs=attrs)
     return path, split, norm
 
 
@@ -55,7 +57,7 @@ def test_task_read_equals_isel_slice(tmp_path):
     store = open_task_store(path)
     assert store["tp"].encoding["chunks"] == (1, 10, 10)
     tasks = list_tasks(store, "test")
-    assert len(tasks) == 2 * 3 * 4 and tasks[0] == TaskKey(8, 0, 0)
+    assert len(tasks) == 2 * 3 * 4 and tasks[0] == TaskKey(7, 0, 0)
     for key in [tasks[0], tasks[-1], TaskKey(3, 1, 2)]:
         got = read_task(store, key)
         want = ds.isel(
@@ -72,24 +74,24 @@ def test_store_attributes_schema(tmp_path):
     path, split, norm = build(ds, tmp_path / "tasks.zarr", None, region="Central Europe")
     attrs = open_task_store(path).attrs
     json.dumps(attrs)
-    assert attrs["climate_bnnp_store"] == 1 and attrs["tile_size"] is None and attrs["n_tiles"] == [1, 1]
-    assert attrs["split"] == split and attrs["normaliser"] == norm.to_dict()
+    assert attrs["climate_bnnp_store"] == 2 and attrs["tile_size"] is None and attrs["n_tiles"] == [1, 1]
+    assert attrs["split"] == split and InputSchema.from_dict(attrs["input_schema"]) == norm
     assert attrs["split_times"]["test"][1].startswith("2019-12-05T12:00")
     assert attrs["grid"]["n_lat"] == 23 and attrs["grid"]["lat_min"] == 45.0
     assert attrs["region"] == "Central Europe" and attrs["source"] == "reanalysis-era5-land"
     assert attrs["attribution"].startswith("ERA5-Land data. Source: ECMWF")
     assert "since 00 UTC" in attrs["tp_accumulation"]
-    assert list_tasks(open_task_store(path), "train") == [TaskKey(t, 0, 0) for t in range(6)]
+    assert list_tasks(open_task_store(path), "train") == [TaskKey(t, 0, 0) for t in range(5)]
 
 
 def test_build_does_not_load_everything(tmp_path):
     ds = lazy_std(tmp_path, n_time=12, n_lat=40, n_lon=60)
     split = split_times(ds["time"].values, n_val=2, n_test=2)
-    norm = fit_normaliser(ds, ["t2m", "tp"], times=split["train"])
+    norm = fit_input_schema(ds, ["t2m"], times=split["train"])
     one_step = 40 * 60 * 4  # bytes of one float32 time step of one variable (the input chunk)
     total = sum(ds[v].nbytes for v in ("t2m", "tp"))
     with LargestChunk() as cb:
-        build_task_store(ds, tmp_path / "t.zarr", tile_size=20, split=split, normaliser=norm, attrs={})
+        build_task_store(ds, tmp_path / "t.zarr", tile_size=20, split=split, schema=norm, attrs={})
     assert cb.n_tasks > 100
     assert cb.max_nbytes <= one_step < total / 10
 
@@ -106,18 +108,18 @@ def test_store_write_is_atomic_and_replaces(tmp_path):
 def test_errors(tmp_path):
     ds = lazy_std(tmp_path)
     split = split_times(ds["time"].values, n_val=2, n_test=2)
-    norm = fit_normaliser(ds, ["t2m"], times=split["train"])
+    norm = fit_input_schema(ds, ["t2m"], times=split["train"])
     with pytest.raises(ValueError, match=r"Expected a standardised dataset with dims"):
         build_task_store(
-            ds.rename({"time": "valid_time"}), tmp_path / "x.zarr", tile_size=10, split=split, normaliser=norm
+            ds.rename({"time": "valid_time"}), tmp_path / "x.zarr", tile_size=10, split=split, schema=norm
         )
     with pytest.raises(ValueError, match=r"Leakage"):
         build_task_store(
             ds,
             tmp_path / "x.zarr",
             tile_size=10,
-            normaliser=norm,
-            split={"train": [0, 9], "val": [1], "test": [2]},
+            schema=norm,
+            split={"train": [0, 8], "val": [1], "test": [2]},
         )
     with pytest.raises(ValueError, match=r"tile_size must be a positive int or None"):
         build(ds, tmp_path / "x.zarr", 0)

@@ -13,7 +13,13 @@ import xarray as xr
 import yaml
 
 from climate_bnnp.config import ConfigError, load_config
-from climate_bnnp.data import ERA5_ATTRIBUTION, ERA5_LAND_ATTRIBUTION, CDSCredentialsError, open_task_store
+from climate_bnnp.data import (
+    ERA5_ATTRIBUTION,
+    ERA5_LAND_ATTRIBUTION,
+    CDSCredentialsError,
+    InputSchema,
+    open_task_store,
+)
 from climate_bnnp.data.testing import FakeCDSClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +97,9 @@ def test_standardised_and_store_carry_attribution(chain):
     store = open_task_store(chain["store"])
     assert store.attrs["attribution"] == ERA5_ATTRIBUTION and store.attrs["experiment"] == "test"
     assert store.attrs["split"]["test"] == [20, 21, 22, 23]
-    assert set(store.attrs["normaliser"]["mean"]) == {"t2m", "tp"}
+    schema = InputSchema.from_dict(store.attrs["input_schema"])
+    assert schema.features == ("xyz", "t2m") and schema.dim_x == 4 and schema.tp_period_hours == 1
+    assert set(schema.normaliser.mean) == {"t2m", "tp"} and schema.units == {"t2m": "degC", "tp": "mm"}
 
 
 def test_train_and_predict_outputs(chain):
@@ -101,28 +109,52 @@ def test_train_and_predict_outputs(chain):
     pred = xr.open_zarr(tmp / "learned.zarr", consolidated=False).load()
     assert list(pred["protocol"].values) == ["random"] * 4 + ["held_out"] * 4
     assert pred.attrs["attribution"] == ERA5_ATTRIBUTION and pred.attrs["num_samples"] == 8
-    held = pred.isel(task=slice(4, None))
-    assert not (held["is_context"] & held["held_out_region"]).any()  # no context inside France
-    assert int(pred["held_out_region"].sum()) > 20
-    for name in ("ppd", "nll", "mae_mm", "crps_mm", "coverage90"):
+    assert pred.sizes["cell"] == 8 * 13 * 19  # each task on its own cells, no global-grid padding
+    held = pred.isel(cell=np.flatnonzero(pred["protocol"].values[pred["task"].values] == "held_out"))
+    assert not (held["is_context"] & held["in_held_out_region"]).any()  # no context inside France
+    assert int(held["in_held_out_region"].sum()) > 20
+    for name in ("mean", "std", "predictive_samples", "f_normalised"):
         assert np.isfinite(pred[name].values).all()
-    # The per-task MAE equals the MAE of the stored predictive mean over the target cells.
-    task = pred.isel(task=0)
-    target = task["truth"].notnull() & ~task["is_context"]
-    mae = float(np.abs(task["mean"] - task["truth"]).where(target).mean())
-    assert float(task["mae_mm"]) == pytest.approx(mae, rel=1e-5)
+
+
+def test_pipeline_and_predict_give_the_same_numbers(chain):
+    """The pipeline's predictions of a test task equal a user's climate_bnnp.predict call on the grid."""
+    import climate_bnnp
+
+    tmp = chain["tmp"]
+    pred = xr.open_zarr(tmp / "learned.zarr", consolidated=False).load()
+    task = pred.isel(cell=np.flatnonzero(pred["task"].values == 0))
+    std = xr.open_zarr(chain["std"], consolidated=False)
+    grid = std.sel(time=pred["time"].values[0])[["tp", "t2m"]].load()  # a user's map of one time step
+    target = xr.zeros_like(grid["tp"], dtype=bool)
+    for lat, lon, ctx in zip(task["latitude"].values, task["longitude"].values, task["is_context"].values):
+        target.loc[{"latitude": lat, "longitude": lon}] = not ctx
+    user = climate_bnnp.predict(
+        tmp / "learned.pt", grid.assign(tp=grid["tp"].where(~target)), num_samples=8, predict_at="all",
+        seed=int(pred["seed"].values[0]), context_chunk_size=4096,
+    )  # fmt: skip
+    at_cells = user.sel(
+        latitude=xr.DataArray(task["latitude"].values, dims="cell"),
+        longitude=xr.DataArray(task["longitude"].values, dims="cell"),
+    )
+    np.testing.assert_allclose(at_cells["mean"].values, task["mean"].values, rtol=1e-9)
+    np.testing.assert_allclose(at_cells["quantiles"].values, task["quantiles"].values, rtol=1e-9)
 
 
 def test_evaluate_report(chain):
     report = json.loads(chain["metrics"]["json"].read_text())
     assert report["num_samples"] == 8 and "50k" in report["note"]
-    assert set(report["models"]) == {"learned", "standard"}
-    held = report["models"]["learned"]["held_out"]
-    assert held["num_tasks"] == 4 and held["mean_std_mm"]["inside_region"] > 0
+    assert set(report["methods"]) == {"learned", "standard"}
     nc = xr.open_dataset(chain["metrics"]["nc"])
-    assert nc["ppd_mean"].sel(model="learned", protocol="random") == pytest.approx(
-        report["models"]["learned"]["random"]["ppd"]["mean"]
-    )
+    assert set(nc["group"].values) == {"random", "held_out"}
+    assert float(nc["num_tasks"].sel(model="learned", group="held_out")) == 4
+    inside, outside = report["std_inside_outside_region_mm"]["learned"]["held_out"]
+    assert inside > 0 and outside > 0
+    pred = xr.open_zarr(chain["tmp"] / "learned.zarr", consolidated=False).load()
+    first = pred.isel(cell=np.flatnonzero((pred["task"].values == 0) & ~pred["is_context"].values))
+    mae = float(np.abs(first["mean"] - first["tp_truth"]).mean())  # MAE of the predictive mean
+    assert float(nc["mae"].sel(model="learned").isel(test_task=0)) == pytest.approx(mae, rel=1e-6)
+    assert float(nc["crps_diff_mean"].sel(model="learned", group="random")) == 0.0
     assert ERA5_ATTRIBUTION in nc.attrs["attribution"]
     text = chain["metrics"]["md"].read_text()
     assert "| learned | held_out | 4 |" in text and ERA5_ATTRIBUTION in text
@@ -179,7 +211,9 @@ def test_download_cds_with_fake_client_then_standardise(tmp_path, monkeypatch):
         _step("standardise")(["--config", str(config), "--manifest", str(manifest), "--out", str(out)]) == 0
     )
     std = xr.open_zarr(out, consolidated=False)
-    assert std.sizes["time"] == 4 and list(std["tp_period_hours"].values) == [24, 12, 24, 12]
+    # 00Z/12Z on 1-2 Dec: 12-hour totals; the first 00Z (no preceding 12Z in the data) is dropped
+    assert std.sizes["time"] == 3 and list(std["tp_period_hours"].values) == [12, 12, 12]
+    assert std.attrs["tp_period_hours"] == 12 and std.attrs["tp_dropped_times"] == "2019-12-01T00:00:00"
     assert std.attrs["attribution"] == ERA5_LAND_ATTRIBUTION
 
 

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from pred_helpers import FEATURES
+from pred_helpers import FEATURES, schema_of
 
 from climate_bnnp import BNAM, predict, save_checkpoint
 
 
 def _run(model, normaliser, ds, **kw):
-    return predict(model, ds, features=FEATURES, normaliser=normaliser, num_samples=4, **kw)
+    return predict(model, ds, schema=schema_of(normaliser), num_samples=4, **kw)
 
 
 def test_missing_covariate(model, normaliser, grid):
@@ -87,14 +87,21 @@ def test_bad_options_and_missing_spec(model, normaliser, grid):
         _run(model, normaliser, grid, quantiles=(0.0, 0.5))
     with pytest.raises(ValueError, match=r"predict_at must be 'missing' or 'all'"):
         _run(model, normaliser, grid, predict_at="everywhere")
-    with pytest.raises(ValueError, match=r"a bare model needs features= and normaliser="):
+    with pytest.raises(ValueError, match=r"a bare model needs schema="):
         predict(model, grid)
 
 
-def test_checkpoint_normaliser_only(tmp_path, model, normaliser, grid):
-    path = save_checkpoint(tmp_path / "m.pt", model, normaliser=normaliser.to_dict(), experiment={"data": {}})
-    with pytest.raises(ValueError, match=r"normalisation always comes from the checkpoint"):
-        predict(path, grid, normaliser=normaliser)
-    with pytest.raises(ValueError, match=r"does not record its input features"):
-        predict(path, grid)
-    torch.manual_seed(0)
+def test_checkpoint_schema_errors(tmp_path, model, normaliser, grid):
+    path = save_checkpoint(tmp_path / "m.pt", model, schema=schema_of(normaliser))
+    with pytest.raises(ValueError, match=r"the input schema always comes from the checkpoint"):
+        predict(path, grid, schema=schema_of(normaliser))
+    bare = save_checkpoint(tmp_path / "bare.pt", model)
+    with pytest.raises(ValueError, match=r"records no input schema"):
+        predict(bare, grid)
+    state = torch.load(path, weights_only=True)
+    state["format"] = "climate_bnnp.checkpoint/1"
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match=r"earlier format 'climate_bnnp.checkpoint/1'.*Retrain"):
+        predict(tmp_path / "old.pt", grid)
+    with pytest.raises(ValueError, match=r"the model's dim_x = 4, but the features \['xyz', 't2m', 'hour'\] give dim_x = 6"):
+        predict(model, grid, schema=schema_of(normaliser, ("xyz", "t2m", "hour")))

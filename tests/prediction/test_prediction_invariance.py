@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from dask.callbacks import Callback
-from pred_helpers import FEATURES, make_model
+from pred_helpers import FEATURES, schema_of, make_model
 
 from climate_bnnp import predict
 
@@ -15,7 +15,7 @@ TOL = {"rtol": 1e-9, "atol": 1e-11}  # float64 model: only summation order diffe
 
 def _run(model, normaliser, ds, **kw):
     kw.setdefault("num_samples", 12)
-    return predict(model, ds, features=FEATURES, normaliser=normaliser, **kw)
+    return predict(model, ds, schema=schema_of(normaliser), **kw)
 
 
 def _to_canonical(out: xr.Dataset) -> xr.Dataset:

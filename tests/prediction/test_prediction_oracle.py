@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pred_helpers import FEATURES
+from pred_helpers import FEATURES, schema_of
 
 from climate_bnnp import predict
 from climate_bnnp.prediction import cell_keys, standard_normal_at, task_seed
@@ -27,7 +27,7 @@ def _hand_inputs(ds, t, normaliser):
 def test_predict_equals_direct_model_output(model, normaliser, grid, t):
     num_samples = 16
     out = predict(
-        model, grid, features=FEATURES, normaliser=normaliser, num_samples=num_samples, seed=3,
+        model, grid, schema=schema_of(normaliser), num_samples=num_samples, seed=3,
         return_samples=True, context_chunk_size=None,
     )  # fmt: skip
     x, y, lat, lon = _hand_inputs(grid, t, normaliser)
@@ -61,7 +61,7 @@ def test_predict_equals_direct_model_output(model, normaliser, grid, t):
 
 def test_prior_predictive_when_allowed(model, normaliser, grid):
     empty = grid.isel(time=[0]).assign(tp=grid.tp.isel(time=[0]) * np.nan)
-    out = predict(model, empty, features=FEATURES, normaliser=normaliser, num_samples=8, allow_prior=True)
+    out = predict(model, empty, schema=schema_of(normaliser), num_samples=8, allow_prior=True)
     x, _, _, _ = _hand_inputs(empty, 0, normaliser)
     with torch.no_grad():
         torch.manual_seed(task_seed(0, (empty.time.values[0],)))
@@ -71,7 +71,7 @@ def test_prior_predictive_when_allowed(model, normaliser, grid):
 
 
 def test_std_includes_observation_noise(model, normaliser, grid):
-    out = predict(model, grid, features=FEATURES, normaliser=normaliser, num_samples=4)
+    out = predict(model, grid, schema=schema_of(normaliser), num_samples=4)
     sigma_mm = 1.1 * float(model.likelihood.std().detach())
     assert float(out["std"].min()) >= sigma_mm * (1 - 1e-12)
     assert "observation noise" in out["std"].attrs["description"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from pred_helpers import FEATURES, make_grid
+from pred_helpers import FEATURES, schema_of, make_grid
 
 from climate_bnnp import predict
 
@@ -21,7 +21,7 @@ TILE = 6  # cells per tile edge
 
 def _run(model, normaliser, ds, **kw):
     return predict(
-        model, ds, features=FEATURES, normaliser=normaliser, num_samples=16, predict_at="all", **kw
+        model, ds, schema=schema_of(normaliser), num_samples=16, predict_at="all", **kw
     )
 
 

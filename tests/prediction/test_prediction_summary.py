@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 import pytest
-from pred_helpers import FEATURES
+from pred_helpers import FEATURES, schema_of
 from scipy import stats
 
 from climate_bnnp import predict, save_checkpoint
@@ -65,11 +65,10 @@ def test_checkpoint_route_and_provenance(tmp_path, model, normaliser, grid):
     path = save_checkpoint(
         tmp_path / "m.pt",
         model,
-        normaliser=normaliser.to_dict(),
-        experiment={"data": {"features": list(FEATURES)}},
+        schema=schema_of(normaliser),
     )
     from_file = predict(path, grid, num_samples=6)
-    direct = predict(model, grid, features=FEATURES, normaliser=normaliser, num_samples=6)
+    direct = predict(model, grid, schema=schema_of(normaliser), num_samples=6)
     np.testing.assert_allclose(from_file["mean"].values, direct["mean"].values, rtol=1e-12)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     assert from_file.attrs["checkpoint_sha256"] == sha

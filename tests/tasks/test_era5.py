@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+import climate_bnnp
 from climate_bnnp.data import (
     build_task_store,
     country_mask,
-    fit_normaliser,
+    feature_dim,
+    fit_input_schema,
     mock_era5,
     open_task_store,
     split_times,
@@ -17,18 +19,17 @@ from climate_bnnp.data import (
 )
 from climate_bnnp.models import BNNP
 from climate_bnnp.tasks import TaskSampler
-from climate_bnnp.tasks.era5 import Era5TaskSet, feature_dim, train_source
-from climate_bnnp.tasks.era5_eval import build_test_tasks, predict_samples
-from climate_bnnp.tasks.era5_outputs import predictions_dataset
+from climate_bnnp.tasks.era5 import Era5TaskSet, train_source
+from climate_bnnp.tasks.era5_eval import build_test_tasks, prediction_store
 
 
 def _store(tmp_path, *, source="sample", tile_size=None, tp_transform="none", n_lat=10, n_lon=12, **kw):
     raw = mock_era5(n_time=8, n_lat=n_lat, n_lon=n_lon, source=source, seed=3, **kw)
     ds = standardise(raw, source="sample" if source == "sample" else "reanalysis-era5-land")
     split = split_times(ds["time"].values, n_val=1, n_test=2)
-    names = [v for v in ("t2m", "u10", "v10", "msl", "tp") if v in ds]
-    norm = fit_normaliser(ds, names, tp_transform=tp_transform, times=split["train"])
-    path = build_task_store(ds, tmp_path / "tasks.zarr", tile_size=tile_size, split=split, normaliser=norm)
+    names = [v for v in ("t2m", "u10", "v10", "msl") if v in ds]
+    schema = fit_input_schema(ds, ["xyz", *names], tp_transform=tp_transform, times=split["train"])
+    path = build_task_store(ds, tmp_path / "tasks.zarr", tile_size=tile_size, split=split, schema=schema)
     return open_task_store(path)
 
 
@@ -36,7 +37,7 @@ def test_task_equals_hand_built_arrays(tmp_path):
     store = _store(tmp_path, tile_size=5)
     taskset = Era5TaskSet(store, ["lon", "lat", "xyz", "t2m", "msl", "hour", "season"])
     assert taskset.dim_x == 1 + 1 + 3 + 1 + 1 + 2 + 2 == feature_dim(taskset.features)
-    norm = taskset.normaliser
+    norm = taskset.schema.normaliser
     task = taskset.task((6, 1, 2))  # time 6, rows 5..9, cols 10..11
     tile = store.isel(time=6, latitude=slice(5, 10), longitude=slice(10, 12)).load()
     lat2d, lon2d = np.meshgrid(tile.latitude.values, tile.longitude.values, indexing="ij")
@@ -75,7 +76,7 @@ def test_log1p_target_and_nan_cells_dropped(tmp_path):
     raw = store.isel(time=0).load()
     finite = np.isfinite(raw.tp.values) & np.isfinite(raw.t2m.values)
     assert 0 < len(task.x) == finite.sum() < finite.size  # the mock's "sea" corner is dropped
-    norm = taskset.normaliser
+    norm = taskset.schema.normaliser
     expected = (np.log1p(raw.tp.values[finite].astype(np.float64)) - norm.mean["tp"]) / norm.std["tp"]
     np.testing.assert_allclose(task.y[:, 0], expected, rtol=1e-6)
     assert np.isfinite(task.x).all()
@@ -86,7 +87,7 @@ def test_unknown_or_missing_features_are_rejected(tmp_path):
     store = _store(tmp_path, source="cds")
     with pytest.raises(ValueError, match="features must be distinct names"):
         Era5TaskSet(store, ["lon", "elevation"])
-    with pytest.raises(ValueError, match=r"need store variables \['u10'\]"):
+    with pytest.raises(ValueError, match=r"the normaliser has no statistics for \['u10'\]"):
         Era5TaskSet(store, ["lon", "u10"])
 
 
@@ -137,28 +138,26 @@ def test_test_tasks_random_and_held_out(tmp_path):
         build_test_tasks(taskset, held_out=np.zeros_like(swiss))
 
 
-def test_predict_samples_chunked_equals_full_and_dataset_scatter(tmp_path):
+def test_test_task_dataset_predicts_through_predict_and_store_keeps_task_cells(tmp_path):
     store = _store(tmp_path, tile_size=6)
     taskset = Era5TaskSet(store, ["xyz", "t2m"])
     tests = build_test_tasks(taskset, context_fraction=(0.2, 0.3), seed=0)
-    model = BNNP(dim_x=4, dim_y=1, hidden_dims=(8,), inf_hidden_dims=(8,)).double()
     t = tests[0]
-    torch.manual_seed(7)
-    full = predict_samples(model, t.xc, t.yc, t.task.x, num_samples=3)
-    torch.manual_seed(7)
-    chunked = predict_samples(model, t.xc, t.yc, t.task.x, num_samples=3, chunk_size=4)
-    assert full.shape == (3, len(t.task.x), 1)
-    np.testing.assert_allclose(chunked, full, rtol=1e-9, atol=1e-10)
+    ds = t.dataset()
+    assert ds["tp"].isnull().sum() == len(t.target) and ds["tp"].attrs["units"] == "mm"
+    np.testing.assert_array_equal(ds["tp_truth"].values, t.task.tp_mm)
+    model = BNNP(dim_x=4, dim_y=1, hidden_dims=(8,), inf_hidden_dims=(8,)).double()
+    kw = dict(schema=taskset.schema, num_samples=3, return_samples=True, predict_at="all", seed=2)
+    full = climate_bnnp.predict(model, ds[["tp", "t2m"]], **kw)
+    chunked = climate_bnnp.predict(model, ds[["tp", "t2m"]], chunk_size=4, context_chunk_size=3, **kw)
+    np.testing.assert_allclose(chunked["f_normalised"], full["f_normalised"], rtol=1e-9, atol=1e-10)
 
-    samples = [np.random.default_rng(i).gamma(1.0, 1.0, (5, len(s.task.x))) for i, s in enumerate(tests)]
-    ds = predictions_dataset(taskset, tests, samples, [{"ppd": float(i)} for i in range(len(tests))])
-    for i, (s, obs) in enumerate(zip(tests, samples, strict=True)):
-        task = ds.isel(task=i)
-        np.testing.assert_allclose(task["mean"].values[s.task.rows, s.task.cols], obs.mean(0), rtol=1e-6)
-        np.testing.assert_allclose(task["truth"].values[s.task.rows, s.task.cols], s.task.tp_mm, rtol=1e-6)
-        np.testing.assert_allclose(task["samples"].values[1, s.task.rows, s.task.cols], obs[1], rtol=1e-6)
-        ctx = task["is_context"].values
-        assert ctx.sum() == len(s.context) and ctx[s.task.rows[s.context], s.task.cols[s.context]].all()
-        assert int(task["num_target"]) == len(s.target) and float(task["ppd"]) == i
-    covered = ds["truth"].notnull().sum("task").values
-    assert (covered == 2).all()  # two test times, each tile predicted once per time
+    preds = [full] + [climate_bnnp.predict(model, s.dataset()[["tp", "t2m"]], **kw) for s in tests[1:]]
+    out = prediction_store(tests, preds, seed=5)
+    assert out.sizes["cell"] == sum(len(s.task.x) for s in tests) and out.sizes["task_index"] == len(tests)
+    for i, s in enumerate(tests):
+        cells = out.isel(cell=np.flatnonzero(out["task"].values == i))
+        np.testing.assert_allclose(cells["tp_truth"].values, s.task.tp_mm)
+        np.testing.assert_allclose(cells["mean"].values, preds[i]["mean"].values)
+        assert int(cells["is_context"].sum()) == len(s.context) == int(out["num_context"][i])
+    assert list(out["seed"].values) == list(5 + np.arange(len(tests)))
