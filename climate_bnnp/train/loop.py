@@ -57,7 +57,7 @@ def fit(
     checkpoint_path: str | Path | None = None,
     log_path: str | Path | None = None,
     resume: bool = True,
-    normaliser: dict | None = None,
+    schema: dict | None = None,
     experiment: dict | None = None,
     objective: Callable | None = None,
     progress: bool = True,
@@ -72,7 +72,7 @@ def fit(
             an existing file there is loaded first and training continues from its step, identically to
             an uninterrupted run.
         log_path: JSON-lines metrics log (appended when resuming).
-        normaliser, experiment: plain data stored in every checkpoint.
+        schema, experiment: plain data stored in every checkpoint (the input schema's ``to_dict()``).
         objective: overrides ``OBJECTIVES[config.objective]``.
         progress: show a progress bar.
 
@@ -107,7 +107,7 @@ def fit(
             save_checkpoint(
                 checkpoint_path,
                 model,
-                normaliser=normaliser,
+                schema=schema,
                 experiment=experiment,
                 train_config=config_to_dict(config),
                 optimiser=optimiser.state_dict(),
