@@ -203,6 +203,11 @@ class DataConfig:
             setting), ``xyz`` (3-D unit-sphere position, no dateline seam), ``sincos_lon`` (2 columns),
             ``t2m``, ``u10``, ``v10``, ``msl`` (z-scored), ``hour`` and ``season`` (sin/cos, 2 columns each).
         tp_transform: target transform before z-scoring: ``none`` (as the paper) or ``log1p``.
+        tp_periods: precipitation periods of ERA5-Land ``tp`` (accumulated since 00 UTC): ``consistent``
+            (default) de-accumulates into totals over one period (12 h for 00/12 UTC; the first 00 UTC step,
+            lacking the previous 12 UTC, is dropped); ``raw_mixed_as_paper`` keeps the raw accumulations,
+            mixing 24 h totals at 00 UTC and 12 h totals at 12 UTC as the paper did (the store records the
+            period as ``"mixed"``). ERA5 single levels (the sample) are 1-hour totals either way.
         n_val, n_test: number of validation and test time steps (the last ones; the rest train).
         subsample_fraction: fraction of a training task's cells kept per draw (paper: 0.25).
         test_context_fraction: range of the test context proportion (paper: U(0.025, 0.25)).
@@ -221,6 +226,7 @@ class DataConfig:
     tile_size: int | None = None
     features: tuple[str, ...] = ("xyz", "t2m")
     tp_transform: Literal["none", "log1p"] = "none"
+    tp_periods: Literal["consistent", "raw_mixed_as_paper"] = "consistent"
     n_val: int = 4
     n_test: int = 4
     subsample_fraction: float = 0.25
@@ -238,6 +244,11 @@ class DataConfig:
             raise ConfigError(f"data.source must be 'sample' or 'cds', got {self.source!r}.")
         if self.tp_transform not in ("none", "log1p"):
             raise ConfigError(f"data.tp_transform must be 'none' or 'log1p', got {self.tp_transform!r}.")
+        if self.tp_periods not in ("consistent", "raw_mixed_as_paper"):
+            raise ConfigError(
+                f"data.tp_periods: got {self.tp_periods!r}; expected 'consistent' (ERA5-Land tp as totals "
+                "over one period) or 'raw_mixed_as_paper' (raw accumulations mixing 24 h and 12 h totals)."
+            )
         if not 0.0 < self.subsample_fraction <= 1.0:
             raise ConfigError(f"data.subsample_fraction must lie in (0, 1], got {self.subsample_fraction}.")
         low, high = self.test_context_fraction

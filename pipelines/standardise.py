@@ -1,5 +1,8 @@
 """Snakemake rule `standardise`: raw ERA5 files -> one canonical Zarr v3 dataset (optionally cropped).
 
+ERA5-Land precipitation becomes totals over one period unless ``data.tp_periods: raw_mixed_as_paper``
+(see :func:`climate_bnnp.data.standardise`).
+
 Usage: ``python pipelines/standardise.py --config C --manifest data/<name>/raw/manifest.json
 --out data/<name>/standardised.zarr``
 """
@@ -23,9 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     data = load_config(args.config).data
     manifest = json.loads(args.manifest.read_text())
     if manifest["source"] == "sample":
-        ds = standardise(open_sample(), source="sample", required=("t2m", "tp"))
+        raw, source = open_sample(), "sample"
     else:
-        ds = standardise(open_cds_files(manifest["files"]), source=manifest["source"], required=("t2m", "tp"))
+        raw, source = open_cds_files(manifest["files"]), manifest["source"]
+    ds = standardise(raw, source=source, required=("t2m", "tp"), tp_periods=data.tp_periods)
     if data.area is not None:
         north, west, south, east = data.area
         ds = ds.sel(latitude=slice(south, north), longitude=slice(west, east))

@@ -6,7 +6,8 @@ Two raw formats are imitated:
   latitude descending, longitude 0..360, ``t2m, u10, v10, msl, tp`` in K, m s**-1, Pa, m; tp 1-hourly).
 * ``source="cds"``: like a file of the new CDS (ERA5-Land, netCDF): dim ``valid_time``, a scalar ``number``
   coordinate, an ``expver`` string coordinate along ``valid_time``, latitude descending, ``t2m`` (K) and
-  ``tp`` (m, accumulated since 00 UTC), NaN over "sea".
+  ``tp`` (m, accumulated since 00 UTC: the 00 UTC field is the previous day's total, a field at ``h`` UTC
+  the 0..h UTC total of the same day), NaN over "sea".
 
 Both can be written with ``to_netcdf`` or ``to_zarr``. Values are smooth random fields, not weather.
 """
@@ -87,9 +88,14 @@ def mock_era5(
         fields["v10"] = rng.normal(0.0, 5.0, shape)
         fields["msl"] = 101325.0 + rng.normal(0.0, 800.0, shape)
     else:
-        hours = pd.DatetimeIndex(tvals).hour.values
-        period = np.where(hours == 0, 24, hours).astype(float)  # hours accumulated since 00 UTC
-        fields["tp"] = tp * period[:, None, None] / 12.0
+        # accumulated since 00 UTC, as ERA5-Land: each step adds its own amount to the running total of
+        # its accumulation day (a 00 UTC field closes the previous day), so de-accumulating recovers `tp`
+        day = (pd.DatetimeIndex(tvals) - pd.Timedelta(1, "h")).floor("D")  # accumulation day of each step
+        for key in np.unique(day.values):
+            steps = np.flatnonzero(day.values == key)
+            steps = steps[np.argsort(tvals[steps])]
+            tp[steps] = np.cumsum(tp[steps], axis=0)
+        fields["tp"] = tp
         sea = np.zeros((n_lat, n_lon), dtype=bool)
         sea[-max(1, n_lat // 4) :, : max(1, n_lon // 3)] = True  # a NaN "sea" corner
         for name in fields:

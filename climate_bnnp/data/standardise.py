@@ -6,14 +6,23 @@ Canonical schema (what :func:`standardise` returns, lazily):
   ``longitude`` in [-180, 180) ascending; no ``number``/``expver``/``valid_time``/``time_index`` left;
 * float32 data variables with CF attributes (``standard_name``, ``units``, ``long_name``):
   ``t2m`` (degC), ``tp`` (mm), and when present ``u10``/``v10`` (m s-1) and ``msl`` (hPa);
-* ``tp_period_hours`` (time,) int32: the accumulation period of ``tp`` at each time, in hours, ending at
-  that time. ERA5 single levels (the bundled sample, ``reanalysis-era5-single-levels``) are 1-hourly
-  accumulations, so it is 1 everywhere. ERA5-Land (``reanalysis-era5-land``) accumulates since 00 UTC:
-  the 00Z field is the previous day's 24 h total and a field at hour h > 0 is the 0..h UTC total, so the
-  period is 24 at 00Z and h otherwise (12 at 12Z). ``tp`` is not de-accumulated (as the paper): the period
-  travels with the data so that periods are never mixed silently;
+* ``tp`` is a total over one period ending at the valid time, recorded as the dataset attribute
+  ``tp_period_hours`` and as ``tp.attrs["period_hours"]`` (int, hours), and per time step in the variable
+  ``tp_period_hours`` (time,) int32:
+
+  - ERA5 single levels (the bundled sample, ``reanalysis-era5-single-levels``) are 1-hour totals: 1;
+  - ERA5-Land (``reanalysis-era5-land``) accumulates since 00 UTC (the 00 UTC field is the previous day's
+    24 h total, a field at ``h`` UTC the 0..h UTC total). With ``tp_periods="consistent"`` (default) it is
+    de-accumulated into totals over one period (:mod:`climate_bnnp.data.periods`): for 00/12 UTC data,
+    12-hour totals (12 UTC as is; 00 UTC minus the previous day's 12 UTC; round-off below 0 clipped to 0);
+    the first step of a series starting at 00 UTC (and any step whose predecessor is missing) is dropped,
+    and the dropped times are listed in the attribute ``tp_dropped_times``. With
+    ``tp_periods="raw_mixed_as_paper"`` the raw accumulations are kept (as the paper): the attributes say
+    ``"mixed"`` and the per-time variable holds 24 at 00 UTC and ``h`` at ``h`` UTC, so periods are never
+    mixed silently;
 * NaN cells (ERA5-Land has no values over sea) are kept as NaN;
-* dataset attributes ``source``, ``attribution``, ``tp_accumulation`` and ``Conventions``.
+* dataset attributes ``source``, ``attribution``, ``tp_accumulation``, ``tp_period_hours``, ``tp_periods``
+  and ``Conventions``.
 """
 
 from __future__ import annotations
@@ -24,9 +33,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from climate_bnnp.data.periods import TP_PERIODS, deaccumulate_land, raw_period_hours
 from climate_bnnp.data.sample import ERA5_ATTRIBUTION, ERA5_LAND_ATTRIBUTION, decode_time_index
 
-__all__ = ["CANONICAL_DIMS", "SOURCES", "VARIABLES", "standardise", "tp_period_hours"]
+__all__ = ["CANONICAL_DIMS", "SOURCES", "TP_PERIODS", "VARIABLES", "standardise"]
 
 CANONICAL_DIMS = ("time", "latitude", "longitude")
 
@@ -60,11 +70,21 @@ VARIABLES: dict[str, tuple[str, str, str, dict[str, tuple[float, float]]]] = {
 _RENAMES = {"valid_time": "time", "lat": "latitude", "lon": "longitude"}
 
 _ACCUMULATION = {
-    "single-levels": "tp is a 1-hourly accumulation ending at the valid time (tp_period_hours = 1).",
+    "single-levels": (
+        "tp is the 1-hour total ending at the valid time (ERA5 single levels; tp_period_hours = 1)."
+    ),
     "land": (
-        "tp is accumulated since 00 UTC (ERA5-Land): the 00Z field is the previous day's 24 h total and a "
-        "field at hour h > 0 is the 0..h UTC total; tp_period_hours gives the period ending at each time. "
-        "Not de-accumulated."
+        "tp is the {period}-hour total ending at the valid time (tp_period_hours = {period}), de-accumulated "
+        "from ERA5-Land's accumulations since 00 UTC: at 00 UTC the previous day's 24 h total minus the "
+        "previous day's last value; otherwise the value minus the one {period} h before on the same day (as "
+        "is {period} h after 00 UTC); round-off below 0 clipped to 0; time steps whose predecessor is not in "
+        "the data are dropped (tp_dropped_times)."
+    ),
+    "land-raw": (
+        "tp is ERA5-Land's raw accumulation since 00 UTC (tp_periods = raw_mixed_as_paper, as the paper): "
+        "the 00 UTC field is the previous day's 24 h total and a field at hour h > 0 is the 0..h UTC total, "
+        "so periods are MIXED (tp_period_hours = 'mixed'); the variable tp_period_hours gives the period "
+        "ending at each time."
     ),
 }
 
@@ -76,23 +96,6 @@ def _kind(source: str) -> str:
             "otherwise the CDS dataset name the file was downloaded from)."
         )
     return "land" if source == "reanalysis-era5-land" else "single-levels"
-
-
-def tp_period_hours(times: np.ndarray, *, source: str) -> np.ndarray:
-    """Accumulation period of ``tp`` ending at each valid time.
-
-    Args:
-        times: datetime64 valid times, shape (T,).
-        source: one of :data:`SOURCES`.
-
-    Returns:
-        int32 array (T,): 1 for ERA5 single levels; for ERA5-Land the hours since the previous 00 UTC
-        (24 at 00Z, 12 at 12Z).
-    """
-    if _kind(source) == "single-levels":
-        return np.ones(np.shape(times), dtype="int32")
-    hours = pd.DatetimeIndex(np.asarray(times)).hour.to_numpy()
-    return np.where(hours == 0, 24, hours).astype("int32")
 
 
 def _normalise_dims(ds: xr.Dataset) -> xr.Dataset:
@@ -155,6 +158,7 @@ def standardise(
     *,
     source: str,
     required: Sequence[str] = ("t2m", "tp"),
+    tp_periods: str = "consistent",
 ) -> xr.Dataset:
     """Bring a raw ERA5 dataset to the canonical schema (see the module docstring), lazily.
 
@@ -164,15 +168,27 @@ def standardise(
         source: one of :data:`SOURCES`; fixes the accumulation period of ``tp`` and the attribution.
         required: variables that must be present; other known variables (:data:`VARIABLES`) are kept
             when present and unknown ones are dropped.
+        tp_periods: one of :data:`TP_PERIODS`. ``"consistent"``: ERA5-Land ``tp`` becomes totals over one
+            period (12 h for 00/12 UTC data; the first 00 UTC step, having no preceding 12 UTC, is dropped).
+            ``"raw_mixed_as_paper"``: ERA5-Land ``tp`` stays the raw accumulation since 00 UTC (24 h totals
+            at 00 UTC, 12 h at 12 UTC, as the paper) and the period is recorded as ``"mixed"``. ERA5
+            single levels are 1-hour totals either way.
 
     Returns:
         Dataset with dims (time, latitude, longitude), float32 variables in canonical units with CF
         attributes, and ``tp_period_hours`` (time,) when ``tp`` is present. Nothing is computed.
 
     Raises:
-        ValueError: unknown source, missing variables, unexpected dims, or unsupported units.
+        ValueError: unknown source or ``tp_periods``, missing variables, unexpected dims, unsupported
+            units, or ERA5-Land valid hours that admit no consistent period
+            (:func:`~climate_bnnp.data.periods.land_period_hours`).
     """
     kind = _kind(source)
+    if tp_periods not in TP_PERIODS:
+        raise ValueError(
+            f"Unknown tp_periods {tp_periods!r}: expected one of {TP_PERIODS} ('consistent': ERA5-Land tp as "
+            "totals over one period; 'raw_mixed_as_paper': the raw accumulations, as the paper)."
+        )
     ds = _normalise_dims(ds)
     missing = [v for v in required if v not in ds.data_vars]
     if missing:
@@ -204,21 +220,13 @@ def standardise(
             values = values * np.float32(scale)
         if offset != 0.0:
             values = values + np.float32(offset)
-        attrs = {"standard_name": standard_name, "units": units, "long_name": long_name}
-        if name == "tp":
-            attrs["cell_methods"] = "time: sum"
-            attrs["accumulation"] = _ACCUMULATION[kind]
         values = values.astype("float32")
-        values.attrs = attrs  # replace, not merge: no raw GRIB/source attributes leak through
+        values.attrs = {"standard_name": standard_name, "units": units, "long_name": long_name}
         values.encoding = {}  # drop the reader's encoding (chunks, _FillValue...) of the raw file
-        out[name] = values
+        out[name] = values  # attrs replaced, not merged: no raw GRIB/source attributes leak through
+    period_attrs: dict[str, object] = {}
     if "tp" in out:
-        period = tp_period_hours(out["time"].values, source=source)
-        out["tp_period_hours"] = xr.DataArray(
-            period,
-            dims=("time",),
-            attrs={"units": "h", "long_name": "accumulation period of tp ending at time"},
-        )
+        out, period_attrs = _tp_periods(out, kind=kind, tp_periods=tp_periods)
     out["time"].attrs = {"standard_name": "time", "long_name": "valid time"}
     out["latitude"].attrs = {"standard_name": "latitude", "units": "degrees_north"}
     out["longitude"].attrs = {"standard_name": "longitude", "units": "degrees_east"}
@@ -226,7 +234,8 @@ def standardise(
     out.attrs = {
         "source": source,
         "attribution": attribution,
-        "tp_accumulation": _ACCUMULATION[kind] if "tp" in out else "no tp",
+        "tp_accumulation": period_attrs.pop("tp_accumulation", "no tp"),
+        **period_attrs,
         "Conventions": "CF-1.8",
     }
     if "provenance" in ds.attrs or source == "sample":
@@ -234,3 +243,49 @@ def standardise(
 
         out.attrs["provenance"] = str(ds.attrs.get("provenance", SAMPLE_PROVENANCE))
     return out
+
+
+def _tp_periods(out: xr.Dataset, *, kind: str, tp_periods: str) -> tuple[xr.Dataset, dict[str, object]]:
+    """Bring ``tp`` (mm) to the requested periods; record them (attributes and per-time variable).
+
+    Returns the dataset (fewer time steps when ERA5-Land steps are dropped) and the dataset attributes.
+    """
+    dropped: list[str] = []
+    if kind == "land" and tp_periods == "consistent":
+        totals, keep, period = deaccumulate_land(out["tp"])
+        dropped = [str(t)[:19] for t in out["time"].values[~keep]]
+        if not keep.all():
+            kept = np.flatnonzero(keep)
+            contiguous = kept.size == kept[-1] - kept[0] + 1
+            out = out.isel(time=slice(int(kept[0]), int(kept[-1]) + 1) if contiguous else kept)
+        out["tp"] = totals
+        per_time = np.full(out.sizes["time"], period, dtype="int32")
+        recorded: int | str = period
+        text = _ACCUMULATION["land"].format(period=period)
+    elif kind == "land":
+        per_time = raw_period_hours(out["time"].values, land=True)
+        recorded = "mixed"
+        text = _ACCUMULATION["land-raw"]
+    else:
+        per_time = raw_period_hours(out["time"].values, land=False)
+        recorded = 1
+        text = _ACCUMULATION["single-levels"]
+    out["tp"].attrs = {
+        **out["tp"].attrs,
+        "cell_methods": "time: sum",
+        "period_hours": recorded,
+        "accumulation": text,
+    }
+    out["tp_period_hours"] = xr.DataArray(
+        per_time,
+        dims=("time",),
+        attrs={"units": "h", "long_name": "accumulation period of tp ending at time"},
+    )
+    attrs: dict[str, object] = {
+        "tp_accumulation": text,
+        "tp_period_hours": recorded,
+        "tp_periods": tp_periods,
+    }
+    if kind == "land" and tp_periods == "consistent":
+        attrs["tp_dropped_times"] = ", ".join(dropped) if dropped else "none"
+    return out, attrs

@@ -35,9 +35,11 @@ def test_sample_and_cds_file_share_one_schema(sample_std, cds_raw):
 
 def test_units_converted_and_grid_reordered(cds_raw):
     out = standardise(cds_raw, source="reanalysis-era5-land")
-    raw = cds_raw.isel(latitude=slice(None, None, -1))  # raw latitude descends
+    raw = cds_raw.isel(latitude=slice(None, None, -1), valid_time=slice(1, None))  # latitude descends;
+    # the first step (00 UTC, no preceding 12 UTC) is dropped
     np.testing.assert_allclose(out["t2m"].values, raw["t2m"].values - 273.15, rtol=1e-6, atol=1e-4)
-    np.testing.assert_allclose(out["tp"].values, raw["tp"].values * 1000.0, rtol=1e-6)
+    noon = raw["valid_time"].dt.hour.values == 12  # 12 UTC: the 12-hour total as it is
+    np.testing.assert_allclose(out["tp"].values[noon], raw["tp"].values[noon] * 1000.0, rtol=1e-6)
 
 
 def test_sample_longitudes_wrap_and_values_follow(sample_std):
@@ -53,18 +55,18 @@ def test_sample_longitudes_wrap_and_values_follow(sample_std):
 
 def test_accumulation_period_is_recorded(sample_std, cds_raw):
     cds = standardise(cds_raw, source="reanalysis-era5-land")
-    hours = cds["time"].dt.hour.values
-    np.testing.assert_array_equal(cds["tp_period_hours"].values, np.where(hours == 0, 24, hours))
-    assert set(np.unique(cds["tp_period_hours"].values)) == {12, 24}
-    assert np.all(sample_std["tp_period_hours"].values == 1)
+    assert np.all(cds["tp_period_hours"].values == 12) and cds.attrs["tp_period_hours"] == 12
+    assert np.all(sample_std["tp_period_hours"].values == 1) and sample_std.attrs["tp_period_hours"] == 1
     assert "since 00 UTC" in cds.attrs["tp_accumulation"]
-    assert "1-hourly" in sample_std.attrs["tp_accumulation"]
+    assert "1-hour total" in sample_std.attrs["tp_accumulation"]
     assert cds.attrs["attribution"] == ERA5_LAND_ATTRIBUTION
 
 
 def test_nan_mask_kept(cds_raw):
     out = standardise(cds_raw, source="reanalysis-era5-land")
-    assert int(np.isnan(out["tp"].values).sum()) == int(np.isnan(cds_raw["tp"].values).sum()) > 0
+    raw = cds_raw["tp"].isel(valid_time=slice(1, None), latitude=slice(None, None, -1)).values
+    np.testing.assert_array_equal(np.isnan(out["tp"].values), np.isnan(raw))
+    assert np.isnan(raw).any()
 
 
 def test_size_one_number_dim_and_old_expver_dim():
@@ -111,4 +113,5 @@ def test_lazy_input_stays_lazy(tmp_path):
     mock_era5(n_time=4, n_lat=5, n_lon=6, source="cds").to_netcdf(path)
     with xr.open_dataset(path, chunks={"valid_time": 1}) as raw:
         out = standardise(raw, source="reanalysis-era5-land")
-        assert out["tp"].chunks is not None and out["t2m"].chunks[0] == (1, 1, 1, 1)
+        assert out["tp"].chunks is not None and out["t2m"].chunks[0] == (1, 1, 1)  # first 00Z dropped
+        assert out["tp"].chunks[0] == (1, 1, 1)
