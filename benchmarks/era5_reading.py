@@ -26,7 +26,7 @@ import torch
 from climate_bnnp.config import load_config
 from climate_bnnp.data import (
     build_task_store,
-    fit_normaliser,
+    fit_input_schema,
     open_sample,
     open_task_store,
     split_times,
@@ -46,12 +46,10 @@ def _sample_store(config, folder: Path) -> Path:
     if data.area is not None:
         north, west, south, east = data.area
         ds = ds.sel(latitude=slice(south, north), longitude=slice(west, east))
-    names = [f for f in data.features if f in ("t2m", "u10", "v10", "msl")] + ["tp"]
     split = split_times(ds["time"].values, n_val=data.n_val, n_test=data.n_test)
-    norm = fit_normaliser(ds, names, tp_transform=data.tp_transform, times=split["train"])
-    return build_task_store(
-        ds[names], folder / "tasks.zarr", tile_size=data.tile_size, split=split, normaliser=norm
-    )
+    schema = fit_input_schema(ds, data.features, tp_transform=data.tp_transform, times=split["train"])
+    names = [*schema.covariates, schema.target]
+    return build_task_store(ds[names], folder / "tasks.zarr", tile_size=data.tile_size, split=split, schema=schema)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config)
     with tempfile.TemporaryDirectory() as tmp:
         store_path = args.store or _sample_store(config, Path(tmp))
-        taskset = Era5TaskSet(open_task_store(store_path), config.data.features)
+        taskset = Era5TaskSet(open_task_store(store_path))
         keys = taskset.keys("train")
         cold = []
         for key in keys:

@@ -63,7 +63,7 @@ def run_one(name: str) -> dict:
     import torch
 
     from climate_bnnp import BNNP, predict
-    from climate_bnnp.data import Normaliser
+    from climate_bnnp.data import InputSchema, Normaliser
 
     cfg = CONFIGS[name]
     ds = _dataset()
@@ -73,10 +73,11 @@ def run_one(name: str) -> dict:
     model = BNNP(dim_x=4, dim_y=1, hidden_dims=(32, 32), inf_hidden_dims=(32, 32), noise_init=0.3)
     model = model.to(getattr(torch, cfg["dtype"])).eval()
     normaliser = Normaliser(mean={"tp": 0.2, "t2m": 12.0}, std={"tp": 0.4, "t2m": 14.0}, tp_transform="log1p")
+    schema = InputSchema(features=("xyz", "t2m"), normaliser=normaliser, units={"t2m": "degC", "tp": "mm"})
     rss_before = _peak_rss_mb()
     tick = time.perf_counter()
     out = predict(
-        model, ds, features=("xyz", "t2m"), normaliser=normaliser, num_samples=NUM_SAMPLES,
+        model, ds, schema=schema, num_samples=NUM_SAMPLES,
         chunk_size=cfg["chunk_size"], progress=False,
     )  # fmt: skip
     if cfg["dask"]:

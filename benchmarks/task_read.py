@@ -21,7 +21,7 @@ import numpy as np
 
 from climate_bnnp.data import (
     build_task_store,
-    fit_normaliser,
+    fit_input_schema,
     list_tasks,
     open_sample,
     open_task_store,
@@ -33,10 +33,10 @@ from climate_bnnp.data import (
 
 def measure(ds, folder: Path, tile_size: int | None, repeats: int, seed: int) -> dict:
     split = split_times(ds["time"].values, n_val=4, n_test=4)
-    norm = fit_normaliser(ds, ["t2m", "tp"], times=split["train"])
+    schema = fit_input_schema(ds, ["xyz", "t2m"], times=split["train"])
     start = time.perf_counter()
     path = build_task_store(
-        ds, folder / f"tasks_{tile_size}.zarr", tile_size=tile_size, split=split, normaliser=norm, attrs={}
+        ds, folder / f"tasks_{tile_size}.zarr", tile_size=tile_size, split=split, schema=schema, attrs={}
     )
     build_s = time.perf_counter() - start
     store = open_task_store(path)

@@ -12,8 +12,9 @@ task (the values of the ``by`` coordinate along ``dim``):
 * ``coverage90``: the fraction of targets inside the central 90 % interval of the predictive samples;
 * ``brier_rain``: the Brier score of "truth > ``rain_threshold``" with the probability estimated by the
   fraction of predictive samples above it;
-* ``pit`` ``(task, pit_bin)``: the histogram (frequencies) of the randomised PIT ``(#{y_s < y} + V·#{y_s = y})/S``,
-  ``V ~ U(0, 1)`` seeded, so that the many exact zeros of dry cells do not pile up in one bin;
+* ``pit`` ``(task, pit_bin)``: the histogram (frequencies) of the randomised PIT ``(r + V) / (S + 1)`` with
+  the rank ``r = #{y_s < y} + U{0, ..., #{y_s = y}}`` and ``V ~ U(0, 1)`` (seeded): uniform for a
+  calibrated ensemble, and the many exact zeros of dry cells do not pile up in one bin;
 * ``num_targets``.
 
 Targets are the cells where ``where`` is True (e.g. ``~is_context``) and the truth is not NaN; a NaN in a
@@ -27,7 +28,7 @@ from collections.abc import Hashable, Mapping
 import numpy as np
 import xarray as xr
 
-from .scores import coverage, crps_samples, nll, ppd, summarise
+from climate_bnnp.metrics.scores import coverage, crps_samples, nll, ppd, summarise
 
 __all__ = ["RAIN_THRESHOLD_MM", "compare_methods", "methods_markdown", "score_predictions"]
 
@@ -36,9 +37,10 @@ RAIN_THRESHOLD_MM = 0.1
 
 
 def _pit_histogram(y: np.ndarray, samples: np.ndarray, bins: int, rng: np.random.Generator) -> np.ndarray:
-    below = (samples < y).mean(axis=0)  # (N,)
-    ties = (samples == y).mean(axis=0)
-    pit = below + rng.uniform(size=y.shape) * ties
+    below = (samples < y).sum(axis=0)  # (N,)
+    ties = (samples == y).sum(axis=0)
+    rank = below + rng.integers(0, ties + 1)  # uniform on {0, ..., S} for a calibrated ensemble
+    pit = (rank + rng.uniform(size=y.shape)) / (samples.shape[0] + 1)
     counts, _ = np.histogram(pit, bins=bins, range=(0.0, 1.0))
     return counts / max(y.size, 1)
 
@@ -116,7 +118,7 @@ def score_predictions(
     for label in labels:
         index = np.flatnonzero((groups == label) & keep_all)
         if index.size == 0:
-            raise ValueError(f"task {label!r} has no target cell to score (all masked or NaN truth).")
+            raise ValueError(f"task {label} has no target cell to score (all masked or NaN truth).")
         pred = {n: a[..., index] for n, a in arrays.items()}
         sigma = sigma_attr if sigma_all is None else sigma_all[index]
         z = None if z_all is None else z_all[index]
@@ -158,7 +160,8 @@ def compare_methods(
         raise ValueError(f"reference {reference!r} is not among the methods {list(scores)}.")
     ref = scores[reference]
     for name, ds in scores.items():
-        if not np.array_equal(ds["num_targets"].values, ref["num_targets"].values):
+        same = ds.sizes == ref.sizes and all(np.array_equal(ds[c].values, ref[c].values) for c in ref.coords)
+        if not (same and np.array_equal(ds["num_targets"].values, ref["num_targets"].values)):
             raise ValueError(f"{name!r} was scored on other tasks or cells than {reference!r}; pair like with like.")
     labels = list(dict.fromkeys(np.asarray(groups.values).tolist()))
     shape = (len(scores), len(labels))

@@ -14,6 +14,7 @@ from .api import (
 )
 from .blocks import RANGE_SIGMAS
 from .engine import SUPPORTED_KINDS, decode_points, sample_task_weights, task_seed
+from .gaussian import gaussian_prediction
 from .graph import PredictProgress
 from .inputs import INTERPOLATION_METHODS
 from .summary import cell_keys, standard_normal_at, summarise
@@ -29,6 +30,7 @@ __all__ = [
     "SUPPORTED_KINDS",
     "cell_keys",
     "decode_points",
+    "gaussian_prediction",
     "predict",
     "sample_task_weights",
     "standard_normal_at",

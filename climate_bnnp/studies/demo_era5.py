@@ -19,10 +19,10 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..config import DataConfig, ExperimentConfig, ModelConfig, TaskConfig, TrainConfig, config_to_dict
-from ..data import build_task_store, fit_normaliser, open_sample, open_task_store, split_times, standardise
+from ..data import build_task_store, feature_dim, fit_input_schema, open_sample, open_task_store, split_times, standardise
 from ..models import build_model
 from ..tasks import TaskSampler
-from ..tasks.era5 import Era5TaskSet, feature_dim, train_source
+from ..tasks.era5 import Era5TaskSet, train_source
 from ..train import fit
 
 __all__ = ["DEMO_FEATURES", "demo_checkpoint", "demo_experiment", "train_demo"]
@@ -67,11 +67,11 @@ def train_demo(path: str | Path, *, steps: int = 200, progress: bool = False) ->
     data = config.data
     ds = standardise(open_sample(), source="sample")
     split = split_times(ds["time"].values, n_val=data.n_val, n_test=data.n_test)
-    normaliser = fit_normaliser(ds, ["tp", "t2m"], tp_transform=data.tp_transform, times=split["train"])
+    schema = fit_input_schema(ds, data.features, tp_transform=data.tp_transform, times=split["train"])
     with tempfile.TemporaryDirectory() as tmp:
         store_path = build_task_store(ds[["tp", "t2m"]], Path(tmp) / "tasks.zarr", tile_size=None, split=split,
-                                      normaliser=normaliser)  # fmt: skip
-        taskset = Era5TaskSet(open_task_store(store_path), data.features)
+                                      schema=schema)  # fmt: skip
+        taskset = Era5TaskSet(open_task_store(store_path))
         sampler = TaskSampler(
             train_source(taskset, subsample_fraction=data.subsample_fraction),
             context_fraction=config.tasks.context_fraction,
@@ -81,7 +81,7 @@ def train_demo(path: str | Path, *, steps: int = 200, progress: bool = False) ->
         torch.manual_seed(config.train.seed)
         fit(
             build_model(config.model), sampler, config.train, checkpoint_path=path, resume=False,
-            normaliser=normaliser.to_dict(), experiment=config_to_dict(config) | {"prior": "learned (demo)"},
+            schema=schema.to_dict(), experiment=config_to_dict(config) | {"prior": "learned (demo)"},
             progress=progress,
         )  # fmt: skip
     return Path(path)

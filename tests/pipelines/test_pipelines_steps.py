@@ -74,7 +74,10 @@ def chain(tmp_path_factory):
         assert _step("train")(args) == 0
         args = ["--config", str(config), "--store", str(store), "--checkpoint", str(ckpt), "--out", str(pred)]
         assert _step("predict")(args) == 0
-    pairs = [f"{p}={tmp / p}.zarr" for p in ("learned", "standard")]
+    for method in ("kriging", "idw", "context_mean"):
+        args = ["--config", str(config), "--store", str(store), "--method", method, "--out", str(tmp / f"{method}.zarr")]
+        assert _step("baseline")(args) == 0
+    pairs = [f"{p}={tmp / p}.zarr" for p in ("learned", "standard", "kriging", "idw", "context_mean")]
     metrics = {k: tmp / f"metrics.{k}" for k in ("json", "nc", "md")}
     args = ["--config", str(config), "--predictions", *pairs, "--json", str(metrics["json"])]
     assert _step("evaluate")(args + ["--netcdf", str(metrics["nc"]), "--markdown", str(metrics["md"])]) == 0
@@ -144,7 +147,7 @@ def test_pipeline_and_predict_give_the_same_numbers(chain):
 def test_evaluate_report(chain):
     report = json.loads(chain["metrics"]["json"].read_text())
     assert report["num_samples"] == 8 and "50k" in report["note"]
-    assert set(report["methods"]) == {"learned", "standard"}
+    assert set(report["methods"]) == {"learned", "standard", "kriging", "idw", "context_mean"}
     nc = xr.open_dataset(chain["metrics"]["nc"])
     assert set(nc["group"].values) == {"random", "held_out"}
     assert float(nc["num_tasks"].sel(model="learned", group="held_out")) == 4

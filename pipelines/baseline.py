@@ -1,0 +1,62 @@
+"""Snakemake rule `baseline`: a per-task baseline's predictions on the same test tasks as the BNNP.
+
+What a geoscientist would use instead (:mod:`climate_bnnp.baselines`): GP kriging with hyperparameters
+fitted on each task's context, inverse-distance weighting, or the context mean. Each is fitted on the
+context of one test task alone, on unit-sphere positions, with the model's target transform and
+normalisation (the store's input schema), and predicts every cell of the task; the Gaussian predictive is
+written in the layout of the BNNP's prediction store, so ``evaluate`` scores every method the same way.
+
+Usage: ``python pipelines/baseline.py --config C --store data/<name>/tasks.zarr --method kriging
+--out results/<name>/predictions/kriging.zarr``
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from climate_bnnp.baselines import BASELINE_MOMENTS
+from climate_bnnp.config import load_config
+from climate_bnnp.data import open_task_store, write_zarr_atomic
+from climate_bnnp.prediction import DEFAULT_QUANTILES, gaussian_prediction
+from climate_bnnp.tasks.era5 import Era5TaskSet
+from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask, prediction_store
+
+
+def _unit_sphere(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    phi, lam = np.deg2rad(lat), np.deg2rad(lon)
+    return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1)  # (N, 3)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--store", required=True, type=Path)
+    parser.add_argument("--method", required=True, choices=sorted(BASELINE_MOMENTS))
+    parser.add_argument("--out", required=True, type=Path, help="predictions Zarr folder")
+    args = parser.parse_args(argv)
+    data = load_config(args.config).data
+    taskset = Era5TaskSet(open_task_store(args.store))
+    held_out = held_out_mask(taskset, data.held_out_country, data.held_out_bbox)
+    tests = build_test_tasks(taskset, context_fraction=data.test_context_fraction, seed=data.eval_seed,
+                             held_out=held_out)  # fmt: skip
+    moments = BASELINE_MOMENTS[args.method]
+    attrs = {"method": args.method, "attribution": taskset.store.attrs["attribution"]}
+    predictions = []
+    for i, test in enumerate(tests):
+        task = test.task
+        x = _unit_sphere(task.lat, task.lon)  # (N, 3)
+        mean, std = moments(x[test.context], test.yc[:, 0], x)
+        predictions.append(gaussian_prediction(
+            mean, std, task.lat, task.lon, schema=taskset.schema, num_samples=data.num_eval_samples,
+            seed=data.eval_seed + i, quantiles=DEFAULT_QUANTILES, attrs=attrs,
+        ))  # fmt: skip
+    store = prediction_store(tests, predictions, seed=data.eval_seed, held_out=held_out, attrs=attrs)
+    write_zarr_atomic(store, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
