@@ -6,6 +6,11 @@ trains only the inference networks and the noise, the paper's "standard prior" b
 
 Usage: ``python pipelines/train.py --config C --store data/<name>/tasks.zarr --prior learned
 --out results/<name>/checkpoints/learned.pt --log results/<name>/train_learned.jsonl``
+
+Reproducible: torch is seeded from ``train.seed`` before the model is built. Crash-safe: every
+``train.checkpoint_every`` steps the training state goes to ``results/<name>/checkpoints/<prior>.resume.pt``
+(not a rule output, so Snakemake keeps it when it deletes a failed job's outputs); a rerun continues from
+there to the same result as an uninterrupted run, and removes the file when done.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         max_targets=config.tasks.max_targets,
         seed=config.train.seed,
     )
+    torch.manual_seed(config.train.seed)  # the initial weights too: two runs of a config are identical
     fit(
         build_model(model_config),
         sampler,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ..checkpoint import save_checkpoint
 from ..config import TrainConfig, config_to_dict
 from ..objectives import OBJECTIVES
 from ..tasks import TaskSampler
+from .resume import jitter_state, load_jitter_state, resume_path_for, run_fingerprint
 
 __all__ = ["fit", "resolve_device"]
 
@@ -28,11 +30,11 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda`` or ``auto`` (CUDA when available)."""
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was requested but CUDA is not available; use 'cpu' or 'auto'.")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} was requested but CUDA is not available; use 'cpu' or 'auto'.")
     return torch.device(name)
 
 
@@ -57,21 +59,32 @@ def fit(
     checkpoint_path: str | Path | None = None,
     log_path: str | Path | None = None,
     resume: bool = True,
+    resume_path: str | Path | None = None,
     schema: dict | None = None,
     experiment: dict | None = None,
     objective: Callable | None = None,
     progress: bool = True,
 ) -> list[dict[str, float]]:
-    """Meta-train ``model`` on batches from ``sampler``.
+    """Meta-train ``model`` on batches from ``sampler``; crash-safe and reproducible.
+
+    A fresh run seeds torch and the sampler from ``config.seed`` (seed torch before building the model too:
+    the loop cannot know how it was initialised). Every ``checkpoint_every`` steps the whole training state
+    (model, optimiser, scheduler, sampler and torch RNG states, jitter counters, the log lines so far) goes
+    atomically to ``resume_path``; with ``resume`` a rerun continues from there and ends bit-identical to an
+    uninterrupted run (the same parameters; the same log apart from ``seconds``). At the end the final
+    checkpoint is written to ``checkpoint_path`` and the resume file is removed.
 
     Args:
         model: a BNNP-family model.
         sampler: draws :class:`~climate_bnnp.tasks.Batch` objects (its Generator state is checkpointed).
         config: the :class:`TrainConfig`.
-        checkpoint_path: where to save every ``checkpoint_every`` steps and at the end; with ``resume``
-            an existing file there is loaded first and training continues from its step, identically to
-            an uninterrupted run.
-        log_path: JSON-lines metrics log (appended when resuming).
+        checkpoint_path: the final checkpoint (with optimiser and RNG state, so it can be trained further).
+        log_path: JSON-lines metrics log, rewritten from the resume state when resuming.
+        resume: continue from ``resume_path`` (else from an existing ``checkpoint_path``) when its run
+            fingerprint (train and model config, ``experiment``, ``schema``) matches; a mismatching file is
+            ignored with a warning and overwritten at the next save.
+        resume_path: where the periodic resume state lives; default ``<checkpoint stem>.resume.pt`` next to
+            ``checkpoint_path`` (not a Snakemake output, so a failed job's cleanup keeps it).
         schema, experiment: plain data stored in every checkpoint (the input schema's ``to_dict()``).
         objective: overrides ``OBJECTIVES[config.objective]``.
         progress: show a progress bar.
@@ -88,24 +101,35 @@ def fit(
     scheduler = torch.optim.lr_scheduler.LinearLR(
         optimiser, start_factor=1.0, end_factor=config.final_lr / config.lr, total_iters=max(config.steps, 1)
     )
-    start = 0
     checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
-    if resume and checkpoint_path is not None and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    if resume_path is None and checkpoint_path is not None:
+        resume_path = resume_path_for(checkpoint_path)
+    resume_path = None if resume_path is None else Path(resume_path)
+    fingerprint = run_fingerprint(
+        train=config_to_dict(config),
+        model=config_to_dict(model.config),
+        experiment=experiment,
+        schema=schema,
+        dtype=str(dtype),
+    )
+    start, lines = 0, []  # lines: the log lines written so far (rewritten on resume)
+    state = _resumable_state(resume, resume_path, checkpoint_path, fingerprint, device)
+    if state is not None:
         model.load_state_dict(state["model_state"])
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
         sampler.load_state_dict(state["sampler"])
         _set_rng_state(state["rng"], device)
-        start = int(state["step"])
+        load_jitter_state(model, state.get("jitter", []))
+        start, lines = int(state["step"]), list(state.get("log_lines", []))
     else:
         torch.manual_seed(config.seed)
         sampler.rng = np.random.default_rng(config.seed)
 
-    def save(step: int) -> None:
-        if checkpoint_path is not None:
+    def save(path: Path | None, step: int) -> None:
+        if path is not None:
             save_checkpoint(
-                checkpoint_path,
+                path,
                 model,
                 schema=schema,
                 experiment=experiment,
@@ -115,9 +139,16 @@ def fit(
                 sampler=sampler.state_dict(),
                 rng=_rng_state(device),
                 step=step,
+                jitter=jitter_state(model),
+                log_lines=list(lines),
+                fingerprint=fingerprint,
             )
 
-    log = None if log_path is None else Path(log_path).open("a" if start else "w")
+    log = None
+    if log_path is not None:
+        log = Path(log_path).open("w")
+        log.writelines(lines)  # the resumed run's log starts as the uninterrupted one's did
+        log.flush()
     records = []
     bar = tqdm(
         range(start, config.steps),
@@ -147,19 +178,53 @@ def fit(
                 "step": step + 1,
                 "loss": float(loss.detach()),
                 "lr": scheduler.get_last_lr()[0],
-                "noise_std": float(model.likelihood.std().detach().mean()),
+                "noise_std": (  # σ_y of a Gaussian likelihood; None without one (Bernoulli–Gamma)
+                    float(model.likelihood.std().detach().mean())
+                    if model.likelihood.num_params == 1
+                    else None
+                ),
                 "nonfinite_grads": bad,
                 "seconds": time.perf_counter() - tick,
             }
             records.append(record)
             bar.set_postfix(loss=f"{record['loss']:.3g}")
-            if log is not None and ((step + 1) % config.log_every == 0 or step + 1 == config.steps):
-                log.write(json.dumps(record | model.jitter_report()) + "\n")
-                log.flush()
+            if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+                lines.append(json.dumps(record | model.jitter_report()) + "\n")
+                if log is not None:
+                    log.write(lines[-1])
+                    log.flush()
             if (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps:
-                save(step + 1)
-        save(config.steps)
+                save(resume_path, step + 1)
+        save(checkpoint_path, config.steps)
+        if resume_path is not None and resume_path != checkpoint_path:
+            resume_path.unlink(missing_ok=True)
     finally:
         if log is not None:
             log.close()
     return records
+
+
+def _resumable_state(
+    resume: bool,
+    resume_path: Path | None,
+    checkpoint_path: Path | None,
+    fingerprint: str,
+    device: torch.device,
+) -> dict[str, Any] | None:
+    """The newest saved state of this very run (resume file first, then the checkpoint), or None."""
+    if not resume:
+        return None
+    for path in (resume_path, checkpoint_path):
+        if path is None or not path.exists():
+            continue
+        state = torch.load(path, map_location=device, weights_only=True)
+        if state.get("fingerprint", fingerprint) != fingerprint:
+            warnings.warn(
+                f"{path} was written by a run with other settings (config, model, experiment or data "
+                "schema); training starts afresh and will overwrite it.",
+                stacklevel=3,
+            )
+            continue
+        if "optimiser" in state and "step" in state:
+            return state
+    return None

@@ -32,49 +32,105 @@ def test_a_training_step_changes_the_prior_only_when_learnable(fraction, changes
     assert moved == changes
 
 
-def test_resuming_from_a_checkpoint_reproduces_an_uninterrupted_run(tmp_path):
-    cfg = TrainConfig(steps=8, num_samples=3, checkpoint_every=4, device="cpu", log_every=1)
+def _make(seed=7):
+    torch.manual_seed(seed)  # the initial weights; a resumed run must not depend on them
+    return BNNP(hidden_dims=(8, 8), inf_hidden_dims=(8,), seed=1)
 
-    def make():
-        torch.manual_seed(7)  # same initialisation for both runs
-        return BNNP(hidden_dims=(8, 8), inf_hidden_dims=(8,), seed=1)
 
-    straight = fit(make(), _sampler(), cfg, progress=False)
-
+def _crashing(at_call):
     calls = 0
 
-    def crashing_objective(*args, **kwargs):  # the run is killed during step 6
+    def objective(*args, **kwargs):  # the run is killed during step ``at_call``
         nonlocal calls
         calls += 1
-        if calls == 6:
+        if calls == at_call:
             raise KeyboardInterrupt
         return pp_avi(*args, **kwargs)
 
+    return objective
+
+
+def _log(path):
+    """The JSON-lines log without the wall-clock field."""
+    return [
+        {k: v for k, v in json.loads(line).items() if k != "seconds"}
+        for line in path.read_text().splitlines()
+    ]
+
+
+def _same_parameters(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_two_runs_are_identical(tmp_path):
+    cfg = TrainConfig(steps=4, num_samples=3, device="cpu", log_every=1)
+    a, b = _make(), _make()
+    fit(a, _sampler(), cfg, log_path=tmp_path / "a.jsonl", progress=False)
+    fit(b, _sampler(), cfg, log_path=tmp_path / "b.jsonl", progress=False)
+    assert _same_parameters(a, b) and _log(tmp_path / "a.jsonl") == _log(tmp_path / "b.jsonl")
+
+
+def test_resuming_after_a_crash_reproduces_an_uninterrupted_run(tmp_path):
+    """Crash in step 6 of 8 (resume state saved at step 4); the workflow then deletes the declared outputs
+    (checkpoint and log), as Snakemake does; the rerun continues from the resume file."""
+    cfg = TrainConfig(steps=8, num_samples=3, checkpoint_every=4, device="cpu", log_every=1)
+    straight = _make()
+    records = fit(
+        straight,
+        _sampler(),
+        cfg,
+        checkpoint_path=tmp_path / "s.pt",
+        log_path=tmp_path / "s.jsonl",
+        progress=False,
+    )
+    assert not (tmp_path / "s.resume.pt").exists()  # removed once the run completed
+
+    ckpt, log = tmp_path / "c.pt", tmp_path / "c.jsonl"
     with pytest.raises(KeyboardInterrupt):
         fit(
-            make(),
+            _make(),
+            _sampler(),
+            cfg,
+            checkpoint_path=ckpt,
+            log_path=log,
+            objective=_crashing(6),
+            progress=False,
+        )
+    assert not ckpt.exists() and torch.load(tmp_path / "c.resume.pt", weights_only=True)["step"] == 4
+    log.unlink()  # a failed job's outputs are removed
+
+    resumed_model = _make(seed=123)  # other initial weights and another sampler seed: all state is restored
+    resumed = fit(resumed_model, _sampler(seed=99), cfg, checkpoint_path=ckpt, log_path=log, progress=False)
+    assert [r["step"] for r in resumed] == [5, 6, 7, 8]
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in records[4:]]
+    assert _same_parameters(resumed_model, straight)
+    assert _log(log) == _log(tmp_path / "s.jsonl") and [r["step"] for r in _log(log)] == list(range(1, 9))
+    assert not (tmp_path / "c.resume.pt").exists()
+    loaded = load_checkpoint(ckpt)
+    assert loaded.state["step"] == 8 and loaded.config.hidden_dims == (8, 8)
+    assert _same_parameters(loaded.model, straight.eval())
+
+
+def test_a_resume_file_of_other_settings_is_ignored(tmp_path):
+    cfg = TrainConfig(steps=4, num_samples=3, checkpoint_every=2, device="cpu")
+    with pytest.raises(KeyboardInterrupt):
+        fit(
+            _make(),
             _sampler(),
             cfg,
             checkpoint_path=tmp_path / "c.pt",
-            log_path=tmp_path / "log.jsonl",
-            objective=crashing_objective,
+            objective=_crashing(4),
             progress=False,
         )
-    assert torch.load(tmp_path / "c.pt", weights_only=True)["step"] == 4
-    resumed = fit(
-        make(),
-        _sampler(seed=99),
-        cfg,
-        checkpoint_path=tmp_path / "c.pt",
-        log_path=tmp_path / "log.jsonl",
-        progress=False,
-    )
-    assert [r["step"] for r in resumed] == [5, 6, 7, 8]
-    assert [r["loss"] for r in resumed] == [r["loss"] for r in straight[4:]]
-    ckpt = load_checkpoint(tmp_path / "c.pt")
-    assert ckpt.state["step"] == 8 and ckpt.config.hidden_dims == (8, 8)
-    steps = [json.loads(line)["step"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4, 5, 5, 6, 7, 8]  # step 5 was logged before the crash and again after
+    assert (tmp_path / "c.resume.pt").exists()
+    other = TrainConfig(steps=4, num_samples=3, checkpoint_every=2, device="cpu", lr=2e-3)
+    fresh, reference = _make(), _make()
+    with pytest.warns(UserWarning, match="written by a run with other settings"):
+        records = fit(fresh, _sampler(), other, checkpoint_path=tmp_path / "c.pt", progress=False)
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    fit(reference, _sampler(), other, progress=False)
+    assert _same_parameters(fresh, reference)
 
 
 def test_load_config_rejects_unknown_keys_helpfully(tmp_path):

@@ -1,0 +1,96 @@
+"""The `train` step is reproducible (two runs, identical bytes of parameters and log) and resumes after a
+crash to the uninterrupted result, from a resume file that Snakemake's cleanup of failed outputs keeps."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from climate_bnnp.objectives import OBJECTIVES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _step(name: str):
+    spec = importlib.util.spec_from_file_location(f"pipeline_{name}", ROOT / "pipelines" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """download -> standardise -> build_tasks on a crop of the bundled sample; a 4-step config."""
+    tmp = tmp_path_factory.mktemp("resume")
+    config = yaml.safe_load((ROOT / "configs" / "test.yaml").read_text())
+    config["data"].update({"area": [52.0, -6.0, 40.0, 12.0]})
+    config["train"].update({"steps": 4, "log_every": 1, "checkpoint_every": 2})
+    config["model"].update({"hidden_dims": [8], "inf_hidden_dims": [8]})
+    path = tmp / "config.yaml"
+    assert _step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
+    manifest, std, store = tmp / "raw" / "manifest.json", tmp / "std.zarr", tmp / "tasks.zarr"
+    assert _step("download")(["--config", str(path), "--out", str(manifest)]) == 0
+    assert _step("standardise")(["--config", str(path), "--manifest", str(manifest), "--out", str(std)]) == 0
+    assert _step("build_tasks")(["--config", str(path), "--input", str(std), "--out", str(store)]) == 0
+    return path, store
+
+
+def _train(store, out: Path, prior: str = "learned") -> int:
+    config, tasks = store
+    args = ["--config", str(config), "--store", str(tasks), "--prior", prior]
+    return _step("train")(
+        args + ["--out", str(out), "--log", str(out.with_suffix(".jsonl")), "--threads", "1"]
+    )
+
+
+def _state(path: Path) -> dict:
+    return torch.load(path, weights_only=True)["model_state"]
+
+
+def _log(path: Path) -> list[dict]:
+    lines = path.with_suffix(".jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+
+
+def _equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_two_runs_of_the_train_step_are_identical(store, tmp_path):
+    torch.manual_seed(12345)  # whatever state the process is in, the step seeds itself
+    assert _train(store, tmp_path / "a.pt") == 0
+    torch.randn(100)
+    assert _train(store, tmp_path / "b.pt") == 0
+    assert _equal(_state(tmp_path / "a.pt"), _state(tmp_path / "b.pt"))
+    assert _log(tmp_path / "a.pt") == _log(tmp_path / "b.pt") and len(_log(tmp_path / "a.pt")) == 4
+
+
+def test_train_step_resumes_after_a_crash_to_the_uninterrupted_result(store, tmp_path, monkeypatch):
+    assert _train(store, tmp_path / "straight.pt") == 0
+    original, calls = OBJECTIVES["pp_avi"], 0
+
+    def crash_in_step_4(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise KeyboardInterrupt  # as if killed: the resume state of step 2 is on disk
+        return original(*args, **kwargs)
+
+    monkeypatch.setitem(OBJECTIVES, "pp_avi", crash_in_step_4)
+    out = tmp_path / "crashed.pt"
+    with pytest.raises(KeyboardInterrupt):
+        _train(store, out)
+    monkeypatch.undo()
+    resume = tmp_path / "crashed.resume.pt"
+    assert not out.exists() and torch.load(resume, weights_only=True)["step"] == 2
+    out.with_suffix(
+        ".jsonl"
+    ).unlink()  # Snakemake removes a failed job's declared outputs, not the resume file
+    assert _train(store, out) == 0
+    assert _equal(_state(out), _state(tmp_path / "straight.pt"))
+    assert _log(out) == _log(tmp_path / "straight.pt") and not resume.exists()
