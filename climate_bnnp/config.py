@@ -65,6 +65,10 @@ class ModelConfig:
         noise_bound: upper bound of sigma_y (``sigma_y = bound * sigmoid(r)``); ``None`` = ``exp(r)``.
         learn_noise: whether sigma_y is meta-learned.
         min_noise: lower bound added to sigma_y (useful for images whose pixels are mostly exactly 0).
+        likelihood: observation model: ``"gaussian"`` (the paper; the noise fields above apply) or
+            ``"bernoulli_gamma"`` (zero-inflated, for precipitation >= 0 with exact zeros, e.g.
+            ``tp_transform="scale"``; the network outputs ``3 · dim_y`` values per point and needs
+            ``exact_final_layer=False``).
         attn_width, attn_heads, attn_layers: transformer sizes (AttnBNNP inference nets, BNAM blocks).
         seed: seed of the random subset in the boundary layer of the rho knob.
     """
@@ -82,6 +86,7 @@ class ModelConfig:
     noise_bound: float | None = None
     learn_noise: bool = True
     min_noise: float = 0.0
+    likelihood: Literal["gaussian", "bernoulli_gamma"] = "gaussian"
     attn_width: int = 64
     attn_heads: int = 4
     attn_layers: int = 2
@@ -104,6 +109,16 @@ class ModelConfig:
         if self.noise_bound is not None and not self.noise_init < self.noise_bound:
             raise ConfigError(
                 f"noise_init ({self.noise_init}) must be below noise_bound ({self.noise_bound})."
+            )
+        if self.likelihood not in ("gaussian", "bernoulli_gamma"):
+            raise ConfigError(
+                f"model.likelihood: got {self.likelihood!r}; expected 'gaussian' or 'bernoulli_gamma'."
+            )
+        if self.likelihood == "bernoulli_gamma" and self.exact_final_layer:
+            raise ConfigError(
+                "model.likelihood 'bernoulli_gamma' needs exact_final_layer: false (got true): its final "
+                "layer outputs (logit pi, shape, scale), not the targets, so there is no conjugate final "
+                "layer; set exact_final_layer: false or use likelihood: gaussian."
             )
 
 
@@ -202,7 +217,8 @@ class DataConfig:
         features: input features, in order: ``lon``, ``lat`` (z-scored degrees, the paper's regional
             setting), ``xyz`` (3-D unit-sphere position, no dateline seam), ``sincos_lon`` (2 columns),
             ``t2m``, ``u10``, ``v10``, ``msl`` (z-scored), ``hour`` and ``season`` (sin/cos, 2 columns each).
-        tp_transform: target transform before z-scoring: ``none`` (as the paper) or ``log1p``.
+        tp_transform: target transform before z-scoring: ``none`` (as the paper) or ``log1p``; or ``scale``
+            (``tp / rms(tp)``, not centred: keeps tp >= 0 with exact zeros, for ``bernoulli_gamma``).
         tp_periods: precipitation periods of ERA5-Land ``tp`` (accumulated since 00 UTC): ``consistent``
             (default) de-accumulates into totals over one period (12 h for 00/12 UTC; the first 00 UTC step,
             lacking the previous 12 UTC, is dropped); ``raw_mixed_as_paper`` keeps the raw accumulations,
@@ -225,7 +241,7 @@ class DataConfig:
     area: tuple[float, float, float, float] | None = None
     tile_size: int | None = None
     features: tuple[str, ...] = ("xyz", "t2m")
-    tp_transform: Literal["none", "log1p"] = "none"
+    tp_transform: Literal["none", "log1p", "scale"] = "none"
     tp_periods: Literal["consistent", "raw_mixed_as_paper"] = "consistent"
     n_val: int = 4
     n_test: int = 4
@@ -242,8 +258,10 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.source not in ("sample", "cds"):
             raise ConfigError(f"data.source must be 'sample' or 'cds', got {self.source!r}.")
-        if self.tp_transform not in ("none", "log1p"):
-            raise ConfigError(f"data.tp_transform must be 'none' or 'log1p', got {self.tp_transform!r}.")
+        if self.tp_transform not in ("none", "log1p", "scale"):
+            raise ConfigError(
+                f"data.tp_transform must be 'none', 'log1p' or 'scale', got {self.tp_transform!r}."
+            )
         if self.tp_periods not in ("consistent", "raw_mixed_as_paper"):
             raise ConfigError(
                 f"data.tp_periods: got {self.tp_periods!r}; expected 'consistent' (ERA5-Land tp as totals "
