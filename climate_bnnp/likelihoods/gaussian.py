@@ -11,7 +11,8 @@ __all__ = ["GaussianLikelihood"]
 
 
 class GaussianLikelihood(nn.Module):
-    """Gaussian observation noise per output dimension.
+    """Gaussian observation noise per output dimension; the network output ``f`` is the mean (one output
+    per target dimension, ``num_params = 1``).
 
     Parameterisation: ``σ_y = min_noise + exp(r)`` (unbounded) or ``σ_y = min_noise + bound · sigmoid(r)``
     (bounded), initialised so that ``σ_y = init``.
@@ -23,6 +24,8 @@ class GaussianLikelihood(nn.Module):
         learn: whether ``r`` is trainable.
         min_noise: a fixed lower bound on σ_y.
     """
+
+    num_params = 1  # network outputs per target dimension: the mean
 
     def __init__(
         self,
@@ -54,3 +57,23 @@ class GaussianLikelihood(nn.Module):
         std = self.std().to(f.dtype)
         z = (y - f) / std
         return (-0.5 * z**2 - torch.log(std) - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def mean(self, f: Tensor) -> Tensor:
+        """Predictive mean per weight sample: ``f`` itself, ``(S, ..., N, Dy)``."""
+        return f
+
+    def variance(self, f: Tensor) -> Tensor:
+        """Predictive variance per weight sample, ``σ_y²`` broadcast to ``f``'s shape ``(S, ..., N, Dy)``."""
+        return (self.std().to(f.dtype) ** 2).expand_as(f)
+
+    def sample(self, f: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Observations ``f + σ_y ε``, ``ε ~ N(0, 1)``: ``(S, ..., N, Dy)`` (reparameterised)."""
+        noise = torch.randn(f.shape, generator=generator, dtype=f.dtype, device=f.device)
+        return f + self.std().to(f.dtype) * noise
+
+    def prob_positive(self, f: Tensor) -> Tensor:
+        """Not defined for a Gaussian (no point mass at zero); raises."""
+        raise NotImplementedError(
+            "GaussianLikelihood has no point mass at zero, so P(y > 0) is not a model output; estimate "
+            "P(y > threshold) from sample(f), or use likelihood='bernoulli_gamma'."
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import torch
 from torch import Tensor, nn
 
 from ..layers import JitterLog, learnable_weight_masks
@@ -16,6 +17,17 @@ class AmortisedLayersMixin:
 
     config: object
     layers: nn.ModuleList
+    likelihood: nn.Module
+
+    def exact_final_noise_std(self) -> Tensor | None:
+        """The likelihood noise std ``(Dy,)`` that an exact final layer uses as its pseudo-noise; None when
+        the final layer learns its pseudo-noise (the only case for likelihoods without a single noise std,
+        such as Bernoulli–Gamma)."""
+        return self.likelihood.std() if self.config.exact_final_layer else None
+
+    def parameter_device(self) -> torch.device:
+        """The device of the model's parameters (that of the first layer's prior)."""
+        return self.layers[0].prior.mean.device
 
     def set_prior_learnable_fraction(self, fraction: float, *, seed: int = 0) -> None:
         """Apply the prior-flexibility knob ρ (weights counted in forward order from the input layer);

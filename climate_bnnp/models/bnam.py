@@ -9,8 +9,9 @@ Architecture (``d = config.attn_width``, ``h = config.attn_heads``, ``config.att
   through the weight posteriors; amortised output projection; ``h1 = LN1(x + Attn(x))``; feed-forward
   ``W2 ψ(W1 h1)`` from two amortised layers (the non-linearity is applied to the second layer's input);
   ``out = LN2(h1 + FFN(h1))``. LayerNorms are deterministic with learnable affine parameters;
-* prediction head: amortised linear ``d -> Dy`` with the non-linearity on its input, final layer (the true
-  context targets are its pseudo-observations).
+* prediction head: amortised linear ``d -> Dy · P`` (``P = likelihood.num_params``) with the non-linearity
+  on its input, final layer (for the Gaussian likelihood, ``P = 1``, the true context targets are its
+  pseudo-observations; otherwise its inference network gives them).
 
 Every amortised layer has its own MLP inference network on ``[x, y]`` (widths ``config.inf_hidden_dims``)
 and the scaled unit-wise prior (``config.prior_type``). Weights are sampled in forward order — embedding,
@@ -33,7 +34,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..layers import MLP, AmortisedLinear, accumulate_natural
-from ..likelihoods import GaussianLikelihood
+from ..likelihoods import build_likelihood
 from .base import AmortisedLayersMixin
 from .bnnp import BNNPOutput, WeightSample
 
@@ -67,12 +68,14 @@ class BNAM(AmortisedLayersMixin, nn.Module):
         specs = [(config.dim_x, d, "identity")]  # (d_in, d_out, input activation) in forward order
         for _ in range(config.attn_layers):
             specs += [(d, d, "identity")] * 5 + [(d, d, act)]
-        specs.append((d, config.dim_y, act))
+        likelihood = build_likelihood(config)
+        specs.append((d, config.dim_y * likelihood.num_params, act))
         layers = []
         for index, (d_in, d_out, input_act) in enumerate(specs):
-            final = index == len(specs) - 1
+            last = index == len(specs) - 1
+            final = last and likelihood.num_params == 1  # the true targets are its pseudo-observations
             net = None
-            if not (final and config.exact_final_layer):
+            if not (last and config.exact_final_layer):
                 net = MLP(
                     config.dim_x + config.dim_y, config.inf_hidden_dims, d_out if final else 2 * d_out, act
                 )
@@ -88,13 +91,7 @@ class BNAM(AmortisedLayersMixin, nn.Module):
             )
         self.layers = nn.ModuleList(layers)
         self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(2 * config.attn_layers))
-        self.likelihood = GaussianLikelihood(
-            config.dim_y,
-            config.noise_init,
-            bound=config.noise_bound,
-            learn=config.learn_noise,
-            min_noise=config.min_noise,
-        )
+        self.likelihood = likelihood  # registered after the layers and norms: parameter order unchanged
         self.set_prior_learnable_fraction(config.prior_learnable_fraction, seed=config.seed)
 
     # ---------------------------------------------------------------------------------------- network
@@ -174,9 +171,9 @@ class BNAM(AmortisedLayersMixin, nn.Module):
         if nc == 0:
             for layer in self.layers:
                 weights.append(layer.sample_with_kl(None, num_samples, num_tasks)[0])
-            kl = torch.zeros(num_samples, num_tasks, dtype=torch.float64, device=self.likelihood.raw.device)
+            kl = torch.zeros(num_samples, num_tasks, dtype=torch.float64, device=self.parameter_device())
             return WeightSample(weights, kl)
-        noise_std = self.likelihood.std()
+        noise_std = self.exact_final_noise_std()
         kls: list[Tensor] = []
         stream_x, stream_mask = xc, mask_c
         if kl_mask is not None:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..layers import MLP, AmortisedLinear, NaturalParams, accumulate_natural
-from ..likelihoods import GaussianLikelihood
+from ..likelihoods import build_likelihood
 from .base import AmortisedLayersMixin
 
 __all__ = ["BNNP", "WeightSample", "BNNPOutput"]
@@ -40,9 +40,11 @@ class BNNPOutput:
     """What a forward pass returns.
 
     Attributes:
-        ft: function values at the targets ``(S, B, Nt, Dy)`` (add likelihood noise for observations).
+        ft: network outputs at the targets ``(S, B, Nt, Dy · P)``, ``P = likelihood.num_params``: for the
+            Gaussian likelihood (``P = 1``) the function values (add likelihood noise for observations),
+            otherwise the likelihood's parameters (``likelihood.mean(ft)``, ``likelihood.sample(ft)``).
         kl: KL of the weight posterior to the prior (or to ``kl_mask``'s posterior) ``(S, B)``.
-        fc: function values at the context points ``context_index`` ``(S, B, n, Dy)`` (None: no context).
+        fc: network outputs at the context points ``context_index`` ``(S, B, n, Dy · P)`` (None: no context).
         context_index: indices into ``Nc`` that ``fc`` covers (a slice of all points when not chunked).
         context_scale: multiply sums over ``fc`` by this to estimate sums over the whole context
             (the number of chunks K; 1 without chunking).
@@ -72,11 +74,15 @@ class BNNP(AmortisedLayersMixin, nn.Module):
         elif kwargs:
             raise TypeError("pass either a ModelConfig or keyword arguments, not both.")
         self.config = config
-        dims = [config.dim_x, *config.hidden_dims, config.dim_y]
+        likelihood = build_likelihood(config)
+        dims = [config.dim_x, *config.hidden_dims, config.dim_y * likelihood.num_params]
         layers = []
         for index, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
-            final = index == len(dims) - 2
-            net = None if (final and config.exact_final_layer) else self.inference_net(d_out, final)
+            last = index == len(dims) - 2
+            # The true targets are the final layer's pseudo-observations only when its outputs live in the
+            # targets' space (Gaussian means); Bernoulli–Gamma parameters get them from the inference net.
+            final = last and likelihood.num_params == 1
+            net = None if (last and config.exact_final_layer) else self.inference_net(d_out, final)
             layers.append(
                 AmortisedLinear(
                     d_in,
@@ -88,17 +94,12 @@ class BNNP(AmortisedLayersMixin, nn.Module):
                 )
             )
         self.layers = nn.ModuleList(layers)
-        self.likelihood = GaussianLikelihood(
-            config.dim_y,
-            config.noise_init,
-            bound=config.noise_bound,
-            learn=config.learn_noise,
-            min_noise=config.min_noise,
-        )
+        self.likelihood = likelihood  # registered after the layers: the parameter order is unchanged
         self.set_prior_learnable_fraction(config.prior_learnable_fraction, seed=config.seed)
 
     def inference_net(self, d_out: int, final: bool) -> nn.Module:
-        """Per-point MLP on ``[x, y]`` giving ``2 d_out`` outputs (``d_out`` at the final layer)."""
+        """Per-point MLP on ``[x, y]`` giving ``2 d_out`` outputs (``d_out`` at a final layer whose
+        pseudo-observations are the true targets)."""
         cfg = self.config
         return MLP(cfg.dim_x + cfg.dim_y, cfg.inf_hidden_dims, d_out if final else 2 * d_out, cfg.activation)
 
@@ -155,12 +156,12 @@ class BNNP(AmortisedLayersMixin, nn.Module):
         if kl_mask is not None and nc:
             ref_mask_c = kl_mask if mask_c is None else kl_mask & mask_c
         grad = torch.is_grad_enabled()
-        noise_std = self.likelihood.std()
+        noise_std = self.exact_final_noise_std()
         # One chunk: the context pre-activations are carried from layer to layer; several chunks: each
         # chunk is decoded again through the sampled layers (memory bounded by the chunk).
         carried = xc.unsqueeze(0) if len(chunks) == 1 else None
         weights: list[Tensor] = []
-        kl = torch.zeros((), dtype=torch.float64, device=self.likelihood.raw.device)
+        kl = torch.zeros((), dtype=torch.float64, device=self.parameter_device())
         for layer in self.layers:
             if nc == 0:
                 weights.append(layer.sample_with_kl(None, num_samples, num_tasks)[0])
