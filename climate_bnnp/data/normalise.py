@@ -2,8 +2,10 @@
 
 ``forward(name, x) = (g(x) - mean[name]) / std[name]`` where ``g`` is the identity, except for ``tp`` with
 ``tp_transform="log1p"`` where ``g(x) = log1p(x)`` (x in mm). ``inverse`` undoes it exactly (up to float
-rounding). The statistics are plain floats, so :meth:`Normaliser.to_dict` is JSON-able and can live in Zarr
-attributes and in checkpoints.
+rounding). ``tp_transform="scale"`` does not centre ``tp``: its mean is fixed at 0 and its std is the
+root-mean-square of tp over the training split, so ``forward("tp", x) = x / rms >= 0`` keeps dry cells
+exactly 0 (what a zero-inflated Bernoulli–Gamma likelihood needs). The statistics are plain floats, so
+:meth:`Normaliser.to_dict` is JSON-able and can live in Zarr attributes and in checkpoints.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import xarray as xr
 
 __all__ = ["TP_TRANSFORMS", "Normaliser", "fit_normaliser"]
 
-TP_TRANSFORMS = ("none", "log1p")
+TP_TRANSFORMS = ("none", "log1p", "scale")
 
 ArrayLike = TypeVar("ArrayLike", np.ndarray, xr.DataArray, float)
 
@@ -34,9 +36,10 @@ class Normaliser:
     """Per-variable mean and standard deviation (of the transformed values).
 
     Attributes:
-        mean: variable name -> mean of ``g(x)`` over the training split.
-        std: variable name -> standard deviation of ``g(x)`` (> 0).
-        tp_transform: ``"none"`` or ``"log1p"``; applies to ``tp`` only.
+        mean: variable name -> mean of ``g(x)`` over the training split (0 for tp with ``"scale"``).
+        std: variable name -> standard deviation of ``g(x)`` (> 0); for tp with ``"scale"`` its
+            root-mean-square.
+        tp_transform: ``"none"``, ``"log1p"`` or ``"scale"``; applies to ``tp`` only.
     """
 
     mean: Mapping[str, float] = field(default_factory=dict)
@@ -54,6 +57,11 @@ class Normaliser:
                 raise ValueError(
                     f"std of {name!r} must be finite and > 0, got {s}; is the variable constant?"
                 )
+        if self.tp_transform == "scale" and self.mean.get("tp", 0.0) != 0.0:
+            raise ValueError(
+                f"with tp_transform='scale' the mean of 'tp' must be 0 (tp is only divided by its RMS, so "
+                f"that dry cells stay exactly 0), got {self.mean['tp']}; refit with fit_normaliser."
+            )
         object.__setattr__(self, "mean", {k: float(v) for k, v in self.mean.items()})
         object.__setattr__(self, "std", {k: float(v) for k, v in self.std.items()})
 
@@ -117,7 +125,8 @@ def fit_normaliser(
     Args:
         ds: standardised dataset (dims time, latitude, longitude).
         variables: names to fit.
-        tp_transform: ``"none"`` or ``"log1p"``; tp statistics are of the transformed values.
+        tp_transform: ``"none"``, ``"log1p"`` (tp statistics are of the transformed values) or ``"scale"``
+            (tp gets mean 0 and std = its root-mean-square ``sqrt(mean(tp²))``).
         times: positions along ``time`` of the TRAIN split (e.g. ``split_times(...)["train"]``); ``None`` uses
             all of ``ds`` (the caller then passes a train-only dataset).
 
@@ -138,10 +147,14 @@ def fit_normaliser(
         x = ds[name].astype("float64")
         if name == "tp" and tp_transform == "log1p":
             x = np.log1p(x)
-        lazy[name] = (x.mean(skipna=True).data, x.std(skipna=True).data)
+        rms = name == "tp" and tp_transform == "scale"
+        spread = np.sqrt((x**2).mean(skipna=True)) if rms else x.std(skipna=True)
+        lazy[name] = (x.mean(skipna=True).data, spread.data)
     (computed,) = dask.compute(lazy)
     mean = {k: float(v[0]) for k, v in computed.items()}
     std = {k: float(v[1]) for k, v in computed.items()}
+    if tp_transform == "scale" and "tp" in mean and math.isfinite(mean["tp"]):
+        mean["tp"] = 0.0  # not centred: "std" is the RMS, so forward(tp) = tp / rms keeps exact zeros
     bad = [k for k in variables if not math.isfinite(mean[k])]
     if bad:
         raise ValueError(f"No finite values to fit {bad}; check the train split is not all NaN.")

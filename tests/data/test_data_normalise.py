@@ -49,7 +49,9 @@ def test_dict_round_trip_is_json():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"tp_transform must be one of \('none', 'log1p'\), got 'log'"):
+    with pytest.raises(
+        ValueError, match=r"tp_transform must be one of \('none', 'log1p', 'scale'\), got 'log'"
+    ):
         Normaliser(mean={}, std={}, tp_transform="log")
     with pytest.raises(ValueError, match="std of 'tp' must be finite and > 0"):
         Normaliser(mean={"tp": 0.0}, std={"tp": 0.0})
@@ -57,3 +59,25 @@ def test_errors():
         Normaliser(mean={"tp": 0.0}, std={"tp": 1.0}).forward("msl", np.zeros(1))
     with pytest.raises(ValueError, match=r"Normaliser data needs keys"):
         Normaliser.from_dict({"mean": {}})
+
+
+def test_scale_transform_divides_tp_by_its_train_rms(std):
+    split = split_times(std["time"].values, n_val=2, n_test=2)
+    norm = fit_normaliser(std, ["t2m", "tp"], tp_transform="scale", times=split["train"])
+    tp = std["tp"].isel(time=split["train"]).values.astype(np.float64)
+    rms = np.sqrt(np.nanmean(tp**2))
+    assert norm.mean["tp"] == 0.0
+    assert norm.std["tp"] == pytest.approx(rms, rel=1e-10)
+    t2m = std["t2m"].isel(time=split["train"]).values.astype(np.float64)
+    assert norm.mean["t2m"] == pytest.approx(np.nanmean(t2m), rel=1e-10)  # other variables are z-scored
+    x = std["tp"].values
+    z = norm.forward("tp", x)
+    np.testing.assert_allclose(z, x / rms, rtol=1e-6)  # x is float32
+    assert np.nanmin(z) >= 0 and np.all((z == 0) == (x == 0))  # dry cells stay exactly 0
+    np.testing.assert_allclose(norm.inverse("tp", z), x, rtol=1e-6)
+    assert Normaliser.from_dict(json.loads(json.dumps(norm.to_dict()))) == norm
+
+
+def test_scale_transform_requires_zero_tp_mean():
+    with pytest.raises(ValueError, match=r"tp_transform='scale' the mean of 'tp' must be 0.*got 0.2"):
+        Normaliser(mean={"tp": 0.2}, std={"tp": 0.5}, tp_transform="scale")
