@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from climate_bnnp import BNAM, BNNP, AttnBNNP
-from climate_bnnp.config import ConfigError, ModelConfig
+from climate_bnnp.config import ConfigError, DataConfig, ModelConfig, config_from_dict
 from climate_bnnp.likelihoods import BernoulliGammaLikelihood, GaussianLikelihood
 from climate_bnnp.objectives import pp_avi
 from climate_bnnp.tasks import Batch
@@ -89,3 +89,11 @@ def test_bernoulli_gamma_rejects_an_exact_final_layer():
         ModelConfig(likelihood="bernoulli_gamma", exact_final_layer=True)
     with pytest.raises(ConfigError, match="expected 'gaussian' or 'bernoulli_gamma'"):
         ModelConfig(likelihood="poisson")
+
+
+def test_yaml_sections_accept_the_new_options():
+    model = config_from_dict(ModelConfig, {"likelihood": "bernoulli_gamma"}, where="model")
+    assert model.likelihood == "bernoulli_gamma" and ModelConfig().likelihood == "gaussian"
+    assert config_from_dict(DataConfig, {"tp_transform": "scale"}, where="data").tp_transform == "scale"
+    with pytest.raises(ConfigError, match="data.tp_transform must be 'none', 'log1p' or 'scale', got 'sqrt'"):
+        DataConfig(tp_transform="sqrt")
