@@ -1,4 +1,5 @@
-# ERA5 precipitation pipeline: download -> standardise -> build_tasks -> train -> predict -> evaluate -> maps.
+# ERA5 precipitation pipeline: download -> standardise -> build_tasks -> train -> predict (+ baselines)
+# -> evaluate -> maps.
 #
 #   snakemake all                                         # the bundled real ERA5 sample (demo, < 10 min on 2 cores)
 #   snakemake all --configfile configs/test.yaml          # tiny smoke run (~1 min)
@@ -13,6 +14,7 @@
 import json
 
 from climate_bnnp.config import ExperimentConfig, config_from_dict, config_to_dict
+from climate_bnnp.data import check_dim_x
 
 configfile: f"{workflow.basedir}/configs/sample.yaml"
 
@@ -21,7 +23,9 @@ NAME = CFG.data.name
 DATA = f"{CFG.data.data_dir}/{NAME}"
 RES = f"{CFG.data.results_dir}/{NAME}"
 LOGS = f"logs/{NAME}"
+check_dim_x(CFG.data.features, CFG.model.dim_x, where="snakemake config: model.dim_x")  # fails at parse time
 PRIORS = ["learned", "standard"]
+BASELINES = ["kriging", "idw", "context_mean"]  # per-task methods a geoscientist would use instead
 PROTOCOLS = ["random"] + (["held_out"] if CFG.data.held_out_country else [])
 PIPE = f"{workflow.basedir}/pipelines"
 CONFIG_JSON = json.dumps(config_to_dict(CFG), sort_keys=True)
@@ -138,16 +142,35 @@ rule predict:
         " --out {params.out} --threads {threads} > {log} 2>&1"
 
 
+rule baseline:
+    input:
+        config=rules.config.output,
+        store=rules.build_tasks.output,
+    output:
+        f"{RES}/predictions/{{method}}.zarr/zarr.json",
+    wildcard_constraints:
+        method="|".join(BASELINES),
+    params:
+        store=f"{DATA}/tasks.zarr",
+        out=lambda wc: f"{RES}/predictions/{wc.method}.zarr",
+    log:
+        f"{LOGS}/baseline_{{method}}.log",
+    threads: 1
+    shell:
+        "python {PIPE}/baseline.py --config {input.config} --store {params.store} --method {wildcards.method}"
+        " --out {params.out} > {log} 2>&1"
+
+
 rule evaluate:
     input:
         config=rules.config.output,
-        predictions=expand(f"{RES}/predictions/{{prior}}.zarr/zarr.json", prior=PRIORS),
+        predictions=expand(f"{RES}/predictions/{{method}}.zarr/zarr.json", method=PRIORS + BASELINES),
     output:
         json=f"{RES}/metrics.json",
         netcdf=f"{RES}/metrics.nc",
         markdown=f"{RES}/metrics.md",
     params:
-        pairs=" ".join(f"{p}={RES}/predictions/{p}.zarr" for p in PRIORS),
+        pairs=" ".join(f"{p}={RES}/predictions/{p}.zarr" for p in PRIORS + BASELINES),
     log:
         f"{LOGS}/evaluate.log",
     threads: 1

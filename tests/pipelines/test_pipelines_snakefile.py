@@ -80,4 +80,7 @@ def test_snakemake_all_on_test_config(tmp_path):
         f"{r}.log"
         for r in ["config", "download", "standardise", "build_tasks", "evaluate"]
         + [f"{s}_{p}" for s in ("train", "predict", "maps") for p in ("learned", "standard")]
+        + [f"baseline_{m}" for m in ("kriging", "idw", "context_mean")]
     )
+    table = (res / "metrics.md").read_text()
+    assert all(f"| {m} | random |" in table for m in ("learned", "standard", "kriging", "idw", "context_mean"))
