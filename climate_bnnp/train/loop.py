@@ -7,6 +7,7 @@ The loop knows nothing about the model beyond ``parameters()``, ``config`` and a
 from __future__ import annotations
 
 import json
+import logging
 import time
 import warnings
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from .resume import jitter_state, load_jitter_state, resume_path_for, run_finger
 __all__ = ["fit", "resolve_device"]
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
+LOGGER = logging.getLogger(__name__)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -122,6 +124,7 @@ def fit(
         _set_rng_state(state["rng"], device)
         load_jitter_state(model, state.get("jitter", []))
         start, lines = int(state["step"]), list(state.get("log_lines", []))
+        LOGGER.info("resuming from %s at step %d of %d", state["path"], start, config.steps)
     else:
         torch.manual_seed(config.seed)
         sampler.rng = np.random.default_rng(config.seed)
@@ -226,5 +229,5 @@ def _resumable_state(
             )
             continue
         if "optimiser" in state and "step" in state:
-            return state
+            return state | {"path": str(path)}
     return None
