@@ -14,6 +14,8 @@ Writes ``benchmarks/results/era5_reading.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import resource
 import json
 import os
 import statistics
@@ -58,10 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--chunk-size", default="config", help="within-task chunk size: config, none or an int")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "era5_reading.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = load_config(args.config)
+    if args.chunk_size != "config":
+        chunk = None if args.chunk_size == "none" else int(args.chunk_size)
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, chunk_size=chunk))
     with tempfile.TemporaryDirectory() as tmp:
         store_path = args.store or _sample_store(config, Path(tmp))
         taskset = Era5TaskSet(open_task_store(store_path))
@@ -106,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         "batch_s_median": statistics.median(batch_s[1:]),
         "step_s_median": statistics.median(step_s[1:]),
         "batch_over_step": statistics.median(batch_s[1:]) / statistics.median(step_s[1:]),
+        "chunk_size": config.train.chunk_size,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "load_average_1min": os.getloadavg()[0],
         "cpu_count": os.cpu_count(),
     }
