@@ -1,4 +1,4 @@
-"""Prior-transfer study: test tasks, the exact-GP ceiling's metrics, and the quick run's claim."""
+"""Prior-transfer study: test tasks, the exact-GP ceiling's metrics, the runner and its paired difference."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from scipy.stats import norm
 
 from climate_bnnp.studies import prior_transfer as study
@@ -46,17 +45,26 @@ def test_rho_zero_freezes_the_prior_and_rho_one_learns_it():
     assert all(layer.prior.weight_mask.all() for layer in learned.layers)
 
 
-@pytest.mark.slow
-def test_quick_study_learned_prior_beats_standard_prior_on_sawtooth(tmp_path):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        result = study.run(study.QUICK, tmp_path, log=lambda *_: None)
-    finally:
-        torch.set_num_threads(threads)
+def test_study_runner_reports_both_priors_and_their_paired_difference(tmp_path):
+    """The runner end to end on a tiny size: both priors trained and scored on the same tasks, the paired
+    learned − standard difference recomputed from the per-task scores, and the report written.
+
+    No ordering of the priors is asserted on sawtooth: the measured paired difference at 3,000 steps is
+    +0.003 ± 0.002 nats (11/16 tasks; results/studies/prior_transfer_full_sawtooth.json), within 1.5
+    standard errors of zero, so the measurement supports no claim that the learned prior is better there.
+    (On GP tasks it is +0.23 ± 0.08, about 3 s.e.; the meta-learning test checks a learned-prior gain on GP.)
+    """
+    tiny = study.StudySize(steps=3, num_samples=2, eval_samples=20, families=("sawtooth",), num_test_tasks=4)
+    result = study.run(tiny, tmp_path, log=lambda *_: None)
     rows = result["results"]["sawtooth"]
     learned, standard = rows["BNNP, learned prior"], rows["BNNP, standard prior"]
-    assert learned["ppd"] > standard["ppd"], rows
+    assert len(learned["ppd_per_task"]) == len(standard["ppd_per_task"]) == 4
+    assert np.isfinite(learned["ppd_per_task"]).all() and np.isfinite(standard["ppd_per_task"]).all()
+    assert learned["ppd_per_task"] != standard["ppd_per_task"]  # two different models were scored
+    paired = result["paired_learned_minus_standard"]["sawtooth"]
+    diff = np.subtract(learned["ppd_per_task"], standard["ppd_per_task"])
+    assert paired["ppd_diff"] == pytest.approx(diff.mean(), rel=1e-12)
+    assert paired["ppd_diff_se"] == pytest.approx(diff.std(ddof=1) / 2.0, rel=1e-12)
     assert "paired over the same test tasks" in (tmp_path / "prior_transfer.md").read_text()
 
 
