@@ -68,7 +68,7 @@ def fit_gp(
     ard: bool = True,
     num_restarts: int = 2,
     max_iter: int = 100,
-    max_fit_points: int = 1000,
+    max_fit_points: int = 500,
     seed: int = 0,
 ) -> GaussianProcessRegressor:
     """A scikit-learn ``GaussianProcessRegressor`` conditioned on all of the context.

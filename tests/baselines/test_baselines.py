@@ -77,6 +77,15 @@ def test_kriging_fit_recovers_generating_hyperparameters():
     assert np.sqrt(np.mean((mean - mean_true) ** 2)) < 0.1
 
 
+def test_kriging_fits_hyperparameters_on_a_subset_but_conditions_on_all_points(rng):
+    xc, yc, xt = _task(rng, nc=80)
+    gp = fit_gp(xc, yc, max_fit_points=30, seed=1)
+    assert gp.X_train_.shape == (80, 3)
+    assert gp.kernel_ != fit_gp(xc, yc, seed=1).kernel_  # a different (subset) fit ...
+    mean, _ = gp_kriging_moments(xc, yc, xt, max_fit_points=30, seed=1)
+    np.testing.assert_allclose(mean, gp.predict(xt))  # ... whose predictive uses every context point
+
+
 def test_kriging_beats_context_mean_on_a_smooth_field(rng):
     xc, yc, xt = _task(rng, nc=150, nt=100)
     yt = np.sin(2 * xt[:, 0]) + 0.5 * xt[:, 1] ** 2 - xt[:, 2]
