@@ -239,3 +239,40 @@ def test_train_rejects_wrong_dim_x(chain, tmp_path):
                 str(tmp_path / "x.pt"),
             ]
         )
+
+
+def test_era5land_lon_lat_t2m_end_to_end_then_predict_from_the_checkpoint(tmp_path, monkeypatch):
+    """The paper's features on ERA5-Land-format files (fake CDS client): every step, then a user's predict."""
+    import climate_bnnp
+
+    fake = FakeCDSClient()
+    monkeypatch.setattr("climate_bnnp.data.cds.make_cds_client", lambda: fake)
+    request = {"years": [2019], "months": [12], "days": [f"{d:02d}" for d in range(1, 9)],
+               "area": [48, 5, 45, 11], "grid": [0.5, 0.5]}  # fmt: skip
+    config = _tiny_config(
+        tmp_path, source="cds", request=request, area=None, features=["lon", "lat", "t2m"], n_val=2, n_test=3,
+        held_out_country="Switzerland", held_out_bbox=None, tp_transform="none",
+    )  # fmt: skip
+    text = yaml.safe_load(config.read_text())
+    text["model"]["dim_x"] = 3
+    config.write_text(yaml.safe_dump(text))
+    raw, std, store = tmp_path / "raw" / "manifest.json", tmp_path / "std.zarr", tmp_path / "tasks.zarr"
+    ckpt, pred = tmp_path / "learned.pt", tmp_path / "learned.zarr"
+    c = ["--config", str(config)]
+    assert _step("download")(c + ["--out", str(raw)]) == 0
+    assert _step("standardise")(c + ["--manifest", str(raw), "--out", str(std)]) == 0
+    assert _step("build_tasks")(c + ["--input", str(std), "--out", str(store)]) == 0
+    assert _step("train")(c + ["--store", str(store), "--prior", "learned", "--out", str(ckpt)]) == 0
+    assert _step("predict")(c + ["--store", str(store), "--checkpoint", str(ckpt), "--out", str(pred)]) == 0
+    metrics = [f"--{k}={tmp_path / ('m.' + k)}" for k in ("json", "netcdf", "markdown")]
+    assert _step("evaluate")(c + ["--predictions", f"learned={pred}", *metrics]) == 0
+    schema = climate_bnnp.load_checkpoint(ckpt).schema
+    assert schema.features == ("lon", "lat", "t2m") and schema.tp_period_hours == 12
+    assert set(schema.coord_stats) == {"lat", "lon"}
+    # A user's own map: the last time step, tp observed on the western half only (t2m in degC as stored).
+    user = xr.open_zarr(std, consolidated=False).isel(time=-1)[["tp", "t2m"]].load()
+    user["tp"] = user["tp"].where(user["longitude"] < 8.0)
+    out = climate_bnnp.predict(ckpt, user, num_samples=8)
+    east = (user["longitude"] >= 8.0) & user["t2m"].notnull()
+    assert bool(np.isfinite(out["mean"].where(east)).sum() == int(east.sum())) and out["mean"].attrs["units"] == "mm"
+    assert out.attrs["features"] == "lon,lat,t2m"
