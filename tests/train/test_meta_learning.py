@@ -1,5 +1,6 @@
 """Meta-training works: on GP tasks (known kernel, so the exact GP predictive is the oracle) a learned
-prior (ρ = 1) beats the standard prior (ρ = 0) and approaches the exact GP's log predictive density."""
+prior (ρ = 1) beats the standard prior (ρ = 0) and approaches the exact GP's log predictive density, with
+thresholds that the standard prior fails."""
 
 import numpy as np
 import pytest
@@ -11,10 +12,16 @@ from climate_bnnp.metrics import mean_log_predictive_density
 from climate_bnnp.tasks import TaskSampler, exact_gp_predictive, family_source
 from climate_bnnp.train import fit
 
-# Measured (300 steps, 24 held-out tasks, S = 500), seeds 0 / 1 / 2: learned −0.29 / −0.42 / −0.37,
-# standard −0.69 / −0.96 / −1.65, exact GP 0.49 / 0.37 / 0.33 nats per point. The margins below hold for all.
-MARGIN = 0.2  # learned prior beats the standard prior by at least this (nats per point)
-GAP = 1.5  # and trails the exact GP predictive by at most this
+# Measured (300 steps, 24 held-out tasks, S = 500), nats per point, mean ± s.e. over the tasks:
+#                                  seed 0         seed 1         seed 2
+#   learned − standard (paired)    +0.40 ± 0.11   +0.54 ± 0.16   +1.27 ± 0.77
+#   exact GP − learned             +0.78 ± 0.17   +0.80 ± 0.23   +0.70 ± 0.18
+#   exact GP − standard            +1.18 ± 0.25   +1.34 ± 0.36   +1.97 ± 0.90
+# (`python tests/train/test_meta_learning.py 0 1 2` prints these). Seed 0 is asserted; the thresholds hold
+# for all three seeds, except that seed 2's gain is only 1.6 s.e. (one task where the standard prior fails).
+MARGIN = 0.2  # mean paired gain of the learned prior, nats per point (measured: at least 0.40)
+SIGNIFICANCE = 2.0  # ... and in standard errors of that mean (seed 0: 3.7)
+GAP = 1.0  # the learned prior trails the exact GP by less than this (≤ 0.80), the standard by more (≥ 1.18)
 
 GP = dict(lengthscale=1.0, noise=0.1, x_range=(-2.0, 2.0))
 NOISE = GP["noise"]
@@ -42,8 +49,8 @@ def _meta_train(fraction: float, seed: int, steps: int) -> BNNP:
     return model.eval()
 
 
-def _held_out_scores(model: BNNP, seed: int, num_tasks: int = 24) -> tuple[float, float]:
-    """Mean per-point log predictive density of the BNNP and of the exact GP on the same held-out tasks."""
+def _held_out_scores(model: BNNP, seed: int, num_tasks: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """Per-task mean log predictive density per point: the BNNP and the exact GP, ``(num_tasks,)`` each."""
     rng = np.random.default_rng(10_000 + seed)
     source = family_source("gp", min_points=30, max_points=30, **GP)
     bnnp, exact = [], []
@@ -57,14 +64,42 @@ def _held_out_scores(model: BNNP, seed: int, num_tasks: int = 24) -> tuple[float
         bnnp.append(mean_log_predictive_density(yt[:, 0], f.numpy(), NOISE))
         mean, var = exact_gp_predictive(xc, yc, xt, lengthscale=GP["lengthscale"], noise=NOISE)
         exact.append(np.mean(-0.5 * np.log(2 * np.pi * var) - 0.5 * (yt[:, 0] - mean) ** 2 / var))
-    return float(np.mean(bnnp)), float(np.mean(exact))
+    return np.asarray(bnnp), np.asarray(exact)
+
+
+def _scores(seed: int, steps: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-task scores of the learned prior, the standard prior and the exact GP (one thread)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        learned, exact = _held_out_scores(_meta_train(1.0, seed, steps), seed)
+        standard, _ = _held_out_scores(_meta_train(0.0, seed, steps), seed)
+    finally:
+        torch.set_num_threads(threads)
+    return learned, standard, exact
 
 
 @pytest.mark.slow
 def test_learned_prior_beats_standard_prior_and_approaches_the_exact_gp():
-    torch.set_num_threads(1)
-    seed, steps = 0, 300
-    learned, exact = _held_out_scores(_meta_train(1.0, seed, steps), seed)
-    standard, _ = _held_out_scores(_meta_train(0.0, seed, steps), seed)
-    assert learned > standard + MARGIN
-    assert exact - learned < GAP
+    learned, standard, exact = _scores(seed=0)
+    gain = learned - standard  # paired over the same held-out tasks
+    se = gain.std(ddof=1) / np.sqrt(len(gain))
+    assert gain.mean() > max(MARGIN, SIGNIFICANCE * se), (gain.mean(), se)
+    assert (exact - learned).mean() < GAP < (exact - standard).mean(), (
+        (exact - learned).mean(),
+        (exact - standard).mean(),
+    )
+
+
+if __name__ == "__main__":  # the measurements quoted above, per seed given on the command line
+    import sys
+
+    for arg in sys.argv[1:]:
+        scores = dict(zip(("learned", "standard", "exact"), _scores(int(arg)), strict=True))
+        for name, a, b in (
+            ("learned - standard", "learned", "standard"),
+            ("exact - learned", "exact", "learned"),
+            ("exact - standard", "exact", "standard"),
+        ):
+            d = scores[a] - scores[b]
+            print(f"seed {arg}: {name}: {d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(len(d)):.2f}")
