@@ -231,6 +231,8 @@ class DataConfig:
         held_out_bbox: optional ``(lon_min, lon_max, lat_min, lat_max)`` keeping one part of the country.
         num_eval_samples: Monte-Carlo samples S per test task for prediction and metrics.
         eval_seed: seed of the fixed test context draws.
+        eval_split: the split ``predict``, the baselines and ``evaluate`` use: ``test`` (reported results) or
+            ``val`` (choosing settings: never select on the test split).
         max_concurrent: most CDS requests in flight at once.
         data_dir, results_dir: roots of the data and result folders.
     """
@@ -251,6 +253,7 @@ class DataConfig:
     held_out_bbox: tuple[float, float, float, float] | None = None
     num_eval_samples: int = 64
     eval_seed: int = 69
+    eval_split: Literal["test", "val"] = "test"
     max_concurrent: int = 2
     data_dir: str = "data"
     results_dir: str = "results"

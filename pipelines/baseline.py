@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     data = load_config(args.config).data
     taskset = Era5TaskSet(open_task_store(args.store))
     held_out = held_out_mask(taskset, data.held_out_country, data.held_out_bbox)
-    tests = build_test_tasks(taskset, context_fraction=data.test_context_fraction, seed=data.eval_seed,
-                             held_out=held_out)  # fmt: skip
+    tests = build_test_tasks(taskset, split=data.eval_split, context_fraction=data.test_context_fraction,
+                             seed=data.eval_seed, held_out=held_out)  # fmt: skip
     moments = BASELINE_MOMENTS[args.method]
     attrs = {"method": args.method, "attribution": taskset.store.attrs["attribution"]}
     predictions = []

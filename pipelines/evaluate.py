@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     std = {m: {g: _std_inside_outside(p, g) for g in summary["group"].values} for m, p in preds.items()}
     report = {
         "experiment": config.data.name,
+        "split": config.data.eval_split,
         "num_samples": int(first.attrs["num_samples"]),
         "held_out_country": config.data.held_out_country,
         "methods": {m: str(p.attrs.get("method", m)) for m, p in preds.items()},
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     out = xr.merge([summary, per_task.rename(task="test_task")], compat="override")
     out.attrs = {k: str(v) for k, v in report.items() if k in ("experiment", "note", "attribution", "num_samples")}
     lines = [
-        f"### ERA5 test metrics — experiment `{config.data.name}` (S = {report['num_samples']} samples per task)",
+        f"### ERA5 {config.data.eval_split} metrics — experiment `{config.data.name}` "
+        f"(S = {report['num_samples']} samples per task)",
         "",
         *metrics.methods_markdown(summary),
         "",
