@@ -22,6 +22,7 @@ __all__ = [
     "ModelConfig",
     "TaskConfig",
     "TrainConfig",
+    "DistributedConfig",
     "DataConfig",
     "ExperimentConfig",
     "ConfigError",
@@ -157,6 +158,32 @@ class TaskConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DistributedConfig:
+    """Data-parallel meta-training: ``nproc`` processes launched by ``torchrun`` (torch DDP).
+
+    Each process (rank) draws ``train.batch_size`` tasks per step from its own reproducible stream and the
+    gradients are averaged, so one step is a step over ``nproc · batch_size`` tasks. How a run is launched,
+    not what it computes: a resume file written with one ``nproc`` is continued by another (see
+    :func:`climate_bnnp.train.fit`).
+
+    Attributes:
+        nproc: processes on this machine (one per GPU); 1 = a single process, no ``torch.distributed``.
+        backend: ``auto`` (``nccl`` on CUDA, else ``gloo``), ``gloo`` or ``nccl`` (CUDA only).
+    """
+
+    nproc: int = 1
+    backend: Literal["auto", "gloo", "nccl"] = "auto"
+
+    def __post_init__(self) -> None:
+        _require_positive("train.distributed.nproc", self.nproc, "(1 = a single process)")
+        if self.backend not in ("auto", "gloo", "nccl"):
+            raise ConfigError(
+                f"train.distributed.backend: got {self.backend!r}; expected 'auto' (nccl on CUDA, else "
+                "gloo), 'gloo' or 'nccl'."
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """Meta-training loop settings.
 
@@ -172,6 +199,7 @@ class TrainConfig:
         dtype: ``float64`` or ``float32`` for the networks (accumulation is always float64).
         seed: seeds torch and the numpy task Generator.
         log_every, checkpoint_every: steps between metric-log lines and checkpoints.
+        distributed: :class:`DistributedConfig` (``nproc`` > 1: data-parallel over processes).
     """
 
     objective: Literal["pp_avi", "elbo", "npml", "npvi"] = "pp_avi"
@@ -187,6 +215,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 50
     checkpoint_every: int = 500
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     def __post_init__(self) -> None:
         if not DEVICE_PATTERN.fullmatch(str(self.device)):
@@ -201,6 +230,17 @@ class TrainConfig:
         for name in ("lr", "final_lr", "beta"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"train.{name}: got {getattr(self, name)!r}; expected a positive number.")
+        nproc = self.distributed.nproc
+        if nproc > 1 and re.fullmatch(r"cuda:\d+", str(self.device)):
+            raise ConfigError(
+                f"train.device: got {self.device!r} with train.distributed.nproc = {nproc}; expected 'cuda' "
+                "or 'auto': each process takes the GPU of its local rank."
+            )
+        if self.distributed.backend == "nccl" and self.device == "cpu":
+            raise ConfigError(
+                "train.distributed.backend: got 'nccl' with train.device 'cpu'; expected 'gloo' or 'auto' "
+                "(nccl needs CUDA)."
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,6 +274,10 @@ class DataConfig:
         eval_split: the split ``predict``, the baselines and ``evaluate`` use: ``test`` (reported results) or
             ``val`` (choosing settings: never select on the test split).
         max_concurrent: most CDS requests in flight at once.
+        dask_scheduler: a ``dask.distributed`` scheduler for ``standardise`` and ``build_tasks``: its address
+            (``tcp://host:8786``) or a scheduler file (``*.json``, as ``dask scheduler --scheduler-file``
+            writes); None = dask's local threaded scheduler. The stores are identical either way; workers
+            must see ``data_dir`` (a shared file system). Needs the ``cluster`` extra.
         data_dir, results_dir: roots of the data and result folders.
     """
 
@@ -255,6 +299,7 @@ class DataConfig:
     eval_seed: int = 69
     eval_split: Literal["test", "val"] = "test"
     max_concurrent: int = 2
+    dask_scheduler: str | None = None
     data_dir: str = "data"
     results_dir: str = "results"
 
@@ -277,6 +322,13 @@ class DataConfig:
             raise ConfigError(f"data.test_context_fraction must satisfy 0 <= a <= b <= 1, got {(low, high)}.")
         if self.tile_size is not None and self.tile_size < 1:
             raise ConfigError(f"data.tile_size must be a positive int or null, got {self.tile_size}.")
+        if self.dask_scheduler is not None and not (
+            "://" in self.dask_scheduler or self.dask_scheduler.endswith(".json")
+        ):
+            raise ConfigError(
+                f"data.dask_scheduler: got {self.dask_scheduler!r}; expected a scheduler address "
+                "('tcp://host:8786'), a scheduler file ('scheduler.json') or null (local threads)."
+            )
         if not self.name or "/" in self.name:
             raise ConfigError(f"data.name must be a non-empty folder name without '/', got {self.name!r}.")
 

@@ -23,6 +23,17 @@ from ..checkpoint import save_checkpoint
 from ..config import TrainConfig, config_to_dict
 from ..objectives import OBJECTIVES
 from ..tasks import TaskSampler
+from .distributed import (
+    World,
+    barrier,
+    current_world,
+    gather_objects,
+    rank_seed_sequence,
+    rank_torch_seed,
+    world_jitter_report,
+    world_mean,
+    wrap_ddp,
+)
 from .resume import jitter_state, load_jitter_state, resume_path_for, run_fingerprint
 
 __all__ = ["fit", "resolve_device"]
@@ -48,9 +59,19 @@ def _rng_state(device: torch.device) -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())  # torch.load(map_location=cuda) moved it
     if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+LAUNCH_SETTINGS = {"train": ("distributed",), "data": ("dask_scheduler",)}
+"""Config fields that say how a run is launched, not what it computes: not part of its fingerprint."""
+
+
+def _without_launch_settings(section: str, values: dict | None) -> dict | None:
+    if not isinstance(values, dict):
+        return values
+    return {k: v for k, v in values.items() if k not in LAUNCH_SETTINGS.get(section, ())}
 
 
 def fit(
@@ -76,6 +97,14 @@ def fit(
     uninterrupted run (the same parameters; the same log apart from ``seconds``). At the end the final
     checkpoint is written to ``checkpoint_path`` and the resume file is removed.
 
+    Inside a ``torch.distributed`` process group (``torchrun``; see :mod:`climate_bnnp.train.distributed`)
+    every rank calls ``fit`` with the same arguments: each draws ``batch_size`` tasks per step from its own
+    stream, DDP averages the gradients (a step over the union of the ranks' tasks), the logged loss and jitter
+    counters are over all ranks, and only rank 0 writes the log, checkpoint and resume file (which holds every
+    rank's streams). A resume file of the same world size continues bit-identically; one of another world
+    size continues the parameters, optimiser and schedule (ranks without a saved stream start a new one
+    derived from the seed, the rank and the step) with a warning that the run is no longer reproducible.
+
     Args:
         model: a BNNP-family model.
         sampler: draws :class:`~climate_bnnp.tasks.Batch` objects (its Generator state is checkpointed).
@@ -94,7 +123,10 @@ def fit(
     Returns:
         The metric records of the steps run in this call.
     """
+    world = current_world()
     device = resolve_device(config.device)
+    if world.distributed and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())  # the local rank's (init_distributed)
     dtype = DTYPES[config.dtype]
     model.to(device=device, dtype=dtype)
     model.train()
@@ -108,9 +140,11 @@ def fit(
         resume_path = resume_path_for(checkpoint_path)
     resume_path = None if resume_path is None else Path(resume_path)
     fingerprint = run_fingerprint(
-        train=config_to_dict(config),
+        train=_without_launch_settings("train", config_to_dict(config)),
         model=config_to_dict(model.config),
-        experiment=experiment,
+        experiment=None
+        if experiment is None
+        else {k: _without_launch_settings(k, v) for k, v in experiment.items()},
         schema=schema,
         dtype=str(dtype),
     )
@@ -120,17 +154,38 @@ def fit(
         model.load_state_dict(state["model_state"])
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
-        sampler.load_state_dict(state["sampler"])
-        _set_rng_state(state["rng"], device)
-        load_jitter_state(model, state.get("jitter", []))
         start, lines = int(state["step"]), list(state.get("log_lines", []))
+        streams = _rank_streams(state, world)
+        if streams is None:  # a rank the saved run did not have: a new stream of its own
+            sequence = np.random.SeedSequence(config.seed, spawn_key=(world.rank, start))
+            torch.manual_seed(int(sequence.generate_state(1, np.uint64)[0] >> np.uint64(1)))
+            sampler.rng = np.random.default_rng(sequence)
+        else:
+            sampler.load_state_dict(streams["sampler"])
+            _set_rng_state(streams["rng"], device)
+            load_jitter_state(model, streams.get("jitter", []))
         LOGGER.info("resuming from %s at step %d of %d", state["path"], start, config.steps)
     else:
-        torch.manual_seed(config.seed)
-        sampler.rng = np.random.default_rng(config.seed)
+        torch.manual_seed(rank_torch_seed(config.seed, world.rank))  # rank 0: config.seed
+        sampler.rng = np.random.default_rng(rank_seed_sequence(config.seed, world.rank))
+    ddp = None
+    if world.distributed:
+        ddp = wrap_ddp(
+            model,
+            objective,
+            device,
+            num_samples=config.num_samples,
+            beta=config.beta,
+            chunk_size=config.chunk_size,
+        )
 
     def save(path: Path | None, step: int) -> None:
-        if path is not None:
+        # every rank's streams go into the file (a collective: all ranks call save at the same steps)
+        streams = gather_objects(
+            {"sampler": sampler.state_dict(), "rng": _rng_state(device), "jitter": jitter_state(model)}, world
+        )
+        ranks = {"ranks": streams, "world_size": world.size} if world.distributed else {}
+        if path is not None and world.main:
             save_checkpoint(
                 path,
                 model,
@@ -139,23 +194,24 @@ def fit(
                 train_config=config_to_dict(config),
                 optimiser=optimiser.state_dict(),
                 scheduler=scheduler.state_dict(),
-                sampler=sampler.state_dict(),
-                rng=_rng_state(device),
+                sampler=streams[0]["sampler"],
+                rng=streams[0]["rng"],
                 step=step,
-                jitter=jitter_state(model),
+                jitter=streams[0]["jitter"],
                 log_lines=list(lines),
                 fingerprint=fingerprint,
+                **ranks,
             )
 
     log = None
-    if log_path is not None:
+    if log_path is not None and world.main:
         log = Path(log_path).open("w")
         log.writelines(lines)  # the resumed run's log starts as the uninterrupted one's did
         log.flush()
     records = []
     bar = tqdm(
         range(start, config.steps),
-        disable=not progress,
+        disable=not progress or not world.main,
         desc="meta-training",
         initial=start,
         total=config.steps,
@@ -164,9 +220,16 @@ def fit(
         for step in bar:
             tick = time.perf_counter()
             batch = sampler.sample(config.batch_size).to(device, dtype)
-            value = objective(
-                model, batch, num_samples=config.num_samples, beta=config.beta, chunk_size=config.chunk_size
-            )
+            if ddp is not None:  # the gradients are averaged over the ranks during backward
+                value = ddp(batch)
+            else:
+                value = objective(
+                    model,
+                    batch,
+                    num_samples=config.num_samples,
+                    beta=config.beta,
+                    chunk_size=config.chunk_size,
+                )
             loss = -value.mean()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -179,7 +242,7 @@ def fit(
             scheduler.step()
             record = {
                 "step": step + 1,
-                "loss": float(loss.detach()),
+                "loss": world_mean(loss.detach(), world),  # over all ranks' tasks
                 "lr": scheduler.get_last_lr()[0],
                 "noise_std": (  # σ_y of a Gaussian likelihood; None without one (Bernoulli–Gamma)
                     float(model.likelihood.std().detach().mean())
@@ -192,19 +255,35 @@ def fit(
             records.append(record)
             bar.set_postfix(loss=f"{record['loss']:.3g}")
             if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-                lines.append(json.dumps(record | model.jitter_report()) + "\n")
+                jitter = world_jitter_report(model.jitter_report(), world, device)  # summed over ranks
+                lines.append(json.dumps(record | jitter) + "\n")
                 if log is not None:
                     log.write(lines[-1])
                     log.flush()
             if (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps:
                 save(resume_path, step + 1)
         save(checkpoint_path, config.steps)
-        if resume_path is not None and resume_path != checkpoint_path:
+        if resume_path is not None and resume_path != checkpoint_path and world.main:
             resume_path.unlink(missing_ok=True)
+        barrier(world)  # every rank returns once the checkpoint is written
     finally:
         if log is not None:
             log.close()
     return records
+
+
+def _rank_streams(state: dict[str, Any], world: World) -> dict[str, Any] | None:
+    """This rank's saved sampler, RNG and jitter state; None for a rank the saved run did not have."""
+    single = {"sampler": state["sampler"], "rng": state["rng"], "jitter": state.get("jitter", [])}
+    ranks = state.get("ranks") or [single]
+    if len(ranks) != world.size:
+        warnings.warn(
+            f"{state['path']} was written by {len(ranks)} training process(es), this run has {world.size}: "
+            "it continues the parameters, optimiser and schedule, but the task streams differ from an "
+            "uninterrupted run's.",
+            stacklevel=3,
+        )
+    return ranks[world.rank] if world.rank < len(ranks) else None
 
 
 def _resumable_state(
