@@ -6,7 +6,19 @@ PPD is exactly the paper's (log of the mean density over samples *and* points, s
 :func:`mean_log_predictive_density` averages per-point log densities instead.
 """
 
-from climate_bnnp.metrics.predictions import RAIN_THRESHOLD_MM, compare_methods, methods_markdown, score_predictions
+from climate_bnnp.metrics.bernoulli_gamma import (
+    bernoulli_gamma_log_density,
+    log_predictive_density_bernoulli_gamma,
+    nll_bernoulli_gamma,
+    ppd_bernoulli_gamma,
+)
+from climate_bnnp.metrics.predictions import (
+    BERNOULLI_GAMMA_VARIABLES,
+    RAIN_THRESHOLD_MM,
+    compare_methods,
+    methods_markdown,
+    score_predictions,
+)
 from climate_bnnp.metrics.scores import (
     coverage,
     crps_samples,
@@ -31,7 +43,12 @@ from climate_bnnp.metrics.xr import (
 )
 
 __all__ = [
+    "BERNOULLI_GAMMA_VARIABLES",
     "RAIN_THRESHOLD_MM",
+    "bernoulli_gamma_log_density",
+    "log_predictive_density_bernoulli_gamma",
+    "nll_bernoulli_gamma",
+    "ppd_bernoulli_gamma",
     "compare_methods",
     "methods_markdown",
     "score_predictions",

@@ -6,8 +6,12 @@ baseline's prediction in the same layout — plus the truth, and returns an ``xr
 task (the values of the ``by`` coordinate along ``dim``):
 
 * ``ppd``, ``nll``: the paper's PPD and the mean negative log predictive density per point, in the model's
-  normalised units, from the mixture ``(1/S) Σ_s N(f_s, σ²)`` (needs ``truth_normalised``); comparable
-  between models of one likelihood and target transform only;
+  normalised units (needs ``truth_normalised``), from the Gaussian mixture ``(1/S) Σ_s N(f_s, σ²)``
+  (``f_normalised`` and ``noise_std_normalised``) or, when the prediction holds ``bg_prob``, ``bg_shape``
+  and ``bg_scale`` (a Bernoulli–Gamma model), from the mixed density ``(1/S) Σ_s p_s(y)`` with
+  ``p_s(y) = 1 − π_s`` for ``y <= 0`` and ``π_s Gamma(y; k_s, θ_s)`` above
+  (:mod:`climate_bnnp.metrics.bernoulli_gamma`); comparable between models of one likelihood and target
+  transform only (a probability at 0 is no density);
 * ``mae``: |truth − predictive mean|; ``crps``: the sample CRPS of ``predictive_samples`` (physical units);
 * ``coverage90``: the fraction of targets inside the central 90 % interval of the predictive samples;
 * ``brier_rain``: the Brier score of "truth > ``rain_threshold``" with the probability estimated by the
@@ -28,12 +32,21 @@ from collections.abc import Hashable, Mapping
 import numpy as np
 import xarray as xr
 
+from climate_bnnp.metrics.bernoulli_gamma import nll_bernoulli_gamma, ppd_bernoulli_gamma
 from climate_bnnp.metrics.scores import coverage, crps_samples, nll, ppd, summarise
 
-__all__ = ["RAIN_THRESHOLD_MM", "compare_methods", "methods_markdown", "score_predictions"]
+__all__ = [
+    "BERNOULLI_GAMMA_VARIABLES",
+    "RAIN_THRESHOLD_MM",
+    "compare_methods",
+    "methods_markdown",
+    "score_predictions",
+]
 
 RAIN_THRESHOLD_MM = 0.1
 """Threshold of the "rain" event for the Brier score (mm per accumulation period)."""
+BERNOULLI_GAMMA_VARIABLES = ("bg_prob", "bg_shape", "bg_scale")
+"""Per-draw Bernoulli–Gamma parameters (model units) of a prediction; with them ppd/nll use that density."""
 
 
 def _pit_histogram(y: np.ndarray, samples: np.ndarray, bins: int, rng: np.random.Generator) -> np.ndarray:
@@ -51,7 +64,11 @@ def _task_scores(
 ) -> dict[str, float | np.ndarray]:  # fmt: skip
     samples = pred["predictive_samples"]  # (S, N)
     out: dict[str, float | np.ndarray] = {"num_targets": float(y.size)}
-    if z is not None and "f_normalised" in pred:
+    if z is not None and "bg_prob" in pred:
+        params = [pred[n] for n in BERNOULLI_GAMMA_VARIABLES]  # (S, N) each
+        out["ppd"] = float(ppd_bernoulli_gamma(z, *params))
+        out["nll"] = float(nll_bernoulli_gamma(z, *params))
+    elif z is not None and "f_normalised" in pred:
         out["ppd"] = float(ppd(z, pred["f_normalised"], sigma))
         out["nll"] = float(nll(z, pred["f_normalised"], sigma))
     out["mae"] = float(np.mean(np.abs(y - pred["mean"])))
@@ -81,7 +98,8 @@ def score_predictions(
     Args:
         prediction: ``mean (dim)``, ``predictive_samples (sample_dim, dim)`` in the truth's units and,
             optionally, ``f_normalised (sample_dim, dim)`` with the noise std as the variable or attribute
-            ``noise_std_normalised``.
+            ``noise_std_normalised`` (Gaussian), or ``bg_prob``, ``bg_shape``, ``bg_scale (sample_dim, dim)``
+            (Bernoulli–Gamma, model units).
         truth: the observed values along ``dim`` (physical units).
         truth_normalised: the truth in the model's normalised units (enables ``ppd`` and ``nll``).
         where: boolean along ``dim``: the cells to score (default: every cell with a truth).
@@ -109,8 +127,14 @@ def score_predictions(
     groups = np.zeros(truth.sizes[dim], dtype=np.int64) if by is None else np.asarray(truth[by].values)
     labels = np.unique(groups)
     rng = np.random.default_rng(seed)
-    names = ["mean", "predictive_samples"] + (["f_normalised"] if "f_normalised" in prediction else [])
-    arrays = {n: prediction[n].transpose(..., dim).values for n in names}
+    bg = [n for n in BERNOULLI_GAMMA_VARIABLES if n in prediction]
+    if bg and len(bg) < len(BERNOULLI_GAMMA_VARIABLES):
+        raise ValueError(
+            f"prediction has {bg} but not all of {list(BERNOULLI_GAMMA_VARIABLES)}: the Bernoulli–Gamma "
+            "density needs all three (climate_bnnp.predict(..., return_samples=True) returns them)."
+        )
+    names = ["mean", "predictive_samples"] + (["f_normalised"] if "f_normalised" in prediction else []) + bg
+    arrays = {n: prediction[n].transpose(..., dim).values for n in names}  # (S, N) or (N,)
     y_all, keep_all = truth.values, keep.values
     z_all = None if truth_normalised is None else truth_normalised.values
     sigma_all = None if sigma_var is None else sigma_var.values

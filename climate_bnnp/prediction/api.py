@@ -13,8 +13,9 @@ from torch import nn
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..data import InputSchema
 from .attrs import dataset_attrs, variable_attrs
-from .blocks import PredictionPlan
-from .engine import check_model, noise_std, task_seed
+from .bernoulli_gamma import check_bernoulli_gamma_schema
+from .blocks import SAMPLE_OUTPUTS, PredictionPlan
+from .engine import check_model, likelihood_kind, noise_std, task_seed
 from .graph import PredictProgress, assemble, block_slices
 from .inputs import Layout, check_variables, find_layout, interpolate_to
 
@@ -62,6 +63,8 @@ def _resolve_model(model_or_checkpoint: Any, schema: Any) -> tuple[nn.Module, In
         schema = schema if isinstance(schema, InputSchema) else InputSchema.from_dict(schema)
     check_model(model)
     schema.check_dim_x(int(model.config.dim_x), where="the model's dim_x")
+    if likelihood_kind(model) == "bernoulli_gamma":
+        check_bernoulli_gamma_schema(schema)
     model.eval()
     return model, schema, provenance
 
@@ -161,8 +164,10 @@ def predict(
         quantiles: levels of the ``quantiles`` output.
         return_samples: add, along ``sample``, the S back-transformed function samples ``samples`` (noise-free,
             spatially coherent fields), the S predictive samples ``predictive_samples`` (observation draws,
-            the ones the quantiles come from) and ``f_normalised``, the function samples in the model's
-            normalised units (with the ``noise_std`` attribute this is the predictive mixture, for scoring).
+            the ones the quantiles come from) and, for scoring the predictive density: Gaussian models
+            ``f_normalised``, the function samples in the model's normalised units (with the
+            ``noise_std_normalised`` attribute this is the predictive mixture); Bernoulli–Gamma models
+            ``bg_prob``, ``bg_shape``, ``bg_scale``, each draw's ``π, k, θ`` in model units.
         seed: base seed.
         chunk_size: target points per decoder call. context_chunk_size: context points per minibatch.
         predict_at: ``"missing"`` or ``"all"`` (see above). allow_prior: accept tasks without context.
@@ -171,15 +176,19 @@ def predict(
     Returns:
         Dataset with ``mean`` and ``std`` (task dims + spatial dims), ``quantiles`` (``quantile`` first) and
         optionally ``samples`` (``sample`` first), in the target's units (tp: mm, back-transformed from the
-        model's target transform), with CF attributes and provenance (model kind, checkpoint sha256, ERA5
-        attribution). ``std`` includes the observation noise.
+        model's target transform), with CF attributes and provenance (model kind, ``likelihood``, checkpoint
+        sha256, ERA5 attribution). ``std`` includes the observation noise. A Bernoulli–Gamma model
+        (``ModelConfig.likelihood="bernoulli_gamma"``, schema with ``tp_transform="scale"``) adds
+        ``prob_rain`` (P(tp > 0)); its ``samples`` are the per-draw predictive means and its
+        ``predictive_samples`` are >= 0 with exact zeros (see :mod:`climate_bnnp.prediction.bernoulli_gamma`).
 
     Raises:
         ValueError: missing covariate or target, wrong units, mismatched grids, an all-NaN target without
-            ``allow_prior``, bad options. TypeError: unsupported model.
+            ``allow_prior``, bad options, a Bernoulli–Gamma model whose target normalisation moves 0.
+            TypeError: unsupported model.
     """
     model, schema, provenance = _resolve_model(model_or_checkpoint, schema)
-    normaliser, target = schema.normaliser, schema.target
+    target = schema.target
     quantiles = tuple(float(q) for q in quantiles)
     if not all(0.0 < q < 1.0 for q in quantiles):
         raise ValueError(f"quantiles must lie strictly between 0 and 1, got {quantiles}.")
@@ -225,23 +234,19 @@ def predict(
         c: tds.coords[c] for c in tds.coords if tds[c].dims and set(tds[c].dims) <= set(t_layout.spatial_dims)
     }
     units = str(ds[target].attrs.get("units", ""))
-    vattrs = variable_attrs(target, units)
-    nq = len(quantiles)
-    out = xr.Dataset(
-        {
-            "mean": (dims, array[0], vattrs["mean"]),
-            "std": (dims, array[1], vattrs["std"]),
-            "quantiles": (("quantile", *dims), array[2 : 2 + nq], vattrs["quantiles"]),
-        },
-        coords=coords,
-    ).assign_coords(quantile=("quantile", np.asarray(quantiles), vattrs["quantile"]))
+    vattrs = variable_attrs(target, units, likelihood=plan.likelihood)
+    out = xr.Dataset(coords=coords)
+    start = 0
+    for name, count in plan.outputs:  # slices of the stacked output axis
+        if name == "quantiles":
+            out[name] = (("quantile", *dims), array[start : start + count], vattrs[name])
+        elif name in SAMPLE_OUTPUTS:
+            out[name] = (("sample", *dims), array[start : start + count], vattrs[name])
+        else:
+            out[name] = (dims, array[start], vattrs[name])
+        start += count
+    out = out.assign_coords(quantile=("quantile", np.asarray(quantiles), vattrs["quantile"]))
     if return_samples:
-        s0 = 2 + nq
-        out["samples"] = (("sample", *dims), array[s0 : s0 + num_samples], vattrs["samples"])
-        s0 += num_samples
-        out["predictive_samples"] = (("sample", *dims), array[s0 : s0 + num_samples], vattrs["predictive_samples"])
-        s0 += num_samples
-        out["f_normalised"] = (("sample", *dims), array[s0:], vattrs["f_normalised"])
         out = out.assign_coords(sample=("sample", np.arange(num_samples), vattrs["sample"]))
     if targets is None:
         order = tuple(ds[target].dims)
@@ -249,7 +254,8 @@ def predict(
     out.attrs = dataset_attrs(
         source_attrs=ds.attrs, model_kind=str(getattr(model, "kind", type(model).__name__)),
         checkpoint=provenance, num_samples=num_samples, seed=seed, noise_std=noise_std(model),
-        schema=schema, context_rule="observed cells with valid covariates, per " + (", ".join(task_dims) or "call"),
+        schema=schema, likelihood=plan.likelihood,
+        context_rule="observed cells with valid covariates, per " + (", ".join(task_dims) or "call"),
     )  # fmt: skip
     if lazy:
         return out

@@ -19,14 +19,17 @@ import xarray as xr
 from torch import Tensor, nn
 
 from ..data import InputSchema
-from .engine import decode_points, noise_std, sample_task_weights
+from .bernoulli_gamma import summarise_bernoulli_gamma
+from .engine import bernoulli_gamma_params, decode_points, likelihood_kind, noise_std, sample_task_weights
 from .inputs import Layout
 from .summary import cell_keys, summarise
 
-__all__ = ["RANGE_SIGMAS", "PredictionPlan", "block_outputs", "task_weights"]
+__all__ = ["RANGE_SIGMAS", "SAMPLE_OUTPUTS", "PredictionPlan", "block_outputs", "task_weights"]
 
 RANGE_SIGMAS = 6.0
 """Inputs further than this many training standard deviations from the training mean trigger a warning."""
+SAMPLE_OUTPUTS = ("samples", "predictive_samples", "f_normalised", "bg_prob", "bg_shape", "bg_scale")
+"""Outputs with one value per weight draw (along ``sample``), returned with ``return_samples=True``."""
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,30 @@ class PredictionPlan:
     predict_missing_only: bool
 
     @property
+    def likelihood(self) -> str:
+        """The model's likelihood, ``"gaussian"`` or ``"bernoulli_gamma"``."""
+        return likelihood_kind(self.model)
+
+    @property
+    def outputs(self) -> tuple[tuple[str, int], ...]:
+        """The stacked outputs ``(name, count)`` in order along the output axis.
+
+        Gaussian: ``mean, std, quantiles`` and on request ``samples, predictive_samples, f_normalised``
+        (S each); Bernoulli–Gamma: ``mean, std, prob_rain, quantiles`` and on request ``samples,
+        predictive_samples, bg_prob, bg_shape, bg_scale`` (S each).
+        """
+        bg = self.likelihood == "bernoulli_gamma"
+        head = [("mean", 1), ("std", 1), *([("prob_rain", 1)] if bg else [])]
+        head.append(("quantiles", len(self.quantiles)))
+        if not self.return_samples:
+            return tuple(head)
+        tail = ("bg_prob", "bg_shape", "bg_scale") if bg else ("f_normalised",)
+        return tuple(head + [(n, self.num_samples) for n in ("samples", "predictive_samples", *tail)])
+
+    @property
     def num_outputs(self) -> int:
-        """K: mean, std, the quantiles and (on request) three sets of S samples, stacked along one axis."""
-        return 2 + len(self.quantiles) + (3 * self.num_samples if self.return_samples else 0)
+        """K: the total count of :attr:`outputs`, stacked along one axis."""
+        return sum(count for _, count in self.outputs)
 
 
 def _points(ds: xr.Dataset, layout: Layout) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
@@ -160,24 +184,25 @@ def block_outputs(
         todo &= ~np.isfinite(_column(block, plan.schema.target, layout))
     out = np.full((plan.num_outputs, lat.size), np.nan)
     index = np.flatnonzero(todo)
-    sigma = noise_std(plan.model)
+    names = [name for name, _ in plan.outputs]
+    bg = plan.likelihood == "bernoulli_gamma"
+    sigma = None if bg else noise_std(plan.model)
     for start in range(0, index.size, plan.chunk_size):  # memory ~ S x chunk_size, whatever the block size
         idx = index[start : start + plan.chunk_size]
         xt = plan.schema(
             lat=lat[idx], lon=lon[idx], time=time, values={k: v[idx] for k, v in values.items()}
         )
-        f = decode_points(plan.model, list(weights), xt, chunk_size=plan.chunk_size)  # (S, n)
-        stats = summarise(
-            f,
-            sigma=sigma,
-            normaliser=plan.schema.normaliser,
-            target=plan.schema.target,
-            keys=cell_keys(seed, lat[idx], lon[idx]),
-            quantiles=plan.quantiles,
-            return_samples=plan.return_samples,
-        )
-        parts = [stats["mean"][None], stats["std"][None], stats["quantiles"]]
-        if plan.return_samples:
-            parts += [stats["samples"], stats["predictive_samples"], f]
+        f = decode_points(plan.model, list(weights), xt, chunk_size=plan.chunk_size)  # (S, n, P)
+        common = dict(
+            normaliser=plan.schema.normaliser, target=plan.schema.target, quantiles=plan.quantiles,
+            keys=cell_keys(seed, lat[idx], lon[idx]), return_samples=plan.return_samples,
+        )  # fmt: skip
+        if bg:
+            prob, k, theta = bernoulli_gamma_params(plan.model, f)  # (S, n) each
+            stats = summarise_bernoulli_gamma(prob, k, theta, **common)
+            stats |= {"bg_prob": prob, "bg_shape": k, "bg_scale": theta}
+        else:
+            stats = summarise(f[..., 0], sigma=sigma, **common) | {"f_normalised": f[..., 0]}
+        parts = [np.reshape(stats[name], (-1, idx.size)) for name in names]  # (count, n) each
         out[:, idx] = np.concatenate(parts, axis=0)  # (K, n)
     return out.reshape((plan.num_outputs,) + (1,) * expand + shape)

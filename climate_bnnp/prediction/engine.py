@@ -24,9 +24,12 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "LIKELIHOODS",
     "SUPPORTED_KINDS",
+    "bernoulli_gamma_params",
     "check_model",
     "decode_points",
+    "likelihood_kind",
     "model_device_dtype",
     "noise_std",
     "sample_task_weights",
@@ -37,6 +40,8 @@ _RNG_LOCK = threading.Lock()  # the models draw from torch's global RNG: one see
 
 SUPPORTED_KINDS = ("bnnp", "attn_bnnp")
 """Model kinds :func:`climate_bnnp.predict` supports (their decoders act on each point independently)."""
+LIKELIHOODS = ("gaussian", "bernoulli_gamma")
+"""Likelihoods :func:`climate_bnnp.predict` summarises (``ModelConfig.likelihood``)."""
 
 
 def check_model(model: nn.Module) -> None:
@@ -67,8 +72,26 @@ def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     return param.device, param.dtype
 
 
-def noise_std(model: nn.Module) -> float:
-    """Likelihood noise σ_y of the (single) output, in the model's normalised units."""
+def likelihood_kind(model: nn.Module) -> str:
+    """The model's likelihood, ``"gaussian"`` or ``"bernoulli_gamma"`` (from ``model.config.likelihood``).
+
+    Raises:
+        ValueError: another likelihood, or more than one target variable (predict() handles Dy = 1).
+    """
+    kind = str(getattr(model.config, "likelihood", "gaussian"))
+    if kind not in LIKELIHOODS:
+        raise ValueError(f"predict() handles the likelihoods {LIKELIHOODS}; this model has {kind!r}.")
+    dim_y = int(model.config.dim_y)
+    if dim_y != 1:
+        raise ValueError(f"predict() handles one target variable (Dy = 1); this model has Dy = {dim_y}.")
+    return kind
+
+
+def noise_std(model: nn.Module) -> float | None:
+    """Likelihood noise σ_y of the (single) output, in the model's normalised units; None for a
+    Bernoulli–Gamma model (its spread depends on the point: see :func:`bernoulli_gamma_params`)."""
+    if likelihood_kind(model) != "gaussian":
+        return None
     std = model.likelihood.std().detach().cpu().double().numpy()  # (Dy,)
     if std.shape != (1,):
         raise ValueError(f"predict() handles one target variable (Dy = 1); this model has Dy = {std.size}.")
@@ -134,7 +157,7 @@ def sample_task_weights(
 
 @torch.no_grad()
 def decode_points(model: nn.Module, weights: list[Tensor], xt: np.ndarray, *, chunk_size: int) -> np.ndarray:
-    """Function samples at target points, ``chunk_size`` points at a time, with fixed weights.
+    """Network outputs at target points, ``chunk_size`` points at a time, with fixed weights.
 
     Args:
         model: the model the weights were drawn from.
@@ -143,15 +166,39 @@ def decode_points(model: nn.Module, weights: list[Tensor], xt: np.ndarray, *, ch
         chunk_size: target points per decoder call (memory ~ S · chunk_size · max width).
 
     Returns:
-        ``f (S, Nt)`` float64, in the model's normalised target units.
+        ``f (S, Nt, P)`` float64 with ``P = Dy · likelihood.num_params`` output columns (Dy = 1): for the
+        Gaussian likelihood (``P = 1``) the function samples in the model's normalised target units, for
+        the Bernoulli–Gamma likelihood (``P = 3``) ``[logit π | raw k | raw θ]`` (see
+        :func:`bernoulli_gamma_params`).
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}.")
     device, dtype = model_device_dtype(model)
     num_samples = weights[0].shape[0]
-    out = np.empty((num_samples, len(xt)), dtype=np.float64)
+    width = int(model.config.dim_y) * int(model.likelihood.num_params)  # P
+    out = np.empty((num_samples, len(xt), width), dtype=np.float64)
     for start in range(0, len(xt), chunk_size):
         x = torch.as_tensor(xt[start : start + chunk_size], dtype=dtype, device=device)[None]  # (1, n, Dx)
-        f = model.decode(weights, x)  # (S, 1, n, 1)
-        out[:, start : start + chunk_size] = f[:, 0, :, 0].double().cpu().numpy()
+        f = model.decode(weights, x)  # (S, 1, n, P)
+        out[:, start : start + chunk_size] = f[:, 0].double().cpu().numpy()
     return out
+
+
+@torch.no_grad()
+def bernoulli_gamma_params(model: nn.Module, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rain probability π, Gamma shape k and scale θ (model units) from Bernoulli–Gamma outputs.
+
+    Uses the model's own likelihood (``distribution_params``: sigmoid, softplus + floors), in float64.
+
+    Args:
+        f: ``(S, N, 3)`` outputs of :func:`decode_points` (Dy = 1).
+
+    Returns:
+        ``π, k, θ``, each ``(S, N)`` float64.
+    """
+    logit, shape, scale = model.likelihood.distribution_params(torch.as_tensor(f, dtype=torch.float64))
+    return (
+        torch.sigmoid(logit)[..., 0].numpy(),  # (S, N)
+        shape[..., 0].numpy(),
+        scale[..., 0].numpy(),
+    )

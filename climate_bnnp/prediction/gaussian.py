@@ -42,7 +42,7 @@ def gaussian_prediction(
         lat, lon: ``(N,)`` degrees (key the noise draws, as in ``predict``).
         schema: the target's normalisation and transform.
         num_samples: S predictive samples. seed: the task's seed. quantiles: levels in (0, 1).
-        attrs: dataset attributes (e.g. ``method``).
+        attrs: dataset attributes (e.g. ``method``); ``likelihood`` is ``"gaussian"`` unless given.
     """
     mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
     if mean.shape != std.shape or mean.ndim != 1 or not (std > 0).all():
@@ -66,5 +66,8 @@ def gaussian_prediction(
         coords={"latitude": ("cell", np.asarray(lat)), "longitude": ("cell", np.asarray(lon)),
                 "quantile": ("quantile", np.asarray(quantiles)), "sample": ("sample", np.arange(num_samples))},
     )  # fmt: skip
-    out.attrs = {"num_samples": int(num_samples), "input_schema": json.dumps(schema.to_dict()), **dict(attrs or {})}
+    out.attrs = {
+        "num_samples": int(num_samples), "likelihood": "gaussian",
+        "input_schema": json.dumps(schema.to_dict()), **dict(attrs or {}),
+    }  # fmt: skip
     return out

@@ -1,4 +1,5 @@
-"""From function samples to the posterior predictive in physical units (numpy only).
+"""From function samples to the posterior predictive in physical units (numpy only), for Gaussian models
+(Bernoulli–Gamma models: :mod:`.bernoulli_gamma`, which shares the keyed draws :func:`uniform_at`).
 
 Given S function samples ``f_s`` at a point (normalised units, from one set of weight draws per task) and
 the likelihood noise σ (normalised units), the posterior predictive of the normalised target ``z`` is the
@@ -28,7 +29,7 @@ from scipy.special import ndtri
 
 from ..data import Normaliser
 
-__all__ = ["cell_keys", "standard_normal_at", "summarise", "wrap_longitude"]
+__all__ = ["cell_keys", "standard_normal_at", "summarise", "uniform_at", "wrap_longitude"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -62,13 +63,18 @@ def cell_keys(seed: int, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         return _splitmix(key ^ ilon.astype(np.uint64))
 
 
-def standard_normal_at(keys: np.ndarray, num_samples: int) -> np.ndarray:
-    """Standard normal draws ``(S, N)``, a deterministic function of each point's key and the sample index."""
+def uniform_at(keys: np.ndarray, num_samples: int) -> np.ndarray:
+    """Uniform draws in (0, 1) ``(S, N)``, a deterministic function of each point's key and sample index."""
     s = np.arange(1, num_samples + 1, dtype=np.uint64)[:, None] * _MIX2  # (S, 1)
     with np.errstate(over="ignore"):
         bits = _splitmix(keys[None, :] ^ s)  # (S, N)
-    u = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53  # uniform in (0, 1)
-    return ndtri(u)
+    return ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53  # uniform in (0, 1)
+
+
+def standard_normal_at(keys: np.ndarray, num_samples: int) -> np.ndarray:
+    """Standard normal draws ``(S, N)``, a deterministic function of each point's key and the sample index
+    (``Φ⁻¹`` of :func:`uniform_at`)."""
+    return ndtri(uniform_at(keys, num_samples))
 
 
 def _moments(
