@@ -4,6 +4,7 @@
 #   snakemake all                                         # the bundled real ERA5 sample (demo, < 10 min on 2 cores)
 #   snakemake all --configfile configs/test.yaml          # tiny smoke run (~1 min)
 #   snakemake all --configfile configs/era5land_ceurope.yaml   # the paper's setting (CDS download, one GPU)
+#   snakemake --profile profiles/slurm all --configfile ...     # every job on a SLURM cluster (`cluster` extra)
 #
 # `--configfile X` MERGES X over configs/sample.yaml (Snakemake semantics): give complete sections.
 # The merged config is validated against climate_bnnp.config.ExperimentConfig at parse time (unknown keys
@@ -29,6 +30,14 @@ BASELINES = ["kriging", "idw", "context_mean"]  # per-task methods a geoscientis
 PROTOCOLS = ["random"] + (["held_out"] if CFG.data.held_out_country else [])
 PIPE = f"{workflow.basedir}/pipelines"
 CONFIG_JSON = json.dumps(config_to_dict(CFG), sort_keys=True)
+# train: one process, or train.distributed.nproc data-parallel ones under torchrun (one GPU each unless on CPU)
+NPROC = CFG.train.distributed.nproc
+TRAIN = "python" if NPROC == 1 else f"torchrun --standalone --nproc-per-node {NPROC} --"  # --: script args follow
+TRAIN_GPUS = 0 if CFG.train.device == "cpu" else NPROC  # a cluster profile's GPU request (profiles/slurm)
+
+localrules:
+    all,
+    config,
 
 
 rule all:
@@ -115,8 +124,9 @@ rule train:
     threads: 1
     resources:
         mem_mb=8000,
+        gpu=TRAIN_GPUS,
     shell:
-        "python {PIPE}/train.py --config {input.config} --store {params.store} --prior {wildcards.prior}"
+        "{TRAIN} {PIPE}/train.py --config {input.config} --store {params.store} --prior {wildcards.prior}"
         " --out {output.checkpoint} --log {output.history} --threads {threads} > {log} 2>&1"
 
 

@@ -11,6 +11,10 @@ Reproducible: torch is seeded from ``train.seed`` before the model is built. Cra
 ``train.checkpoint_every`` steps the training state goes to ``results/<name>/checkpoints/<prior>.resume.pt``
 (not a rule output, so Snakemake keeps it when it deletes a failed job's outputs); a rerun continues from
 there to the same result as an uninterrupted run, and removes the file when done.
+
+Data-parallel: with ``train.distributed.nproc: N > 1`` the step relaunches itself as ``torchrun --standalone
+--nproc-per-node N -- pipelines/train.py ...`` (the Snakefile calls torchrun directly); every rank draws its
+own tasks, rank 0 writes the checkpoint, log and resume file.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -27,7 +34,7 @@ from climate_bnnp.data import open_task_store
 from climate_bnnp.models import build_model
 from climate_bnnp.tasks import TaskSampler
 from climate_bnnp.tasks.era5 import Era5TaskSet, train_source
-from climate_bnnp.train import fit
+from climate_bnnp.train import fit, init_distributed, launched_by_torchrun
 
 PRIORS = ("learned", "standard")
 
@@ -39,12 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prior", required=True, choices=PRIORS)
     parser.add_argument("--out", required=True, type=Path, help="checkpoint file")
     parser.add_argument("--log", type=Path, default=None, help="JSON-lines training log")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (all processes)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # resume notes
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads:  # shared by the processes of this machine under torchrun
+        torch.set_num_threads(max(1, args.threads // int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
     config = load_config(args.config)
+    nproc = config.train.distributed.nproc
+    if nproc > 1 and not launched_by_torchrun():  # N processes of this very step, under torchrun
+        launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+        launch.append("--")  # what follows is the script and its arguments (--log would match --log-dir)
+        argv = sys.argv[1:] if argv is None else argv
+        return subprocess.run([*launch, str(Path(__file__).resolve()), *argv], check=False).returncode
+    world = init_distributed(config.train.distributed.backend, config.train.device)  # no-op: 1 process
     taskset = Era5TaskSet(open_task_store(args.store))  # features, normaliser, ...: the store's input schema
     taskset.schema.check_dim_x(config.model.dim_x, where=f"{args.config}: model.dim_x")
     if config.model.dim_y != 1:
@@ -70,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         experiment=config_to_dict(config) | {"prior": args.prior},
         progress=False,
     )
+    if world.distributed:
+        torch.distributed.destroy_process_group()
     return 0
 
 

@@ -1,0 +1,44 @@
+"""`pipelines/train.py` with train.distributed.nproc = 2 relaunches itself under torchrun (2 gloo processes on
+CPU); rank 0 writes the checkpoint and log, which record both ranks' task streams."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _step(name: str):
+    spec = importlib.util.spec_from_file_location(f"pipeline_{name}", ROOT / "pipelines" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def test_train_step_with_two_processes_runs_under_torchrun(tmp_path):
+    config = yaml.safe_load((ROOT / "configs" / "test.yaml").read_text())
+    config["data"].update({"area": [52.0, -6.0, 40.0, 12.0]})
+    config["train"].update({"steps": 3, "log_every": 1, "checkpoint_every": 2, "distributed": {"nproc": 2}})
+    config["model"].update({"hidden_dims": [8], "inf_hidden_dims": [8]})
+    path = tmp_path / "config.yaml"
+    assert _step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
+    manifest, std, store = tmp_path / "raw" / "manifest.json", tmp_path / "std.zarr", tmp_path / "tasks.zarr"
+    assert _step("download")(["--config", str(path), "--out", str(manifest)]) == 0
+    assert _step("standardise")(["--config", str(path), "--manifest", str(manifest), "--out", str(std)]) == 0
+    assert _step("build_tasks")(["--config", str(path), "--input", str(std), "--out", str(store)]) == 0
+
+    ckpt, log = tmp_path / "learned.pt", tmp_path / "learned.jsonl"
+    args = ["--config", str(path), "--store", str(store), "--prior", "learned", "--out", str(ckpt)]
+    assert _step("train")([*args, "--log", str(log), "--threads", "2"]) == 0
+
+    state = torch.load(ckpt, weights_only=True)
+    assert state["step"] == 3 and state["world_size"] == 2 and len(state["ranks"]) == 2
+    assert state["ranks"][0]["sampler"] != state["ranks"][1]["sampler"]  # each rank its own task stream
+    assert state["experiment"]["train"]["distributed"]["nproc"] == 2 and state["input_schema"] is not None
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3]
+    assert not (tmp_path / "learned.resume.pt").exists()
