@@ -271,6 +271,9 @@ class DataConfig:
         held_out_bbox: optional ``(lon_min, lon_max, lat_min, lat_max)`` keeping one part of the country.
         num_eval_samples: Monte-Carlo samples S per test task for prediction and metrics.
         eval_seed: seed of the fixed test context draws.
+        fine_tune_steps: test-time fine-tuning of the BNNP on each test context with the single-task ELBO
+            before predicting (the paper's ERA5 protocol; 0 = amortised prediction). fine_tune_lr: its Adam
+            learning rate.
         eval_split: the split ``predict``, the baselines and ``evaluate`` use: ``test`` (reported results) or
             ``val`` (choosing settings: never select on the test split).
         max_concurrent: most CDS requests in flight at once.
@@ -298,6 +301,8 @@ class DataConfig:
     num_eval_samples: int = 64
     eval_seed: int = 69
     eval_split: Literal["test", "val"] = "test"
+    fine_tune_steps: int = 0
+    fine_tune_lr: float = 1e-3
     max_concurrent: int = 2
     dask_scheduler: str | None = None
     data_dir: str = "data"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -127,6 +127,7 @@ def predict(
     predict_at: Literal["missing", "all"] = "missing",
     interpolation: str = "linear",
     allow_prior: bool = False,
+    adapt: Callable[[nn.Module, np.ndarray, np.ndarray, int], nn.Module] | None = None,
     progress: bool | None = None,
 ) -> xr.Dataset:
     """Posterior predictive of ``target`` given the observed cells of ``ds``, on ``ds``'s own coordinates.
@@ -171,6 +172,9 @@ def predict(
         seed: base seed.
         chunk_size: target points per decoder call. context_chunk_size: context points per minibatch.
         predict_at: ``"missing"`` or ``"all"`` (see above). allow_prior: accept tasks without context.
+        adapt: optional per-task adaptation ``(model, xc, yc, seed) -> model`` applied to the context (model
+            units) before the weights are drawn, e.g. test-time fine-tuning with
+            ``climate_bnnp.train.fine_tuner(steps=200)`` (the paper's ERA5 protocol). Default: amortised.
         progress: show a progress bar (None: automatic).
 
     Returns:
@@ -221,7 +225,7 @@ def predict(
         tds, t_layout = _target_dataset(ds, layout, targets, covariates, task_dims, interpolation)
     plan = PredictionPlan(
         model, schema, int(num_samples), quantiles, bool(return_samples), int(chunk_size),
-        context_chunk_size, bool(allow_prior), targets is None and predict_at == "missing",
+        context_chunk_size, bool(allow_prior), targets is None and predict_at == "missing", adapt,
     )  # fmt: skip
     tasks, task_shape = _task_list(ds, task_dims, seed)
     lazy = any(v.chunks is not None for v in (*ctx.data_vars.values(), *tds.data_vars.values()))

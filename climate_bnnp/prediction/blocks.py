@@ -10,7 +10,7 @@ serves eager and lazy predictions.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,7 @@ class PredictionPlan:
     context_chunk_size: int | None
     allow_prior: bool
     predict_missing_only: bool
+    adapt: Callable[[nn.Module, np.ndarray, np.ndarray, int], nn.Module] | None = None
 
     @property
     def likelihood(self) -> str:
@@ -143,8 +144,9 @@ def task_weights(
             f"{plan.schema.normaliser.tp_transform!r}; e.g. log1p needs tp > -1 mm); min value {np.nanmin(y):g}."
         )
     xc = plan.schema(lat=lat[valid], lon=lon[valid], time=time, values=values)  # (Nc, Dx)
+    model = plan.model if plan.adapt is None else plan.adapt(plan.model, xc, yc, seed)  # e.g. fine-tuning
     return sample_task_weights(
-        plan.model,
+        model,
         xc,
         yc,
         num_samples=plan.num_samples,

@@ -251,7 +251,7 @@ def test_era5land_lon_lat_t2m_end_to_end_then_predict_from_the_checkpoint(tmp_pa
                "area": [48, 5, 45, 11], "grid": [0.5, 0.5]}  # fmt: skip
     config = _tiny_config(
         tmp_path, source="cds", request=request, area=None, features=["lon", "lat", "t2m"], n_val=2, n_test=3,
-        held_out_country="Switzerland", held_out_bbox=None, tp_transform="none",
+        held_out_country="Switzerland", held_out_bbox=None, tp_transform="none", fine_tune_steps=1,
     )  # fmt: skip
     text = yaml.safe_load(config.read_text())
     text["model"]["dim_x"] = 3
@@ -276,3 +276,4 @@ def test_era5land_lon_lat_t2m_end_to_end_then_predict_from_the_checkpoint(tmp_pa
     east = (user["longitude"] >= 8.0) & user["t2m"].notnull()
     assert bool(np.isfinite(out["mean"].where(east)).sum() == int(east.sum())) and out["mean"].attrs["units"] == "mm"
     assert out.attrs["features"] == "lon,lat,t2m"
+    assert "Fine-tuned prediction" in xr.open_zarr(pred, consolidated=False).attrs["note"]  # the paper's protocol

@@ -53,3 +53,30 @@ def test_zero_steps_and_bad_input():
         fine_tune(model, x, y, steps=-1)
     with pytest.raises(ValueError, match="needs a context"):
         fine_tune(model, x[:0], y[:0], steps=3)
+
+
+def test_predict_with_a_fine_tuner_equals_predicting_with_the_fine_tuned_model():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "prediction"))
+    from pred_helpers import make_grid, make_model, schema_of
+
+    import climate_bnnp
+    from climate_bnnp.data import Normaliser
+
+    model, grid = make_model(), make_grid()
+    schema = schema_of(Normaliser(mean={"tp": 0.8, "t2m": 15.0}, std={"tp": 1.1, "t2m": 5.0}))
+    kw = dict(schema=schema, num_samples=4, seed=1)
+    seen = {}
+
+    def adapt(m, xc, yc, seed):
+        seen["seed"] = seed
+        seen["model"] = fine_tune(m, xc, yc, steps=2, lr=1e-2, num_samples=2, seed=seed)
+        return seen["model"]
+
+    tuned = climate_bnnp.predict(model, grid.isel(time=0), adapt=adapt, **kw)
+    direct = climate_bnnp.predict(seen["model"], grid.isel(time=0), **kw)
+    amortised = climate_bnnp.predict(model, grid.isel(time=0), **kw)
+    np.testing.assert_allclose(tuned["mean"], direct["mean"], rtol=1e-12)
+    assert not np.allclose(tuned["mean"].values, amortised["mean"].values, equal_nan=True)
