@@ -5,6 +5,8 @@ ERA5-Land precipitation becomes totals over one period unless ``data.tp_periods:
 
 Usage: ``python pipelines/standardise.py --config C --manifest data/<name>/raw/manifest.json
 --out data/<name>/standardised.zarr``
+
+With ``data.dask_scheduler`` set, that dask.distributed cluster's workers compute and write the store.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 from pathlib import Path
 
 from climate_bnnp.config import load_config
-from climate_bnnp.data import open_cds_files, open_sample, standardise, write_zarr_atomic
+from climate_bnnp.data import dask_client, open_cds_files, open_sample, standardise, write_zarr_atomic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     ds = ds.chunk({"time": 1, "latitude": -1, "longitude": -1})
     for name in ds.variables:
         ds[name].encoding = {}
-    write_zarr_atomic(ds, args.out)
+    with dask_client(data.dask_scheduler):  # None: local threads
+        write_zarr_atomic(ds, args.out)
     return 0
 
 

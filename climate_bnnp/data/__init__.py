@@ -13,6 +13,7 @@ from climate_bnnp.data.cds import (
     make_cds_client,
 )
 from climate_bnnp.data.cds_files import open_cds_files
+from climate_bnnp.data.cluster import dask_client
 from climate_bnnp.data.mock import mock_era5
 from climate_bnnp.data.normalise import TP_TRANSFORMS, Normaliser, fit_normaliser
 from climate_bnnp.data.schema import COVARIATES, FEATURE_WIDTHS, InputSchema, check_dim_x, feature_dim, fit_input_schema
@@ -54,6 +55,7 @@ __all__ = [
     "check_credentials",
     "country_mask",
     "country_names",
+    "dask_client",
     "download",
     "fit_normaliser",
     "list_tasks",
