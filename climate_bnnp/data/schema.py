@@ -14,6 +14,11 @@ Features (:data:`FEATURE_WIDTHS` gives their column counts):
   regional setting ``x = (lon, lat, t2m)``);
 * ``xyz``: position on the unit sphere ``(cos φ cos λ, cos φ sin λ, sin φ)``, no seam at the dateline;
 * ``sincos_lon``: ``(sin λ, cos λ)``;
+* ``rff3``, ``rff10``: random Fourier features of the position, ``(sin, cos)(ω_j · xyz)`` for 12 fixed
+  frequencies ``ω_j ~ N(0, I / ℓ²)`` with ``ℓ`` = 3° or 10° of arc (24 columns each; the frequencies come
+  from a fixed seed, so they are the same in training and prediction). A Bayesian linear layer on them is a
+  GP with an RBF kernel of lengthscale ``ℓ`` (Rahimi & Recht): kriging's spatial inductive bias, at the
+  scale of a tile, for an MLP over coordinates;
 * ``t2m``, ``u10``, ``v10``, ``msl``: covariates, z-scored with the normaliser;
 * ``hour``: ``(sin, cos)(2π hour / 24)``; ``season``: ``(sin, cos)(2π day-of-year / 365.25)``.
 """
@@ -47,6 +52,8 @@ FEATURE_WIDTHS = {
     "lat": 1,
     "xyz": 3,
     "sincos_lon": 2,
+    "rff3": 24,
+    "rff10": 24,
     "t2m": 1,
     "u10": 1,
     "v10": 1,
@@ -59,6 +66,15 @@ FEATURE_WIDTHS = {
 COVARIATES = ("t2m", "u10", "v10", "msl")
 """Features read from data variables (physical units, z-scored with the normaliser)."""
 _TIME_FEATURES = ("hour", "season")
+_FOURIER_LENGTHSCALES_DEG = {"rff3": 3.0, "rff10": 10.0}
+_FOURIER_NUM = 12
+
+
+def _fourier_frequencies(name: str) -> np.ndarray:
+    """The fixed frequencies ``(12, 3)`` of a random-Fourier-feature set (seeded by its lengthscale)."""
+    scale = np.deg2rad(_FOURIER_LENGTHSCALES_DEG[name])  # chord ≈ arc on the unit sphere at these scales
+    rng = np.random.default_rng(int(_FOURIER_LENGTHSCALES_DEG[name] * 1000))
+    return rng.standard_normal((_FOURIER_NUM, 3)) / scale
 _COORD_FEATURES = ("lat", "lon")
 
 
@@ -178,6 +194,10 @@ class InputSchema:
             return [np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)]
         if name == "sincos_lon":
             return [np.sin(lam), np.cos(lam)]
+        if name in _FOURIER_LENGTHSCALES_DEG:
+            xyz = np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1)
+            proj = xyz @ _fourier_frequencies(name).T  # (..., 12)
+            return [*np.moveaxis(np.sin(proj), -1, 0), *np.moveaxis(np.cos(proj), -1, 0)]
         if time is None:
             raise ValueError(
                 f"the feature {name!r} needs a time stamp; give the Dataset a 'time' coordinate "
