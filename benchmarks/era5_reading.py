@@ -19,6 +19,7 @@ import resource
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +41,8 @@ from climate_bnnp.tasks import TaskSampler
 from climate_bnnp.tasks.era5 import Era5TaskSet, train_source
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _common import write_json  # noqa: E402
 
 
 def _sample_store(config, folder: Path) -> Path:
@@ -118,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_count": os.cpu_count(),
     }
     print(json.dumps(result, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     return 0
 
 
