@@ -17,3 +17,14 @@ def _seed_everything():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+CUDA = pytest.param(
+    "cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
+)
+
+
+@pytest.fixture(params=["cpu", CUDA])
+def device(request) -> torch.device:
+    """Run an oracle test on the CPU and, marked ``gpu``, on CUDA when present (skipped without it)."""
+    return torch.device(request.param)

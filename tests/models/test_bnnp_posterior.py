@@ -21,15 +21,15 @@ def _randomise_prior(model: BNNP, seed: int = 0) -> None:
 
 def _numpy_prior(prior) -> tuple[np.ndarray, np.ndarray]:
     """Prior mean and covariance rebuilt from the raw parameters (independent of the module's maths)."""
-    mean = prior.mean.detach().numpy()
-    scale = np.exp(prior.log_scale.detach().numpy())
-    lower = np.tril(prior.offdiag.detach().numpy(), -1) if prior.kind == "full" else 0.0
+    mean = prior.mean.detach().cpu().numpy()
+    scale = np.exp(prior.log_scale.detach().cpu().numpy())
+    lower = np.tril(prior.offdiag.detach().cpu().numpy(), -1) if prior.kind == "full" else 0.0
     chol = np.einsum("ji,ik->jik", scale, np.eye(scale.shape[1])) + lower
     return mean, chol @ np.swapaxes(chol, 1, 2) / prior.fan_in
 
 
 @pytest.mark.parametrize("prior_type", ["full", "diagonal"])
-def test_exact_final_layer_equals_bayesian_linear_regression(prior_type):
+def test_exact_final_layer_equals_bayesian_linear_regression(prior_type, device):
     sigma = 0.3
     model = BNNP(
         dim_x=3,
@@ -41,29 +41,33 @@ def test_exact_final_layer_equals_bayesian_linear_regression(prior_type):
         prior_type=prior_type,
     ).double()
     _randomise_prior(model)
+    model.to(device)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(25, 3)), rng.normal(size=(25, 2))
     layer = model.layers[0]
-    xc, yc = torch.from_numpy(x)[None], torch.from_numpy(y)[None]
+    xc, yc = torch.from_numpy(x)[None].to(device), torch.from_numpy(y)[None].to(device)
     yhat, lam = layer.pseudo_observations(xc, yc, None, model.likelihood.std())
     posterior = layer.posterior(accumulate_natural(layer.features(xc[None]), lam[None], yhat[None]))
-    cov = torch.cholesky_inverse(posterior.chol)[0, 0].detach().numpy()  # (J, D, D)
+    cov = torch.cholesky_inverse(posterior.chol)[0, 0].detach().cpu().numpy()  # (J, D, D)
     mu0, sigma0 = _numpy_prior(layer.prior)
     h = np.concatenate([x, np.ones((25, 1))], axis=1)
     for j in range(2):
         prec0 = np.linalg.inv(sigma0[j])
         cov_blr = np.linalg.inv(prec0 + h.T @ h / sigma**2)
         mean_blr = cov_blr @ (prec0 @ mu0[j] + h.T @ y[:, j] / sigma**2)
-        np.testing.assert_allclose(posterior.mean[0, 0, j].detach().numpy(), mean_blr, rtol=0, atol=1e-8)
+        mean = posterior.mean[0, 0, j].detach().cpu().numpy()
+        np.testing.assert_allclose(mean, mean_blr, rtol=0, atol=1e-8)
         np.testing.assert_allclose(cov[j], cov_blr, rtol=0, atol=1e-8)
 
 
 @pytest.mark.parametrize("grad", [False, True])
-def test_chunked_posterior_equals_full_batch_for_the_whole_network(grad):
+def test_chunked_posterior_equals_full_batch_for_the_whole_network(grad, device):
     model = BNNP(dim_x=2, dim_y=1, hidden_dims=(16, 8), inf_hidden_dims=(16,)).double()
     _randomise_prior(model)
+    model.to(device)
     xc, yc = torch.randn(3, 37, 2, dtype=torch.float64), torch.randn(3, 37, 1, dtype=torch.float64)
     mask = torch.rand(3, 37) > 0.2
+    xc, yc, mask = xc.to(device), yc.to(device), mask.to(device)
     with torch.set_grad_enabled(grad):
         torch.manual_seed(5)
         full = model.sample_weights(xc, yc, mask, num_samples=4)

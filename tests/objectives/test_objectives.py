@@ -103,14 +103,14 @@ def test_every_trainable_parameter_gets_a_finite_nonzero_gradient(name):
         assert torch.isfinite(param.grad).all() and param.grad.abs().sum() > 0, pname
 
 
-def test_minibatched_gradient_equals_full_batch_gradient_in_expectation(monkeypatch):
+def test_minibatched_gradient_equals_full_batch_gradient_in_expectation(monkeypatch, device):
     """Exact expectation: average the chunked gradient over every combination of chunk picks.
 
     The picks are the only randomness that differs (the weight draws share one seed), and the estimator
     is linear in each layer's pick, so the average equals the full-batch gradient to rounding error.
     """
-    model = BNNP(hidden_dims=(4, 3), inf_hidden_dims=(6,)).double()
-    batch = _batch(nc=9)
+    model = BNNP(hidden_dims=(4, 3), inf_hidden_dims=(6,)).double().to(device)
+    batch = _batch(nc=9).to(device)
     chunk, num_chunks = 5, 2  # chunks of 5 and 4 points: unequal sizes are fine too
 
     def gradient(picks, chunk_size):
