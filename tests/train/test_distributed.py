@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,14 @@ sys.path.insert(
 
 import ddp_helpers as H  # noqa: E402
 
-from climate_bnnp.config import ModelConfig  # noqa: E402
+from climate_bnnp.config import (  # noqa: E402
+    ConfigError,
+    DistributedConfig,
+    ExperimentConfig,
+    ModelConfig,
+    config_from_dict,
+    config_to_dict,
+)
 from climate_bnnp.models import build_model  # noqa: E402
 from climate_bnnp.objectives import OBJECTIVES  # noqa: E402
 from climate_bnnp.tasks import collate  # noqa: E402
@@ -186,4 +194,34 @@ def test_a_resumed_distributed_run_reproduces_an_uninterrupted_one(tmp_path):
             resume_path=tmp_path / "elastic.resume.pt",
             progress=False,
         )
+    assert [r["step"] for r in records] == [3, 4]
+
+
+def test_distributed_config_is_validated():
+    config = config_from_dict(ExperimentConfig, {"train": {"distributed": {"nproc": 4, "backend": "nccl"}}})
+    assert config.train.distributed.nproc == 4 and config.train.distributed.backend == "nccl"
+    for section, message in [
+        ({"distributed": {"nproc": 0}}, r"train.distributed.nproc: got 0; expected a positive integer"),
+        ({"distributed": {"nprocs": 2}}, r"unknown key\(s\) \['nprocs'\].*did you mean 'nproc'"),
+        ({"distributed": {"nproc": 2}, "device": "cuda:1"}, r"train.device: got 'cuda:1' with .*nproc = 2"),
+        ({"distributed": {"backend": "nccl"}, "device": "cpu"}, r"got 'nccl' with train.device 'cpu'"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            config_from_dict(ExperimentConfig, {"train": section})
+
+
+def test_launch_settings_do_not_change_the_run_fingerprint(tmp_path):
+    """A run started on 1 process resumes when relaunched with other launch settings (nproc, dask address)."""
+    cfg = H.resume_config()
+    experiment = config_to_dict(ExperimentConfig(train=cfg))
+    crash = H._crashing(3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(H.make_model(), H.make_sampler(), cfg, checkpoint_path=tmp_path / "c.pt", experiment=experiment,
+            objective=crash, progress=False)  # fmt: skip
+    relaunched = replace(cfg, distributed=DistributedConfig(nproc=2))
+    experiment = config_to_dict(ExperimentConfig(train=relaunched)) | {
+        "data": experiment["data"] | {"dask_scheduler": "tcp://x:1"}
+    }
+    records = fit(H.make_model(), H.make_sampler(), relaunched, checkpoint_path=tmp_path / "c.pt",
+                  experiment=experiment, progress=False)  # fmt: skip
     assert [r["step"] for r in records] == [3, 4]
