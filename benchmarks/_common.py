@@ -8,11 +8,10 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS", "machine", "peak_rss_mb", "write_json", "run_child"]
+__all__ = ["RESULTS", "machine", "peak_rss_mb", "write_json", "run_child", "large_gemm_gflops"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -53,14 +52,31 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def large_gemm_gflops(size: int = 2048, repeats: int = 3) -> float:
+    """FLOP rate (GFLOP/s, median of ``repeats``) of a plain ``size × size`` float64 GEMM in this process.
+
+    Measured in the same process, with the same torch threads, as the benchmark it normalises: a step time
+    times this rate is the step's cost in "large-GEMM GFLOP", which compares across machines and loads.
+    """
+    import time
+
+    import torch
+
+    a, b = torch.randn(size, size, dtype=torch.float64), torch.randn(size, size, dtype=torch.float64)
+    a @ b  # warm-up
+    times = []
+    for _ in range(repeats):
+        tick = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - tick)
+    return 2 * size**3 / sorted(times)[len(times) // 2] / 1e9
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as JSON atomically (temporary file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    from climate_bnnp.data import write_json_atomic
+
+    write_json_atomic(path, data)
 
 
 def run_child(script: Path, args: list[str], timeout: float = 1800.0) -> dict[str, Any]:

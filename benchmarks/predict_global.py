@@ -20,7 +20,6 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -127,11 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "records": records,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=f".{args.out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(result, fh, indent=2)
-    os.replace(tmp, args.out)
+    from climate_bnnp.data import write_json_atomic
+
+    write_json_atomic(args.out, result)
     return 0
 
 

@@ -11,14 +11,18 @@ Usage: ``python pipelines/download.py --config results/<name>/config.yaml
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 from climate_bnnp.config import load_config
-from climate_bnnp.data import ERA5_ATTRIBUTION, ERA5_LAND_ATTRIBUTION, SAMPLE_PROVENANCE, CDSRequest, download
+from climate_bnnp.data import (
+    ERA5_ATTRIBUTION,
+    ERA5_LAND_ATTRIBUTION,
+    SAMPLE_PROVENANCE,
+    CDSRequest,
+    download,
+    write_json_atomic,
+)
 from climate_bnnp.data.sample import sample_path
 
 
@@ -46,12 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             "request": request.to_dict(),
             "attribution": ERA5_LAND_ATTRIBUTION if land else ERA5_ATTRIBUTION,
         }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=f".{args.out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(manifest, fh, indent=2)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600
-    os.replace(tmp, args.out)
+    write_json_atomic(args.out, manifest)
     return 0
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import yaml
 
 from climate_bnnp.config import ExperimentConfig, config_from_dict, config_to_dict
+from climate_bnnp.data import write_text_atomic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,12 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="YAML file to write")
     args = parser.parse_args(argv)
     config = config_from_dict(ExperimentConfig, json.loads(args.json), where="snakemake config")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=f".{args.out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        yaml.safe_dump(config_to_dict(config), fh, sort_keys=False)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600
-    os.replace(tmp, args.out)
+    write_text_atomic(args.out, yaml.safe_dump(config_to_dict(config), sort_keys=False))
     return 0
 
 

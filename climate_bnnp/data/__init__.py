@@ -14,11 +14,19 @@ from climate_bnnp.data.cds import (
 )
 from climate_bnnp.data.cds_files import open_cds_files
 from climate_bnnp.data.cluster import dask_client
+from climate_bnnp.data.files import atomic_write, write_json_atomic, write_text_atomic
 from climate_bnnp.data.mock import mock_era5
 from climate_bnnp.data.normalise import TP_TRANSFORMS, Normaliser, fit_normaliser
-from climate_bnnp.data.schema import COVARIATES, FEATURE_WIDTHS, InputSchema, check_dim_x, feature_dim, fit_input_schema
 from climate_bnnp.data.regions import country_mask, country_names
 from climate_bnnp.data.sample import ERA5_ATTRIBUTION, ERA5_LAND_ATTRIBUTION, SAMPLE_PROVENANCE, open_sample
+from climate_bnnp.data.schema import (
+    COVARIATES,
+    FEATURE_WIDTHS,
+    InputSchema,
+    check_dim_x,
+    feature_dim,
+    fit_input_schema,
+)
 from climate_bnnp.data.splits import split_times
 from climate_bnnp.data.standardise import CANONICAL_DIMS, SOURCES, VARIABLES, standardise
 from climate_bnnp.data.stores import (
@@ -51,6 +59,7 @@ __all__ = [
     "TP_TRANSFORMS",
     "TaskKey",
     "VARIABLES",
+    "atomic_write",
     "build_task_store",
     "check_credentials",
     "country_mask",
@@ -69,5 +78,7 @@ __all__ = [
     "standardise",
     "task_slices",
     "tile_slices",
+    "write_json_atomic",
+    "write_text_atomic",
     "write_zarr_atomic",
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "write_json_atomic", "write_text_atomic"]
 
 
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
@@ -27,3 +28,13 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
     finally:
         Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_json_atomic(path: str | Path, data: object) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically (see :func:`atomic_write`)."""
+    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")

@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +32,7 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..config import ExperimentConfig, config_to_dict, load_config
+from ..data import write_json_atomic
 from ..models import build_model
 from ..tasks.mnist import load_idx, load_mnist_5k, mnist_sampler, split_images
 from ..train import fit
@@ -89,11 +87,6 @@ def load_split(options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     return train, test
 
 
-def _write_json(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
-    os.replace(tmp, path)
 
 
 def _figures(model, test: np.ndarray, out: Path, label: str, seed: int) -> list[str]:
@@ -208,7 +201,7 @@ def run(
         else str(options["idx_images"]),
         "figures": _figures(model, test, out, label, options["eval_seed"]) if figures else [],
     }
-    _write_json(out / "results.json", results)
+    write_json_atomic(out / "results.json", results)
     return results
 
 

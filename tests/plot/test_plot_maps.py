@@ -128,8 +128,8 @@ def test_save_figure_is_atomic(tmp_path, monkeypatch):
     target = tmp_path / "f.png"
     target.write_bytes(b"old")
 
-    def broken_savefig(fh, **kwargs):
-        fh.write(b"partial")
+    def broken_savefig(fname, **kwargs):
+        Path(fname).write_bytes(b"partial")  # the temporary file, never the target
         raise RuntimeError("killed mid-write")
 
     monkeypatch.setattr(fig, "savefig", broken_savefig)
