@@ -10,8 +10,6 @@ the model's inputs from the file alone.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig, config_from_dict, config_to_dict
-from .data import InputSchema
+from .data import InputSchema, atomic_write
 from .models import build_model
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "file_sha256"]
@@ -51,18 +49,6 @@ class Checkpoint:
     sha256: str
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(
     path: str | Path,
     model: nn.Module,
@@ -90,7 +76,7 @@ def save_checkpoint(
         "experiment": experiment,
         **state,
     }
-    _atomic_save(payload, path)
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
     return path
 
 
