@@ -35,7 +35,14 @@ def make_sampler() -> TaskSampler:
 
 
 def step_config(**kwargs) -> TrainConfig:
-    settings = {"steps": 1, "batch_size": BATCH, "num_samples": 3, "device": "cpu", "seed": SEED, "log_every": 1}
+    settings = {
+        "steps": 1,
+        "batch_size": BATCH,
+        "num_samples": 3,
+        "device": "cpu",
+        "seed": SEED,
+        "log_every": 1,
+    }
     return TrainConfig(**settings | kwargs)
 
 
@@ -144,7 +151,6 @@ def _mode_resume(out: Path, rank: int) -> None:
         )
     except KeyboardInterrupt:
         pass
-    init_distributed()  # still joined: a no-op
     torch.distributed.barrier()
     if rank == 0:
         shutil.copy(out / "crashed.resume.pt", out / "elastic.resume.pt")  # for a 1-process continuation
