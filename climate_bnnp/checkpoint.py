@@ -10,6 +10,7 @@ the model's inputs from the file alone.
 from __future__ import annotations
 
 import hashlib
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,12 +95,23 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        ValueError: if the file is not a climate_bnnp checkpoint.
+        ValueError: if the file is not a climate_bnnp checkpoint, or cannot be unpickled safely (truncated,
+            corrupt, or carrying code).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train a model first (e.g. `snakemake all`).")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [""]
+        detail = next((line for line in lines if "GLOBAL" in line), lines[0])[:200]
+        raise ValueError(
+            f"{path} cannot be loaded as a checkpoint: expected tensors and plain data only, got a file that "
+            f"is truncated, corrupt or carries objects (code) that weights_only loading refuses "
+            f"({type(err).__name__}: {detail}). Do not load it with "
+            "weights_only=False unless you trust its origin; retrain or re-save it with save_checkpoint()."
+        ) from err
     found = state.get("format") if isinstance(state, dict) else None
     if found in _EARLIER_FORMATS:
         raise ValueError(

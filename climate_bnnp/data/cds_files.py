@@ -54,7 +54,9 @@ def merge_zip_to_netcdf(path: Path) -> None:
             members = sorted(n for n in archive.namelist() if n.endswith(".nc") and not n.endswith("/"))
             if not members:
                 raise ValueError(
-                    f"ZIP archive {path.name} holds no .nc file (members: {archive.namelist()})."
+                    f"ZIP archive {path.name} holds no .nc file (members: {archive.namelist()}); expected one "
+                    "netCDF per kind of variable. Delete it and download the month again (request format "
+                    "'netcdf')."
                 )
             extracted = [Path(archive.extract(m, tmpdir)) for m in members]
         out = path.with_name(f"{path.name}.merged-{uuid.uuid4().hex[:8]}")
@@ -104,7 +106,7 @@ def open_cds_files(paths: Sequence[str | Path]) -> xr.Dataset:
         paths: monthly netCDF files (already unpacked, e.g. the output of ``download``), in time order.
 
     Raises:
-        ValueError: if ``paths`` is empty or a file is still a ZIP archive.
+        ValueError: if ``paths`` is empty, a file is still a ZIP archive or cannot be opened (truncated).
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -112,6 +114,15 @@ def open_cds_files(paths: Sequence[str | Path]) -> xr.Dataset:
     zipped = [p.name for p in paths if is_zip(p)]
     if zipped:
         raise ValueError(f"Files {zipped} are ZIP archives; download() unpacks them, rerun it.")
+    for path in paths:  # name the unreadable file (a truncated download) instead of a bare HDF error
+        try:
+            with NETCDF_LOCK, xr.open_dataset(path, cache=False):
+                pass
+        except Exception as err:  # noqa: BLE001 - any reader failure means the same to the user
+            raise ValueError(
+                f"{path} cannot be opened as netCDF ({type(err).__name__}: {err}); expected a complete "
+                "downloaded month. It is probably truncated: delete it and rerun download() to fetch it again."
+            ) from err
     with xr.open_dataset(paths[0], cache=False) as first:
         tdim = "valid_time" if "valid_time" in first.dims else "time"
     return xr.open_mfdataset(

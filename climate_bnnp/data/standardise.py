@@ -126,6 +126,19 @@ def _check_coords(ds: xr.Dataset) -> None:
                 f"got coordinates {sorted(ds.coords)}; "
                 "pass an ERA5 dataset from open_sample() or a CDS netCDF file."
             )
+    for name, low, high in (("latitude", -90.0, 90.0), ("longitude", -180.0, 360.0)):
+        if ds.sizes.get(name, 1) == 0:
+            raise ValueError(
+                f"The region is empty ({name!r} has size 0); expected at least one cell. Check the crop: "
+                "sel(latitude=slice(a, b)) follows the coordinate's order (descending latitudes need a > b)."
+            )
+        values = np.asarray(ds[name].values, dtype=np.float64)
+        bad = ~np.isfinite(values) | (values < low) | (values > high)
+        if bad.any():
+            raise ValueError(
+                f"{name!r} has values outside [{low:g}, {high:g}] (e.g. {float(values[bad][0])!r}); expected "
+                "degrees. Fix the coordinate's units or drop those cells."
+            )
     times = ds["time"].values
     if not np.issubdtype(times.dtype, np.datetime64):
         raise ValueError(f"Expected datetime64 'time' values, got dtype {times.dtype}; decode times first.")

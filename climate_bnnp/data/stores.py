@@ -201,6 +201,7 @@ def open_task_store(path: str | Path, *, use_dask: bool = False) -> xr.Dataset:
     if not path.exists():
         raise FileNotFoundError(f"No task store at {path}; build it with build_task_store() first.")
     store = xr.open_zarr(path, consolidated=False, chunks={} if use_dask else None)
+    store.encoding["source"] = str(path)  # names the store in read_task's messages
     version = store.attrs.get("climate_bnnp_store")
     if version != STORE_VERSION:
         raise ValueError(
@@ -251,5 +252,17 @@ def read_task(store: xr.Dataset, key: TaskKey | tuple[int, int, int]) -> xr.Data
     Returns:
         In-memory dataset equal to ``store.isel(time=t, latitude=tile_lat_slice, longitude=tile_lon_slice)``
         (physical units; model inputs come from ``InputSchema.from_dict(store.attrs["input_schema"])``).
+
+    Raises:
+        IndexError: a key outside the store. ValueError: a chunk that cannot be read (a corrupt store).
     """
-    return store.isel(task_slices(store, key)).load()
+    try:
+        return store.isel(task_slices(store, key)).load()
+    except IndexError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a codec/IO failure reads as a corrupt chunk
+        raise ValueError(
+            f"Task {tuple(key)}: a chunk of the task store {store.encoding.get('source', '')!s} cannot be read "
+            f"({type(err).__name__}: {err}); expected intact Zarr chunks. The store is corrupt: delete it and "
+            "rebuild it (build_task_store(), or rerun the `build_tasks` rule)."
+        ) from err

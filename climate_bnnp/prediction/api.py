@@ -17,7 +17,7 @@ from .bernoulli_gamma import check_bernoulli_gamma_schema
 from .blocks import SAMPLE_OUTPUTS, PredictionPlan
 from .engine import check_model, likelihood_kind, noise_std, task_seed
 from .graph import PredictProgress, assemble, block_slices
-from .inputs import Layout, check_variables, find_layout, interpolate_to
+from .inputs import Layout, check_task_dims, check_variables, find_layout, interpolate_to
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -212,6 +212,7 @@ def predict(
     covariates = schema.covariates
     check_variables(ds if targets is None else ds, covariates, layout)
     task_dims = tuple(d for d in ds[target].dims if d not in layout.spatial_dims)
+    check_task_dims(ds, task_dims)
     for name in covariates:
         extra = [d for d in ds[name].dims if d not in task_dims and d not in layout.spatial_dims]
         if extra:

@@ -24,6 +24,7 @@ from .summary import wrap_longitude
 __all__ = [
     "INTERPOLATION_METHODS",
     "Layout",
+    "check_task_dims",
     "check_units",
     "check_variables",
     "find_layout",
@@ -73,13 +74,54 @@ def find_layout(ds: xr.Dataset, label: str = "ds") -> Layout:
     lat, lon = _coord_name(ds, _LAT_NAMES, "latitude", label), _coord_name(ds, _LON_NAMES, "longitude", label)
     lat_dims, lon_dims = ds[lat].dims, ds[lon].dims
     if lat_dims == (lat,) and lon_dims == (lon,):
-        return Layout("grid", lat, lon, (lat, lon))
+        return _check_locations(ds, Layout("grid", lat, lon, (lat, lon)), label)
     if len(lat_dims) == 1 and lat_dims == lon_dims:
-        return Layout("points", lat, lon, lat_dims)
+        return _check_locations(ds, Layout("points", lat, lon, lat_dims), label)
     raise ValueError(
         f"{label}: {lat!r} has dims {lat_dims} and {lon!r} has dims {lon_dims}; expected a grid (each its "
         "own 1-D dimension coordinate) or points (both along one dimension such as 'station')."
     )
+
+
+def _check_locations(ds: xr.Dataset, layout: Layout, label: str) -> Layout:
+    """A non-empty region with finite, in-range coordinates (a grid's lines once each); dask coords skipped."""
+    for dim in layout.spatial_dims:
+        if ds.sizes[dim] == 0:
+            raise ValueError(
+                f"{label}: the region is empty ({dim!r} has size 0); expected at least one cell. Check the crop: "
+                "ds.sel(latitude=slice(a, b)) follows the coordinate's order (descending latitudes need a > b)."
+            )
+    for name, low, high in ((layout.lat, -90.0, 90.0), (layout.lon, -180.0, 360.0)):
+        if ds[name].chunks is not None:
+            continue
+        values = np.asarray(ds[name].values, dtype=np.float64)
+        bad = ~np.isfinite(values) | (values < low) | (values > high)
+        if bad.any():
+            raise ValueError(
+                f"{label}: {name!r} has values outside [{low:g}, {high:g}] (e.g. {float(values[bad][0])!r}); expected "
+                "degrees (latitude in [-90, 90], longitude in [-180, 180) or [0, 360)). Fix the coordinate's units "
+                "or drop those cells."
+            )
+        if layout.kind == "grid" and np.unique(values).size != values.size:
+            raise ValueError(
+                f"{label}: {name!r} has duplicated values; expected each grid line once. Drop them first, e.g. "
+                f"ds.drop_duplicates({name!r})."
+            )
+    return layout
+
+
+def check_task_dims(ds: xr.Dataset, task_dims: Sequence[str], label: str = "ds") -> None:
+    """Each task needs its own coordinate value (it seeds the task's draws and labels its output).
+
+    Raises:
+        ValueError: a task dim (e.g. ``time``) with duplicated coordinate values.
+    """
+    for dim in task_dims:
+        if dim in ds.indexes and not ds.indexes[dim].is_unique:
+            raise ValueError(
+                f"{label}: {dim!r} has duplicated values; expected each {dim} once (one task each). Drop them "
+                f"first, e.g. ds.drop_duplicates({dim!r})."
+            )
 
 
 def check_units(da: xr.DataArray, name: str, label: str = "ds") -> None:
