@@ -54,8 +54,8 @@ def merge_zip_to_netcdf(path: Path) -> None:
             members = sorted(n for n in archive.namelist() if n.endswith(".nc") and not n.endswith("/"))
             if not members:
                 raise ValueError(
-                    f"ZIP archive {path.name} holds no .nc file (members: {archive.namelist()}); expected one "
-                    "netCDF per kind of variable. Delete it and download the month again (request format "
+                    f"ZIP archive {path.name} holds no .nc file (members: {archive.namelist()}); expected "
+                    "one netCDF per kind of variable. Delete it and download the month again (request format "
                     "'netcdf')."
                 )
             extracted = [Path(archive.extract(m, tmpdir)) for m in members]
@@ -121,7 +121,8 @@ def open_cds_files(paths: Sequence[str | Path]) -> xr.Dataset:
         except Exception as err:  # noqa: BLE001 - any reader failure means the same to the user
             raise ValueError(
                 f"{path} cannot be opened as netCDF ({type(err).__name__}: {err}); expected a complete "
-                "downloaded month. It is probably truncated: delete it and rerun download() to fetch it again."
+                "downloaded month. It is probably truncated: delete it and rerun download() to fetch it "
+                "again."
             ) from err
     with xr.open_dataset(paths[0], cache=False) as first:
         tdim = "valid_time" if "valid_time" in first.dims else "time"

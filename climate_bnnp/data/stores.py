@@ -98,9 +98,12 @@ def _replace_dir(tmp: Path, path: Path) -> None:
 def write_zarr_atomic(ds: xr.Dataset, path: str | Path) -> Path:
     """Write ``ds`` as a Zarr v3 store (unconsolidated) to a temporary folder beside ``path``, then rename
     it into place: a failed or killed write never leaves a store that looks complete, and an old store at
-    ``path`` is only replaced once the new one is finished."""
+    ``path`` is only replaced once the new one is finished. The temporary folders of an earlier killed write
+    to ``path`` are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (*path.parent.glob(f".{path.name}.tmp-*"), *path.parent.glob(f".{path.name}.old-*")):
+        shutil.rmtree(stale, ignore_errors=True)  # leftovers of a killed write: never data, clean them up
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, compute=False).compute()
@@ -262,7 +265,7 @@ def read_task(store: xr.Dataset, key: TaskKey | tuple[int, int, int]) -> xr.Data
         raise
     except Exception as err:  # noqa: BLE001 - a codec/IO failure reads as a corrupt chunk
         raise ValueError(
-            f"Task {tuple(key)}: a chunk of the task store {store.encoding.get('source', '')!s} cannot be read "
-            f"({type(err).__name__}: {err}); expected intact Zarr chunks. The store is corrupt: delete it and "
-            "rebuild it (build_task_store(), or rerun the `build_tasks` rule)."
+            f"Task {tuple(key)}: a chunk of the task store {store.encoding.get('source', '')!s} cannot be "
+            f"read ({type(err).__name__}: {err}); expected intact Zarr chunks. The store is corrupt: delete "
+            "it and rebuild it (build_task_store(), or rerun the `build_tasks` rule)."
         ) from err

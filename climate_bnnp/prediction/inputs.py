@@ -84,12 +84,13 @@ def find_layout(ds: xr.Dataset, label: str = "ds") -> Layout:
 
 
 def _check_locations(ds: xr.Dataset, layout: Layout, label: str) -> Layout:
-    """A non-empty region with finite, in-range coordinates (a grid's lines once each); dask coords skipped."""
+    """A non-empty region with finite, in-range coordinates (grid lines once each); dask coords skipped."""
     for dim in layout.spatial_dims:
         if ds.sizes[dim] == 0:
             raise ValueError(
-                f"{label}: the region is empty ({dim!r} has size 0); expected at least one cell. Check the crop: "
-                "ds.sel(latitude=slice(a, b)) follows the coordinate's order (descending latitudes need a > b)."
+                f"{label}: the region is empty ({dim!r} has size 0); expected at least one cell. Check the "
+                "crop: ds.sel(latitude=slice(a, b)) follows the coordinate's order (descending latitudes "
+                "need a > b)."
             )
     for name, low, high in ((layout.lat, -90.0, 90.0), (layout.lon, -180.0, 360.0)):
         if ds[name].chunks is not None:
@@ -98,14 +99,14 @@ def _check_locations(ds: xr.Dataset, layout: Layout, label: str) -> Layout:
         bad = ~np.isfinite(values) | (values < low) | (values > high)
         if bad.any():
             raise ValueError(
-                f"{label}: {name!r} has values outside [{low:g}, {high:g}] (e.g. {float(values[bad][0])!r}); expected "
-                "degrees (latitude in [-90, 90], longitude in [-180, 180) or [0, 360)). Fix the coordinate's units "
-                "or drop those cells."
+                f"{label}: {name!r} has values outside [{low:g}, {high:g}] (e.g. {float(values[bad][0])!r}); "
+                "expected degrees (latitude in [-90, 90], longitude in [-180, 180) or [0, 360)). Fix the "
+                "coordinate's units or drop those cells."
             )
         if layout.kind == "grid" and np.unique(values).size != values.size:
             raise ValueError(
-                f"{label}: {name!r} has duplicated values; expected each grid line once. Drop them first, e.g. "
-                f"ds.drop_duplicates({name!r})."
+                f"{label}: {name!r} has duplicated values; expected each grid line once. Drop them first, "
+                f"e.g. ds.drop_duplicates({name!r})."
             )
     return layout
 
@@ -119,8 +120,8 @@ def check_task_dims(ds: xr.Dataset, task_dims: Sequence[str], label: str = "ds")
     for dim in task_dims:
         if dim in ds.indexes and not ds.indexes[dim].is_unique:
             raise ValueError(
-                f"{label}: {dim!r} has duplicated values; expected each {dim} once (one task each). Drop them "
-                f"first, e.g. ds.drop_duplicates({dim!r})."
+                f"{label}: {dim!r} has duplicated values; expected each {dim} once (one task each). Drop "
+                f"them first, e.g. ds.drop_duplicates({dim!r})."
             )
 
 
