@@ -42,6 +42,10 @@ CANDIDATES: dict[str, dict] = {
         "data": {"features": [*COVARIATES, "rff3", "rff10"]},
         "model": {"dim_x": 55},
     },
+    "covariates_rff_bg": {
+        "data": {"features": [*COVARIATES, "rff3", "rff10"], "tp_transform": "scale"},
+        "model": {"dim_x": 55, "likelihood": "bernoulli_gamma"},
+    },
     "covariates_2x_steps": {"data": {"features": COVARIATES}, "model": {"dim_x": 7}, "train": {"steps": 2400}},
 }
 
