@@ -206,7 +206,8 @@ def predict(
     layout = find_layout(ds)
     if target not in ds.data_vars:
         raise ValueError(
-            f"ds lacks the target variable {target!r} (NaN where unobserved); it has {sorted(ds.data_vars)}."
+            f"ds lacks the target variable {target!r} (NaN where unobserved); it has {sorted(ds.data_vars)}. "
+            f"Add it in {schema.units.get(target, 'training')!r} units, NaN at the cells to predict."
         )
     check_variables(ds, [target], layout, role="target")
     covariates = schema.covariates
@@ -217,7 +218,8 @@ def predict(
         extra = [d for d in ds[name].dims if d not in task_dims and d not in layout.spatial_dims]
         if extra:
             raise ValueError(
-                f"mismatched grids: ds[{name!r}] has dims {extra} that the target {target!r} lacks."
+                f"mismatched grids: ds[{name!r}] has dims {extra} that the target {target!r} lacks; "
+                f"expected the target's dims. Select one, e.g. ds[{name!r}].isel({extra[0]}=0)."
             )
     ctx = ds[[target, *covariates]]
     if targets is None:
