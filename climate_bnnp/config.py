@@ -32,6 +32,10 @@ __all__ = [
 ]
 
 
+_ACTIVATIONS = ("relu", "tanh", "silu", "gelu", "identity")
+"""Accepted ``model.activation`` values (the keys of :data:`climate_bnnp.layers.networks.ACTIVATIONS`)."""
+
+
 class ConfigError(ValueError):
     """A configuration file or dictionary does not match the dataclass schema."""
 
@@ -110,6 +114,10 @@ class ModelConfig:
         if self.noise_bound is not None and not self.noise_init < self.noise_bound:
             raise ConfigError(
                 f"noise_init ({self.noise_init}) must be below noise_bound ({self.noise_bound})."
+            )
+        if self.activation not in _ACTIVATIONS:
+            raise ConfigError(
+                f"model.activation: got {self.activation!r}; expected one of {list(_ACTIVATIONS)}."
             )
         if self.likelihood not in ("gaussian", "bernoulli_gamma"):
             raise ConfigError(
@@ -320,6 +328,13 @@ class DataConfig:
                 f"data.tp_periods: got {self.tp_periods!r}; expected 'consistent' (ERA5-Land tp as totals "
                 "over one period) or 'raw_mixed_as_paper' (raw accumulations mixing 24 h and 12 h totals)."
             )
+        if self.area is not None:
+            north, west, south, east = self.area
+            if not -90.0 <= south < north <= 90.0 or west == east:
+                raise ConfigError(
+                    f"data.area: got {list(self.area)}; expected [north, west, south, east] in degrees with "
+                    "-90 <= south < north <= 90 and west != east, e.g. [50, 5, 45, 12]."
+                )
         if not 0.0 < self.subsample_fraction <= 1.0:
             raise ConfigError(f"data.subsample_fraction must lie in (0, 1], got {self.subsample_fraction}.")
         low, high = self.test_context_fraction

@@ -120,6 +120,12 @@ CONFIG_CASES = [
          _config("model", "kind", "xyz")),
     Case("config-dtype-choice", ConfigError, r"train\.dtype: got 'float16'.*expected one of \['float64', 'float32'\]",
          _config("train", "dtype", "float16")),
+    Case("config-activation-choice", ConfigError, r"model\.activation: got 'swish'; expected one of \['relu', 'tanh'",
+         _config("model", "activation", "swish")),
+    Case("config-area-north-below-south", ConfigError, r"data\.area: got \[40\.0, 0\.0, 50\.0, 10\.0\]; expected \[north, west, south, east\].*south < north",
+         _config("data", "area", [40.0, 0.0, 50.0, 10.0])),
+    Case("config-area-latitude-out-of-range", ConfigError, r"data\.area: got \[95\.0, 0\.0, 50\.0, 10\.0\].*-90 <= south < north <= 90",
+         _config("data", "area", [95.0, 0.0, 50.0, 10.0])),
     Case("config-tp-transform-choice", ConfigError, r"data\.tp_transform: got 'sqrt'.*expected one of",
          _config("data", "tp_transform", "sqrt")),
     Case("config-fraction-zero", ConfigError, r"data\.subsample_fraction must lie in \(0, 1\], got 0\.0",
@@ -454,6 +460,13 @@ def test_the_code_checkpoint_really_carries_code(tmp_path):
     call, (_, evil) = _code_checkpoint(tmp_path)
     torch.load(evil, weights_only=False)
     assert _Payload.marker.exists()
+
+
+def test_config_activations_are_the_layers_activations():
+    from climate_bnnp.config import _ACTIVATIONS
+    from climate_bnnp.layers.networks import ACTIVATIONS
+
+    assert set(_ACTIVATIONS) == set(ACTIVATIONS)
 
 
 def test_catalogue_has_at_least_40_distinct_cases():
