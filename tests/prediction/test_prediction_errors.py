@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from pred_helpers import FEATURES, schema_of
+from pred_helpers import schema_of
 
 from climate_bnnp import BNAM, predict, save_checkpoint
 

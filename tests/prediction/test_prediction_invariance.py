@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from dask.callbacks import Callback
-from pred_helpers import FEATURES, schema_of, make_model
+from pred_helpers import make_model, schema_of
 
 from climate_bnnp import predict
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pred_helpers import FEATURES, schema_of
+from pred_helpers import schema_of
 
 from climate_bnnp import predict
 from climate_bnnp.prediction import cell_keys, standard_normal_at, task_seed

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from pred_helpers import FEATURES, schema_of, make_grid
+from pred_helpers import make_grid, schema_of
 
 from climate_bnnp import predict
 

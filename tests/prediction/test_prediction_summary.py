@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 import pytest
-from pred_helpers import FEATURES, schema_of
+from pred_helpers import schema_of
 from scipy import stats
 
 from climate_bnnp import predict, save_checkpoint
