@@ -1,6 +1,7 @@
 """Choose the demo's model on the VALIDATION split: CRPS of each candidate against per-task kriging.
 
-Each candidate is ``configs/sample.yaml`` (whose features are the winner, ``covariates_rff``) with a few overrides, evaluated on ``data.eval_split: val`` (the
+Each candidate is ``configs/sample.yaml`` (whose features are the winner, ``covariates_rff``) with a few
+overrides, evaluated on ``data.eval_split: val`` (the
 4 validation time steps; the test split is never looked at) by a real ``snakemake all`` run. The table
 gives, per candidate, the learned-prior BNNP's CRPS on the random protocol, its paired difference to
 kriging and to the standard prior (± s.e. over tasks), 90 % coverage, the held-out std ratio, and the
@@ -46,7 +47,11 @@ CANDIDATES: dict[str, dict] = {
         "data": {"features": [*COVARIATES, "rff3", "rff10"], "tp_transform": "scale"},
         "model": {"dim_x": 55, "likelihood": "bernoulli_gamma"},
     },
-    "covariates_2x_steps": {"data": {"features": COVARIATES}, "model": {"dim_x": 7}, "train": {"steps": 2400}},
+    "covariates_2x_steps": {
+        "data": {"features": COVARIATES},
+        "model": {"dim_x": 7},
+        "train": {"steps": 2400},
+    },
 }
 
 
@@ -69,7 +74,9 @@ def _row(name: str, config: dict, seconds: float) -> dict:
         return summary[key][models.index(model)][j]
 
     logged = [json.loads(line)["seconds"] for line in (res / "train_learned.jsonl").read_text().splitlines()]
-    train_s = sum(logged) / len(logged) * config["train"]["steps"]  # the log has one step time every log_every
+    train_s = (
+        sum(logged) / len(logged) * config["train"]["steps"]
+    )  # the log has one step time every log_every
     inside, outside = report["std_inside_outside_region_mm"]["learned"].get("held_out", [float("nan")] * 2)
     return {
         "candidate": name,
@@ -96,7 +103,8 @@ def _markdown(rows: list[dict]) -> str:
     for r in rows:
         dk, ds = r["learned_minus_kriging"], r["learned_minus_standard"]
         lines.append(
-            f"| {r['candidate']} | {r['crps_learned']:.4f} | {r['crps_kriging']:.4f} | {dk[0]:+.4f} ± {dk[1]:.4f} "
+            f"| {r['candidate']} | {r['crps_learned']:.4f} | {r['crps_kriging']:.4f} "
+            f"| {dk[0]:+.4f} ± {dk[1]:.4f} "
             f"| {ds[0]:+.4f} ± {ds[1]:.4f} | {r['coverage90']:.3f} | {r['held_out_std_ratio']:.2f} "
             f"| {r['train_minutes']:.1f} | {r['pipeline_minutes']:.1f} |"
         )
@@ -122,7 +130,16 @@ def main(argv: list[str] | None = None) -> int:
                 rows[name] = _row(name, config, rows.get(name, {}).get("pipeline_minutes", float("nan")) * 60)
             continue
         tick = time.perf_counter()
-        cmd = [sys.executable, "-m", "snakemake", "all", "--configfile", str(cfg_path), "--cores", str(args.cores)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "all",
+            "--configfile",
+            str(cfg_path),
+            "--cores",
+            str(args.cores),
+        ]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             print(f"{name}: snakemake failed\n{proc.stderr[-3000:]}", file=sys.stderr)

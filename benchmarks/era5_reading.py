@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import resource
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -54,7 +54,9 @@ def _sample_store(config, folder: Path) -> Path:
     split = split_times(ds["time"].values, n_val=data.n_val, n_test=data.n_test)
     schema = fit_input_schema(ds, data.features, tp_transform=data.tp_transform, times=split["train"])
     names = [*schema.covariates, schema.target]
-    return build_task_store(ds[names], folder / "tasks.zarr", tile_size=data.tile_size, split=split, schema=schema)
+    return build_task_store(
+        ds[names], folder / "tasks.zarr", tile_size=data.tile_size, split=split, schema=schema
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--chunk-size", default="config", help="within-task chunk size: config, none or an int")
+    parser.add_argument(
+        "--chunk-size", default="config", help="within-task chunk size: config, none or an int"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "era5_reading.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

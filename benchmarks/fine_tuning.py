@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     tests = build_test_tasks(taskset, split=data.eval_split, context_fraction=data.test_context_fraction,
                              seed=data.eval_seed)[: args.tasks]  # fmt: skip
     checkpoint = load_checkpoint(args.checkpoint)
-    adapt = fine_tuner(steps=args.steps, lr=args.lr, num_samples=checkpoint.experiment["train"]["num_samples"])
+    adapt = fine_tuner(
+        steps=args.steps, lr=args.lr, num_samples=checkpoint.experiment["train"]["num_samples"]
+    )
     crps: dict[str, list[float]] = {"amortised": [], "fine_tuned": []}
     seconds: dict[str, list[float]] = {"amortised": [], "fine_tuned": []}
     for i, test in enumerate(tests):

@@ -2,7 +2,8 @@
 
 A checkpoint is one ``torch.save`` file of tensors and plain Python data (dicts, lists, str, numbers),
 loaded with ``torch.load(..., weights_only=True)``: nothing is unpickled that could run code. The model
-config travels inside, so :func:`load_checkpoint` rebuilds the model from the file alone; for models trained on
+config travels inside, so :func:`load_checkpoint` rebuilds the model from the file alone; for models
+trained on
 ERA5 tasks the :class:`~climate_bnnp.data.InputSchema` travels too, so :func:`climate_bnnp.predict` builds
 the model's inputs from the file alone.
 """
@@ -120,7 +121,9 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
             "it with this version (e.g. `snakemake all` reruns the training)."
         )
     if found != FORMAT:
-        raise ValueError(f"{path} is not a climate_bnnp checkpoint (expected format {FORMAT!r}, got {found!r}).")
+        raise ValueError(
+            f"{path} is not a climate_bnnp checkpoint (expected format {FORMAT!r}, got {found!r})."
+        )
     config = config_from_dict(ModelConfig, state["model_config"], where=f"{path}:model_config")
     model = build_model(config)
     dtype = next(iter(state["model_state"].values())).dtype

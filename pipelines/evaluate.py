@@ -1,7 +1,8 @@
 """Snakemake rule `evaluate`: every method's predictions on the same test tasks, scored by the library.
 
 Each prediction store (the BNNP with learned and standard prior, and the per-task baselines) is scored with
-:func:`climate_bnnp.metrics.score_predictions` on the target cells; :func:`climate_bnnp.metrics.compare_methods`
+:func:`climate_bnnp.metrics.score_predictions` on the target cells;
+:func:`climate_bnnp.metrics.compare_methods`
 gives mean ± standard error over tasks per protocol and the paired difference of CRPS and MAE against the
 learned-prior BNNP. The mean predictive std (mm) is also averaged over target cells inside vs outside the
 held-out region.
@@ -35,7 +36,8 @@ def _scores(pred: xr.Dataset) -> xr.Dataset:
 
 
 def _std_inside_outside(pred: xr.Dataset, protocol: str) -> tuple[float, float]:
-    """Mean predictive std (mm) over target cells of ``protocol`` tasks inside / outside the held-out region."""
+    """Mean predictive std (mm) over target cells of ``protocol`` tasks inside / outside the held-out
+    region."""
     tasks = (pred["protocol"] == protocol).values[pred["task"].values]  # (cell,)
     target = ~pred["is_context"].values & tasks
     inside = pred["in_held_out_region"].values
@@ -52,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", required=True, type=Path)
     args = parser.parse_args(argv)
     config = load_config(args.config)
-    preds = {m: xr.open_zarr(p, consolidated=False).load() for m, p in (a.split("=", 1) for a in args.predictions)}
+    preds = {
+        m: xr.open_zarr(p, consolidated=False).load() for m, p in (a.split("=", 1) for a in args.predictions)
+    }
     scores = {m: _scores(p) for m, p in preds.items()}
     first = preds[REFERENCE]
     groups = first["protocol"].rename(task_index="task")
@@ -72,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     per_task = xr.concat(list(scores.values()), dim="model").assign_coords(model=list(scores))
     out = xr.merge([summary, per_task.rename(task="test_task")], compat="override")
-    out.attrs = {k: str(v) for k, v in report.items() if k in ("experiment", "note", "attribution", "num_samples")}
+    out.attrs = {
+        k: str(v) for k, v in report.items() if k in ("experiment", "note", "attribution", "num_samples")
+    }
     lines = [
         f"### ERA5 {config.data.eval_split} metrics — experiment `{config.data.name}` "
         f"(S = {report['num_samples']} samples per task)",

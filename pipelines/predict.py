@@ -1,10 +1,11 @@
-"""Snakemake rule `predict`: the checkpoint's predictions on the fixed ERA5 test tasks, via ``climate_bnnp.predict``.
+"""Snakemake rule `predict`: the checkpoint's predictions on the fixed ERA5 test tasks, via ``predict``.
 
 Every test task (random context, then held-out-region context) is handed to :func:`climate_bnnp.predict`
 as a user would: its cells as points with ``tp`` observed at the context and NaN at the targets
 (:meth:`~climate_bnnp.tasks.Era5TestTask.dataset`). The model samples ``S = data.num_eval_samples`` weight
 draws from its amortised posterior (seed ``data.eval_seed + task index``; with ``data.fine_tune_steps`` > 0
-after fine-tuning on the task's context, the paper's protocol) and predicts every cell. The store holds each task on its own cells along ``cell`` (see :func:`prediction_store`); the
+after fine-tuning on the task's context, the paper's protocol) and predicts every cell. The store holds
+each task on its own cells along ``cell`` (see :func:`prediction_store`); the
 scores are computed by ``evaluate``.
 
 Usage: ``python pipelines/predict.py --config C --store data/<name>/tasks.zarr
@@ -23,11 +24,12 @@ from climate_bnnp.checkpoint import load_checkpoint
 from climate_bnnp.config import load_config
 from climate_bnnp.data import open_task_store, write_zarr_atomic
 from climate_bnnp.tasks.era5 import Era5TaskSet
-from climate_bnnp.train import fine_tuner
 from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask, prediction_store
+from climate_bnnp.train import fine_tuner
 
 FINE_TUNED_NOTE = (
-    "Fine-tuned prediction: before predicting each test task, the BNNP's inference networks were fitted to its "
+    "Fine-tuned prediction: before predicting each test task, the BNNP's inference networks were fitted to "
+    "its "
     "context with the single-task ELBO for {steps} Adam steps (lr {lr}), prior and noise fixed."
 )
 AMORTISED_NOTE = (
@@ -56,8 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     chunk = train.get("chunk_size")
     adapt = None
     if data.fine_tune_steps:  # the paper's protocol: per-task ELBO fine-tuning before predicting
-        adapt = fine_tuner(steps=data.fine_tune_steps, lr=data.fine_tune_lr, num_samples=train.get("num_samples", 8),
-                           chunk_size=chunk)  # fmt: skip
+        adapt = fine_tuner(
+            steps=data.fine_tune_steps,
+            lr=data.fine_tune_lr,
+            num_samples=train.get("num_samples", 8),
+            chunk_size=chunk,
+        )
     predictions = [
         climate_bnnp.predict(
             checkpoint, test.dataset()[["tp", *taskset.schema.covariates]], num_samples=data.num_eval_samples,
@@ -66,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         for i, test in enumerate(tests)
     ]  # fmt: skip
-    note = AMORTISED_NOTE if adapt is None else FINE_TUNED_NOTE.format(steps=data.fine_tune_steps, lr=data.fine_tune_lr)
+    note = (
+        AMORTISED_NOTE
+        if adapt is None
+        else FINE_TUNED_NOTE.format(steps=data.fine_tune_steps, lr=data.fine_tune_lr)
+    )
     attrs = {"method": f"BNNP, {(checkpoint.experiment or {}).get('prior', 'unknown')} prior", "note": note}
     store = prediction_store(tests, predictions, seed=data.eval_seed, held_out=held_out, attrs=attrs)
     write_zarr_atomic(store, args.out)

@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     taskset = Era5TaskSet(open_task_store(args.store))  # features, normaliser, ...: the store's input schema
     taskset.schema.check_dim_x(config.model.dim_x, where=f"{args.config}: model.dim_x")
     if config.model.dim_y != 1:
-        raise ValueError(f"{args.config}: model.dim_y = {config.model.dim_y}, but tp gives dim_y = 1; set dim_y: 1.")
+        raise ValueError(
+            f"{args.config}: model.dim_y = {config.model.dim_y}, but tp gives dim_y = 1; set dim_y: 1."
+        )
     model_config = config.model
     if args.prior == "standard":
         model_config = dataclasses.replace(model_config, prior_learnable_fraction=0.0)

@@ -75,6 +75,8 @@ def _fourier_frequencies(name: str) -> np.ndarray:
     scale = np.deg2rad(_FOURIER_LENGTHSCALES_DEG[name])  # chord ≈ arc on the unit sphere at these scales
     rng = np.random.default_rng(int(_FOURIER_LENGTHSCALES_DEG[name] * 1000))
     return rng.standard_normal((_FOURIER_NUM, 3)) / scale
+
+
 _COORD_FEATURES = ("lat", "lon")
 
 

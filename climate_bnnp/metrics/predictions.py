@@ -103,7 +103,8 @@ def score_predictions(
         truth: the observed values along ``dim`` (physical units).
         truth_normalised: the truth in the model's normalised units (enables ``ppd`` and ``nll``).
         where: boolean along ``dim``: the cells to score (default: every cell with a truth).
-        dim: the points dimension. by: a coordinate along ``dim`` naming the task of each point (None: one task).
+        dim: the points dimension.
+        by: a coordinate along ``dim`` naming the task of each point (None: one task).
         rain_threshold: the Brier score's event "truth > rain_threshold".
         pit_bins: bins of the PIT histogram. seed: seeds the PIT randomisation of ties.
 
@@ -186,7 +187,9 @@ def compare_methods(
     for name, ds in scores.items():
         same = ds.sizes == ref.sizes and all(np.array_equal(ds[c].values, ref[c].values) for c in ref.coords)
         if not (same and np.array_equal(ds["num_targets"].values, ref["num_targets"].values)):
-            raise ValueError(f"{name!r} was scored on other tasks or cells than {reference!r}; pair like with like.")
+            raise ValueError(
+                f"{name!r} was scored on other tasks or cells than {reference!r}; pair like with like."
+            )
     labels = list(dict.fromkeys(np.asarray(groups.values).tolist()))
     shape = (len(scores), len(labels))
     table: dict[str, np.ndarray] = {}
@@ -219,7 +222,11 @@ def methods_markdown(summary: xr.Dataset, *, units: str = "mm") -> list[str]:
     names = [n for n in SUMMARY_SCORES if f"{n}_mean" in summary]
     diffs = [f"Δ{n.upper()} vs {ref}" for n in PAIRED_SCORES]
     lines = [
-        "| method | group | tasks | " + " | ".join(heads[n] for n in names) + " | " + " | ".join(diffs) + " |",
+        "| method | group | tasks | "
+        + " | ".join(heads[n] for n in names)
+        + " | "
+        + " | ".join(diffs)
+        + " |",
         "|---" * (3 + len(names) + len(diffs)) + "|",
     ]
     for method in summary["model"].values:
@@ -227,7 +234,9 @@ def methods_markdown(summary: xr.Dataset, *, units: str = "mm") -> list[str]:
             row = summary.sel(model=method, group=group)
             cells = [f"{float(row[f'{n}_mean']):.3f} ± {float(row[f'{n}_se']):.3f}" for n in names]
             cells += [
-                "—" if method == ref else f"{float(row[f'{n}_diff_mean']):+.4f} ± {float(row[f'{n}_diff_se']):.4f}"
+                "—"
+                if method == ref
+                else f"{float(row[f'{n}_diff_mean']):+.4f} ± {float(row[f'{n}_diff_se']):.4f}"
                 for n in PAIRED_SCORES
             ]
             lines.append(f"| {method} | {group} | {int(row['num_tasks'])} | " + " | ".join(cells) + " |")

@@ -37,7 +37,9 @@ DEFAULT_CONTEXT_CHUNK_SIZE = 4_096
 _AUTO_PROGRESS_CELLS = 200_000
 
 
-def _resolve_model(model_or_checkpoint: Any, schema: Any) -> tuple[nn.Module, InputSchema, tuple[str, str] | None]:
+def _resolve_model(
+    model_or_checkpoint: Any, schema: Any
+) -> tuple[nn.Module, InputSchema, tuple[str, str] | None]:
     if isinstance(model_or_checkpoint, (str, os.PathLike)):
         model_or_checkpoint = load_checkpoint(model_or_checkpoint)
     if isinstance(model_or_checkpoint, Checkpoint):
@@ -155,19 +157,20 @@ def predict(
     Args:
         model_or_checkpoint: a checkpoint path, a :class:`~climate_bnnp.checkpoint.Checkpoint` (its
             :class:`~climate_bnnp.data.InputSchema` says which features, covariates, units, normalisation and
-            target transform the model consumes), or a BNNP / AttnBNNP (then ``schema`` is required). BNAM is refused: its target points
-            attend to each other, so chunking and station invariances would not hold.
+            target transform the model consumes), or a BNNP / AttnBNNP (then ``schema`` is required).
+            BNAM is refused: its target points attend to each other, so chunking and station invariances
+            would not hold.
         ds: the data, target in mm (``units`` attribute checked), covariates in training units.
         targets: optional separate target locations (grid or points).
         schema: only for bare models (an :class:`~climate_bnnp.data.InputSchema` or its ``to_dict()``); a
             checkpoint always uses its own.
         num_samples: S weight draws per task (default 100).
         quantiles: levels of the ``quantiles`` output.
-        return_samples: add, along ``sample``, the S back-transformed function samples ``samples`` (noise-free,
-            spatially coherent fields), the S predictive samples ``predictive_samples`` (observation draws,
-            the ones the quantiles come from) and, for scoring the predictive density: Gaussian models
-            ``f_normalised``, the function samples in the model's normalised units (with the
-            ``noise_std_normalised`` attribute this is the predictive mixture); Bernoulli–Gamma models
+        return_samples: add, along ``sample``, the S back-transformed function samples ``samples``
+            (noise-free, spatially coherent fields), the S predictive samples ``predictive_samples``
+            (observation draws, the ones the quantiles come from) and, for scoring the predictive
+            density: Gaussian models ``f_normalised``, the function samples in the model's normalised units
+            (with the ``noise_std_normalised`` attribute this is the predictive mixture); Bernoulli–Gamma models
             ``bg_prob``, ``bg_shape``, ``bg_scale``, each draw's ``π, k, θ`` in model units.
         seed: base seed.
         chunk_size: target points per decoder call. context_chunk_size: context points per minibatch.

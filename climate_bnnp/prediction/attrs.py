@@ -60,7 +60,8 @@ def variable_attrs(target: str, units: str, *, likelihood: str = "gaussian") -> 
         "predictive_samples": base
         | {
             "long_name": f"posterior predictive samples of {long_name}",
-            "description": "observation draws y_s = g^-1(m + d (f_s + sigma eps_s)), the samples the quantiles "
+            "description": "observation draws y_s = g^-1(m + d (f_s + sigma eps_s)), the samples the "
+            "quantiles "
             "come from (for CRPS, coverage, PIT)",
         },
         "f_normalised": {

@@ -127,7 +127,8 @@ def task_weights(
     if not valid.any():
         if not plan.allow_prior:
             raise ValueError(
-                f"{label}: the target {plan.schema.target!r} has no observed value at a cell with valid covariates, "
+                f"{label}: the target {plan.schema.target!r} has no observed value at a cell with valid "
+                "covariates, "
                 "so there is no context. The answer would be the prior predictive; pass allow_prior=True "
                 "if that is what you want."
             )
@@ -141,7 +142,8 @@ def task_weights(
     if not np.isfinite(yc).all():
         raise ValueError(
             f"{label}: some {plan.schema.target} values cannot be transformed (tp_transform="
-            f"{plan.schema.normaliser.tp_transform!r}; e.g. log1p needs tp > -1 mm); min value {np.nanmin(y):g}."
+            f"{plan.schema.normaliser.tp_transform!r}; e.g. log1p needs tp > -1 mm); "
+            f"min value {np.nanmin(y):g}."
         )
     xc = plan.schema(lat=lat[valid], lon=lon[valid], time=time, values=values)  # (Nc, Dx)
     model = plan.model if plan.adapt is None else plan.adapt(plan.model, xc, yc, seed)  # e.g. fine-tuning
@@ -191,9 +193,7 @@ def block_outputs(
     sigma = None if bg else noise_std(plan.model)
     for start in range(0, index.size, plan.chunk_size):  # memory ~ S x chunk_size, whatever the block size
         idx = index[start : start + plan.chunk_size]
-        xt = plan.schema(
-            lat=lat[idx], lon=lon[idx], time=time, values={k: v[idx] for k, v in values.items()}
-        )
+        xt = plan.schema(lat=lat[idx], lon=lon[idx], time=time, values={k: v[idx] for k, v in values.items()})
         f = decode_points(plan.model, list(weights), xt, chunk_size=plan.chunk_size)  # (S, n, P)
         common = dict(
             normaliser=plan.schema.normaliser, target=plan.schema.target, quantiles=plan.quantiles,

@@ -59,12 +59,15 @@ def gaussian_prediction(
             "std": ("cell", stats["std"], vattrs["std"]),
             "quantiles": (("quantile", "cell"), stats["quantiles"], vattrs["quantiles"]),
             "samples": (("sample", "cell"), stats["samples"], vattrs["samples"]),
-            "predictive_samples": (("sample", "cell"), stats["predictive_samples"], vattrs["predictive_samples"]),
+            "predictive_samples": (
+                ("sample", "cell"), stats["predictive_samples"], vattrs["predictive_samples"]
+            ),
             "f_normalised": (("sample", "cell"), np.array(f), vattrs["f_normalised"]),
             "noise_std_normalised": ("cell", std, {"units": "1", "long_name": "predictive std (normalised)"}),
         },
         coords={"latitude": ("cell", np.asarray(lat)), "longitude": ("cell", np.asarray(lon)),
-                "quantile": ("quantile", np.asarray(quantiles)), "sample": ("sample", np.arange(num_samples))},
+                "quantile": ("quantile", np.asarray(quantiles)),
+                "sample": ("sample", np.arange(num_samples))},
     )  # fmt: skip
     out.attrs = {
         "num_samples": int(num_samples), "likelihood": "gaussian",

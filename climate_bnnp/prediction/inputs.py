@@ -141,7 +141,8 @@ def check_units(da: xr.DataArray, name: str, label: str = "ds") -> None:
     if units is None:
         raise ValueError(
             f"{label}[{name!r}] has no 'units' attribute; expected {expected!r} ({long_name}). "
-            f"Set it, e.g. ds[{name!r}].attrs['units'] = {expected!r}, after checking the values are in {expected}."
+            f"Set it, e.g. ds[{name!r}].attrs['units'] = {expected!r}, after checking the values are in "
+            f"{expected}."
         )
     units = _UNIT_ALIASES.get(str(units), str(units))
     if units == expected:
@@ -167,7 +168,8 @@ def check_variables(
     for name in names:
         if name not in ds.data_vars:
             raise ValueError(
-                f"{label} lacks the {role} {name!r} the model needs; it has {sorted(map(str, ds.data_vars))}. "
+                f"{label} lacks the {role} {name!r} the model needs; "
+                f"it has {sorted(map(str, ds.data_vars))}. "
                 f"Add {name!r} (in {VARIABLES[name][1] if name in VARIABLES else 'training'} units) on the "
                 "same grid as the target."
             )

@@ -19,7 +19,15 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..config import DataConfig, ExperimentConfig, ModelConfig, TaskConfig, TrainConfig, config_to_dict
-from ..data import build_task_store, feature_dim, fit_input_schema, open_sample, open_task_store, split_times, standardise
+from ..data import (
+    build_task_store,
+    feature_dim,
+    fit_input_schema,
+    open_sample,
+    open_task_store,
+    split_times,
+    standardise,
+)
 from ..models import build_model
 from ..tasks import TaskSampler
 from ..tasks.era5 import Era5TaskSet, train_source
@@ -69,8 +77,9 @@ def train_demo(path: str | Path, *, steps: int = 200, progress: bool = False) ->
     split = split_times(ds["time"].values, n_val=data.n_val, n_test=data.n_test)
     schema = fit_input_schema(ds, data.features, tp_transform=data.tp_transform, times=split["train"])
     with tempfile.TemporaryDirectory() as tmp:
-        store_path = build_task_store(ds[["tp", "t2m"]], Path(tmp) / "tasks.zarr", tile_size=None, split=split,
-                                      schema=schema)  # fmt: skip
+        store_path = build_task_store(
+            ds[["tp", "t2m"]], Path(tmp) / "tasks.zarr", tile_size=None, split=split, schema=schema
+        )
         taskset = Era5TaskSet(open_task_store(store_path))
         sampler = TaskSampler(
             train_source(taskset, subsample_fraction=data.subsample_fraction),
@@ -94,7 +103,8 @@ def demo_checkpoint(
     cache: str | Path | None = None,
     steps: int = 200,
 ) -> Path:
-    """The pipeline's checkpoint ``<results_dir>/<name>/checkpoints/learned.pt`` if it exists, else a demo one.
+    """The pipeline's checkpoint ``<results_dir>/<name>/checkpoints/learned.pt`` if it exists, else a demo
+    one.
 
     Args:
         results_dir: the pipeline's results folder.

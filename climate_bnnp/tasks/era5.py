@@ -60,7 +60,9 @@ class Era5TaskSet:
         ValueError: unknown features, or variables the store lacks.
     """
 
-    def __init__(self, store: xr.Dataset, features: Sequence[str] | None = None, *, cache: bool = True) -> None:
+    def __init__(
+        self, store: xr.Dataset, features: Sequence[str] | None = None, *, cache: bool = True
+    ) -> None:
         schema = InputSchema.from_dict(store.attrs["input_schema"], where="task store attribute input_schema")
         if features is not None and tuple(features) != schema.features:
             schema = schema.with_features(features)

@@ -187,7 +187,9 @@ def prediction_store(
     for i, (test, pred) in enumerate(zip(tests, predictions, strict=True)):
         if pred.sizes["cell"] != len(test.task.x):
             raise ValueError(f"prediction {i} has {pred.sizes['cell']} cells, its task {len(test.task.x)}.")
-        inside = np.zeros(len(test.task.x), bool) if held_out is None else held_out[test.task.rows, test.task.cols]
+        inside = (
+            np.zeros(len(test.task.x), bool) if held_out is None else held_out[test.task.rows, test.task.cols]
+        )
         part = pred.drop_vars("time", errors="ignore").assign(
             tp_truth=("cell", test.task.tp_mm, {"units": "mm"}),
             is_context=("cell", test.is_context),

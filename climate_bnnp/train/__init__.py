@@ -1,7 +1,7 @@
 """Meta-training (one process, or data-parallel over processes launched by ``torchrun``)."""
 
-from .finetune import fine_tune, fine_tuner
 from .distributed import World, current_world, init_distributed, launched_by_torchrun
+from .finetune import fine_tune, fine_tuner
 from .loop import fit, resolve_device
 from .resume import resume_path_for
 

@@ -18,7 +18,9 @@ def test_round_trip_dim_x_and_errors():
     )  # fmt: skip
     assert InputSchema.from_dict(schema.to_dict()) == schema and schema.dim_x == 5
     assert schema.covariates == ("t2m",) and schema.needs_time
-    x = schema(lat=np.array([47.0]), lon=np.array([368.0]), time="2019-12-01T06:00", values={"t2m": np.array([14.0])})
+    x = schema(
+        lat=np.array([47.0]), lon=np.array([368.0]), time="2019-12-01T06:00", values={"t2m": np.array([14.0])}
+    )
     np.testing.assert_allclose(x[0], [0.0, 1.0, 1.0, 1.0, np.cos(np.pi / 2)], atol=1e-12)  # lon 368 -> 8
     with pytest.raises(ValueError, match=r"set model.dim_x: 5"):
         schema.check_dim_x(4)

@@ -6,8 +6,8 @@ import xarray as xr
 from dask.callbacks import Callback
 
 from climate_bnnp.data import (
-    build_task_store,
     InputSchema,
+    build_task_store,
     fit_input_schema,
     list_tasks,
     mock_era5,

@@ -37,7 +37,11 @@ def test_scores_match_scoringrules_scipy_and_hand_computation():
     assert out.sizes["task"] == 3 and out["crps"].attrs["units"] == "mm"
     for t in range(3):
         cells = (pred["task"].values == t) & where.values
-        y, s, mu = truth.values[cells], pred["predictive_samples"].values[:, cells], pred["mean"].values[cells]
+        y, s, mu = (
+            truth.values[cells],
+            pred["predictive_samples"].values[:, cells],
+            pred["mean"].values[cells],
+        )
         sigma = pred["noise_std_normalised"].values[cells]
         crps = scoringrules.crps_ensemble(y, s.T).mean()  # members on the last axis
         assert float(out["crps"][t]) == pytest.approx(crps, rel=1e-10)
@@ -56,7 +60,12 @@ def test_pit_is_flat_for_a_calibrated_forecast_and_nan_predictions_propagate():
     rng = np.random.default_rng(1)
     n, s = 20_000, 50
     truth = xr.DataArray(rng.standard_normal(n), dims="cell")
-    pred = xr.Dataset({"mean": ("cell", np.zeros(n)), "predictive_samples": (("sample", "cell"), rng.standard_normal((s, n)))})
+    pred = xr.Dataset(
+        {
+            "mean": ("cell", np.zeros(n)),
+            "predictive_samples": (("sample", "cell"), rng.standard_normal((s, n))),
+        }
+    )
     pit = score_predictions(pred, truth, by=None)["pit"].values[0]
     np.testing.assert_allclose(pit, 0.1, atol=0.01)
     pred["mean"][3] = np.nan

@@ -83,4 +83,5 @@ def test_snakemake_all_on_test_config(tmp_path):
         + [f"baseline_{m}" for m in ("kriging", "idw", "context_mean")]
     )
     table = (res / "metrics.md").read_text()
-    assert all(f"| {m} | random |" in table for m in ("learned", "standard", "kriging", "idw", "context_mean"))
+    methods = ("learned", "standard", "kriging", "idw", "context_mean")
+    assert all(f"| {m} | random |" in table for m in methods)

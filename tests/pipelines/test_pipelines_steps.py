@@ -75,7 +75,16 @@ def chain(tmp_path_factory):
         args = ["--config", str(config), "--store", str(store), "--checkpoint", str(ckpt), "--out", str(pred)]
         assert _step("predict")(args) == 0
     for method in ("kriging", "idw", "context_mean"):
-        args = ["--config", str(config), "--store", str(store), "--method", method, "--out", str(tmp / f"{method}.zarr")]
+        args = [
+            "--config",
+            str(config),
+            "--store",
+            str(store),
+            "--method",
+            method,
+            "--out",
+            str(tmp / f"{method}.zarr"),
+        ]
         assert _step("baseline")(args) == 0
     pairs = [f"{p}={tmp / p}.zarr" for p in ("learned", "standard", "kriging", "idw", "context_mean")]
     metrics = {k: tmp / f"metrics.{k}" for k in ("json", "nc", "md")}
@@ -130,7 +139,8 @@ def test_pipeline_and_predict_give_the_same_numbers(chain):
     std = xr.open_zarr(chain["std"], consolidated=False)
     grid = std.sel(time=pred["time"].values[0])[["tp", "t2m"]].load()  # a user's map of one time step
     target = xr.zeros_like(grid["tp"], dtype=bool)
-    for lat, lon, ctx in zip(task["latitude"].values, task["longitude"].values, task["is_context"].values):
+    cells = zip(task["latitude"].values, task["longitude"].values, task["is_context"].values, strict=True)
+    for lat, lon, ctx in cells:
         target.loc[{"latitude": lat, "longitude": lon}] = not ctx
     user = climate_bnnp.predict(
         tmp / "learned.pt", grid.assign(tp=grid["tp"].where(~target)), num_samples=8, predict_at="all",
@@ -274,6 +284,11 @@ def test_era5land_lon_lat_t2m_end_to_end_then_predict_from_the_checkpoint(tmp_pa
     user["tp"] = user["tp"].where(user["longitude"] < 8.0)
     out = climate_bnnp.predict(ckpt, user, num_samples=8)
     east = (user["longitude"] >= 8.0) & user["t2m"].notnull()
-    assert bool(np.isfinite(out["mean"].where(east)).sum() == int(east.sum())) and out["mean"].attrs["units"] == "mm"
+    assert (
+        bool(np.isfinite(out["mean"].where(east)).sum() == int(east.sum()))
+        and out["mean"].attrs["units"] == "mm"
+    )
     assert out.attrs["features"] == "lon,lat,t2m"
-    assert "Fine-tuned prediction" in xr.open_zarr(pred, consolidated=False).attrs["note"]  # the paper's protocol
+    assert (
+        "Fine-tuned prediction" in xr.open_zarr(pred, consolidated=False).attrs["note"]
+    )  # the paper's protocol

@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from climate_bnnp.config import load_config
-from climate_bnnp.data import build_task_store, fit_input_schema, open_sample, open_task_store, split_times, standardise
+from climate_bnnp.data import (
+    build_task_store,
+    fit_input_schema,
+    open_sample,
+    open_task_store,
+    split_times,
+    standardise,
+)
 from climate_bnnp.models import build_model
 from climate_bnnp.objectives import OBJECTIVES
 from climate_bnnp.tasks import TaskSampler
@@ -26,7 +33,9 @@ def test_whole_region_config_streams_the_context_in_several_chunks(tmp_path):
     ds = standardise(open_sample(), source="sample").isel(time=slice(0, 3))  # three whole maps suffice
     split = split_times(ds["time"].values, n_val=1, n_test=1)
     schema = fit_input_schema(ds, data.features, tp_transform=data.tp_transform, times=split["train"])
-    path = build_task_store(ds[["t2m", "tp"]], tmp_path / "tasks.zarr", tile_size=None, split=split, schema=schema)
+    path = build_task_store(
+        ds[["t2m", "tp"]], tmp_path / "tasks.zarr", tile_size=None, split=split, schema=schema
+    )
     taskset = Era5TaskSet(open_task_store(path))
     assert len(taskset.task(taskset.keys("train")[0]).x) == 181 * 360  # one task = the whole map
     sampler = TaskSampler(
@@ -48,7 +57,9 @@ def test_whole_region_config_streams_the_context_in_several_chunks(tmp_path):
     num_context = int(batch.xc.shape[1])
     expected_chunks = -(-num_context // train.chunk_size)
     assert expected_chunks > 1
-    value = OBJECTIVES[train.objective](model, batch, num_samples=train.num_samples, beta=1.0, chunk_size=train.chunk_size)
+    value = OBJECTIVES[train.objective](
+        model, batch, num_samples=train.num_samples, beta=1.0, chunk_size=train.chunk_size
+    )
     (-value.mean()).backward()
     assert all(count == expected_chunks for count in calls.values()), (calls, expected_chunks)
     grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]

@@ -103,5 +103,6 @@ def test_checkpoint_schema_errors(tmp_path, model, normaliser, grid):
     torch.save(state, tmp_path / "old.pt")
     with pytest.raises(ValueError, match=r"earlier format 'climate_bnnp.checkpoint/1'.*Retrain"):
         predict(tmp_path / "old.pt", grid)
-    with pytest.raises(ValueError, match=r"the model's dim_x = 4, but the features \['xyz', 't2m', 'hour'\] give dim_x = 6"):
+    message = r"the model's dim_x = 4, but the features \['xyz', 't2m', 'hour'\] give dim_x = 6"
+    with pytest.raises(ValueError, match=message):
         predict(model, grid, schema=schema_of(normaliser, ("xyz", "t2m", "hour")))
