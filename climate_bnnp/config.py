@@ -282,6 +282,8 @@ class DataConfig:
         fine_tune_steps: test-time fine-tuning of the BNNP on each test context with the single-task ELBO
             before predicting (the paper's ERA5 protocol; 0 = amortised prediction). fine_tune_lr: its Adam
             learning rate.
+        baseline_tp_transform: target transform of the per-task baselines (kriging, IDW, context mean):
+            ``log1p`` (their strongest on rain, measured; default), ``none``, or ``model`` (the model's own).
         eval_split: the split ``predict``, the baselines and ``evaluate`` use: ``test`` (reported results) or
             ``val`` (choosing settings: never select on the test split).
         max_concurrent: most CDS requests in flight at once.
@@ -310,6 +312,7 @@ class DataConfig:
     eval_seed: int = 69
     eval_split: Literal["test", "val"] = "test"
     fine_tune_steps: int = 0
+    baseline_tp_transform: Literal["log1p", "none", "model"] = "log1p"
     fine_tune_lr: float = 1e-3
     max_concurrent: int = 2
     dask_scheduler: str | None = None

@@ -2,8 +2,9 @@
 
 What a geoscientist would use instead (:mod:`climate_bnnp.baselines`): GP kriging with hyperparameters
 fitted on each task's context, inverse-distance weighting, or the context mean. Each is fitted on the
-context of one test task alone, on unit-sphere positions, with the model's target transform and
-normalisation (the store's input schema), and predicts every cell of the task; the Gaussian predictive is
+context of one test task alone, on unit-sphere positions, in the target units of ``data.baseline_tp_transform``
+(default ``log1p``, kriging's usual transform for rain, whatever the model uses; ``model``: the model's own
+transform and normalisation), and predicts every cell of the task; the Gaussian predictive is
 written in the layout of the BNNP's prediction store, so ``evaluate`` scores every method the same way.
 
 Usage: ``python pipelines/baseline.py --config C --store data/<name>/tasks.zarr --method kriging
@@ -19,7 +20,7 @@ import numpy as np
 
 from climate_bnnp.baselines import BASELINE_MOMENTS
 from climate_bnnp.config import load_config
-from climate_bnnp.data import open_task_store, write_zarr_atomic
+from climate_bnnp.data import InputSchema, Normaliser, open_task_store, write_zarr_atomic
 from climate_bnnp.prediction import DEFAULT_QUANTILES, gaussian_prediction
 from climate_bnnp.tasks.era5 import Era5TaskSet
 from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask, prediction_store
@@ -28,6 +29,17 @@ from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask, predic
 def _unit_sphere(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     phi, lam = np.deg2rad(lat), np.deg2rad(lon)
     return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1)  # (N, 3)
+
+
+def baseline_schema(schema: InputSchema, tp_transform: str) -> InputSchema:
+    """The target units the baselines work in: the model's (``"model"``), or ``tp`` under ``tp_transform``
+    (``"log1p"``: kriging's usual transform for rain, whatever the model uses; no centring or scaling needed,
+    scikit-learn's GP normalises y itself)."""
+    if tp_transform == "model":
+        return schema
+    normaliser = Normaliser(mean={"tp": 0.0}, std={"tp": 1.0}, tp_transform=tp_transform)
+    return InputSchema(features=("xyz",), normaliser=normaliser, units={"tp": "mm"}, target="tp",
+                       tp_period_hours=schema.tp_period_hours)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,14 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     tests = build_test_tasks(taskset, split=data.eval_split, context_fraction=data.test_context_fraction,
                              seed=data.eval_seed, held_out=held_out)  # fmt: skip
     moments = BASELINE_MOMENTS[args.method]
-    attrs = {"method": args.method, "attribution": taskset.store.attrs["attribution"]}
+    schema = baseline_schema(taskset.schema, data.baseline_tp_transform)
+    attrs = {
+        "method": args.method,
+        "attribution": taskset.store.attrs["attribution"],
+        "tp_transform": schema.normaliser.tp_transform,
+    }
     predictions = []
     for i, test in enumerate(tests):
         task = test.task
         x = _unit_sphere(task.lat, task.lon)  # (N, 3)
-        mean, std = moments(x[test.context], test.yc[:, 0], x)
+        yc = schema.target_forward(task.tp_mm[test.context])  # (Nc,) in the baseline's target units
+        mean, std = moments(x[test.context], yc, x)
         predictions.append(gaussian_prediction(
-            mean, std, task.lat, task.lon, schema=taskset.schema, num_samples=data.num_eval_samples,
+            mean, std, task.lat, task.lon, schema=schema, num_samples=data.num_eval_samples,
             seed=data.eval_seed + i, quantiles=DEFAULT_QUANTILES, attrs=attrs,
         ))  # fmt: skip
     store = prediction_store(tests, predictions, seed=data.eval_seed, held_out=held_out, attrs=attrs)

@@ -158,6 +158,8 @@ def test_evaluate_report(chain):
     report = json.loads(chain["metrics"]["json"].read_text())
     assert report["num_samples"] == 8 and "50k" in report["note"]
     assert set(report["methods"]) == {"learned", "standard", "kriging", "idw", "context_mean"}
+    kriging = xr.open_zarr(chain["tmp"] / "kriging.zarr", consolidated=False)
+    assert kriging.attrs["tp_transform"] == "log1p" and kriging.sizes["cell"] == 8 * 13 * 19
     nc = xr.open_dataset(chain["metrics"]["nc"])
     assert set(nc["group"].values) == {"random", "held_out"}
     assert float(nc["num_tasks"].sel(model="learned", group="held_out")) == 4
