@@ -52,11 +52,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def large_gemm_gflops(size: int = 2048, repeats: int = 3) -> float:
-    """FLOP rate (GFLOP/s, median of ``repeats``) of a plain ``size × size`` float64 GEMM in this process.
+def large_gemm_gflops(size: int = 2048, repeats: int = 3) -> dict[str, float]:
+    """FLOP rate of a plain ``size × size`` float64 GEMM in this process (median of ``repeats``).
 
     Measured in the same process, with the same torch threads, as the benchmark it normalises: a step time
     times this rate is the step's cost in "large-GEMM GFLOP", which compares across machines and loads.
+    Returns ``{"wall": GFLOP/s by wall clock, "cpu": GFLOP/s by process CPU time}``; on a loaded shared
+    machine with one torch thread, CPU time divided by the CPU-time rate is the robust pair.
     """
     import time
 
@@ -64,12 +66,14 @@ def large_gemm_gflops(size: int = 2048, repeats: int = 3) -> float:
 
     a, b = torch.randn(size, size, dtype=torch.float64), torch.randn(size, size, dtype=torch.float64)
     a @ b  # warm-up
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        tick = time.perf_counter()
+        tick, tock = time.perf_counter(), time.process_time()
         a @ b
-        times.append(time.perf_counter() - tick)
-    return 2 * size**3 / sorted(times)[len(times) // 2] / 1e9
+        wall.append(time.perf_counter() - tick)
+        cpu.append(time.process_time() - tock)
+    flop = 2 * size**3 / 1e9
+    return {"wall": flop / sorted(wall)[len(wall) // 2], "cpu": flop / sorted(cpu)[len(cpu) // 2]}
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -79,14 +83,20 @@ def write_json(path: Path, data: Any) -> None:
     write_json_atomic(path, data)
 
 
-def run_child(script: Path, args: list[str], timeout: float = 1800.0) -> dict[str, Any]:
-    """Run ``python script args --json-stdout`` in a fresh process; parse the last stdout line as JSON."""
+def run_child(
+    script: Path, args: list[str], timeout: float = 1800.0, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``python script args --json-stdout`` in a fresh process; parse the last stdout line as JSON.
+
+    ``env``: variables added to this process's environment for the child (e.g. ``PYTHONPATH``).
+    """
     proc = subprocess.run(
         [sys.executable, str(script), *args, "--json-stdout"],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-5:], "returncode": proc.returncode, "args": args}

@@ -8,6 +8,17 @@ Single configuration (run in a fresh process by the sweep)::
 
     python benchmarks/train_step.py --nc 1000 --nt 256 --chunk 1024 --steps 3
 
+The §5.3 toy size (issue 14: BNN [48, 48], SiLU, inference nets [48, 48], S = 32, B = 5, Dx = 1, 70 points
+per task split 35 / 35)::
+
+    python benchmarks/train_step.py --preset toy --threads 2 --steps 7
+
+Every run also times a plain 2048² float64 GEMM in the same process (before and after the steps) and
+reports ``step_gemm_gflop = median step seconds × GEMM rate`` (and ``step_gemm_gflop_cpu`` from process CPU
+times, the robust pair on a loaded machine with one thread): the step's cost in large-GEMM GFLOP, which
+compares across machines and machine loads (the issue-14 targets, 0.20 s for the toy step and 1.5 s at
+the ERA5 size on the quiet machine's 2 threads at ~115 GFLOP/s, are ~23 and ~170 large-GEMM GFLOP).
+
 Sweep (each configuration in its own fresh process; writes ``benchmarks/results/train_step.json``)::
 
     python benchmarks/train_step.py --sweep
@@ -27,12 +38,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, machine, peak_rss_mb, run_child, write_json  # noqa: E402
+from _common import RESULTS, large_gemm_gflops, machine, peak_rss_mb, run_child, write_json  # noqa: E402
 
 HIDDEN = (64, 64, 64)
 SAMPLES = 16
 TASKS = 5
 DIM_X = 3
+
+# Model sizes: the ERA5 configuration above and the §5.3 toy size (issue 14).
+PRESETS = {
+    "era5": {
+        "dim_x": DIM_X,
+        "hidden": HIDDEN,
+        "samples": SAMPLES,
+        "activation": "relu",
+        "nc": 271,
+        "nt": 634,
+    },
+    "toy": {"dim_x": 1, "hidden": (48, 48), "samples": 32, "activation": "silu", "nc": 35, "nt": 35},
+}
 
 # (name, Nc, Nt, chunk, warmup, steps)
 SWEEP = [
@@ -48,7 +72,14 @@ SWEEP = [
 
 
 def one_config(
-    nc: int, nt: int, chunk: int | None, warmup: int, steps: int, threads: int | None = None, seed: int = 0
+    nc: int,
+    nt: int,
+    chunk: int | None,
+    warmup: int,
+    steps: int,
+    threads: int | None = None,
+    seed: int = 0,
+    preset: str = "era5",
 ) -> dict:
     """Build the model and a fixed batch, run ``warmup + steps`` training steps, return timings and RSS."""
     import torch
@@ -60,12 +91,20 @@ def one_config(
     from climate_bnnp.objectives import pp_avi
     from climate_bnnp.tasks import Batch
 
+    size = PRESETS[preset]
+    dim_x, samples = size["dim_x"], size["samples"]
+    gemm_before = large_gemm_gflops()
     torch.manual_seed(seed)
     model = BNNP(
-        dim_x=DIM_X, dim_y=1, hidden_dims=HIDDEN, inf_hidden_dims=HIDDEN, activation="relu", prior_type="full"
+        dim_x=dim_x,
+        dim_y=1,
+        hidden_dims=size["hidden"],
+        inf_hidden_dims=size["hidden"],
+        activation=size["activation"],
+        prior_type="full",
     ).to(torch.float64)
-    xc = torch.randn(TASKS, nc, DIM_X, dtype=torch.float64)
-    xt = torch.randn(TASKS, nt, DIM_X, dtype=torch.float64)
+    xc = torch.randn(TASKS, nc, dim_x, dtype=torch.float64)
+    xt = torch.randn(TASKS, nt, dim_x, dtype=torch.float64)
     f = lambda x: torch.sin(x.sum(-1, keepdim=True))  # noqa: E731
     batch = Batch(xc, f(xc) + 0.1 * torch.randn(TASKS, nc, 1, dtype=torch.float64), xt, f(xt))
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -73,7 +112,7 @@ def one_config(
     times, cpu_times = [], []
     for step in range(warmup + steps):
         tick, cpu = time.perf_counter(), time.process_time()
-        loss = -pp_avi(model, batch, num_samples=SAMPLES, chunk_size=chunk).mean()
+        loss = -pp_avi(model, batch, num_samples=samples, chunk_size=chunk).mean()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -81,13 +120,25 @@ def one_config(
         if step >= warmup:
             times.append(elapsed)
             cpu_times.append(cpu)
+    gemm_after = large_gemm_gflops()
+    # GFLOP/s of a plain 2048² GEMM in this process (mean of before and after), by wall and by CPU clock
+    gemm = {clock: 0.5 * (gemm_before[clock] + gemm_after[clock]) for clock in ("wall", "cpu")}
+    median = sorted(times)[len(times) // 2]
+    median_cpu = sorted(cpu_times)[len(cpu_times) // 2]
     return {
+        "preset": preset,
         "nc": nc,
         "nt": nt,
         "chunk": chunk,
+        "samples": samples,
         "warmup_steps": warmup,
         "step_seconds": times,
-        "median_step_seconds": sorted(times)[len(times) // 2],
+        "median_step_seconds": median,
+        "median_step_cpu_seconds": median_cpu,
+        "large_gemm_gflops": [gemm_before, gemm_after],
+        "step_gemm_gflop": median * gemm["wall"],
+        "step_gemm_gflop_cpu": median_cpu * gemm["cpu"],
+        "load_average": os.getloadavg(),
         "step_process_cpu_seconds": cpu_times,
         "torch_threads": torch.get_num_threads(),
         "peak_rss_mb": peak_rss_mb(),
@@ -130,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sweep", action="store_true", help="run every configuration in a fresh process")
-    parser.add_argument("--nc", type=int, default=271)
-    parser.add_argument("--nt", type=int, default=634)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="era5", help="model size (not --sweep)")
+    parser.add_argument("--nc", type=int, default=None, help="context points (default: the preset's)")
+    parser.add_argument("--nt", type=int, default=None, help="target points (default: the preset's)")
     parser.add_argument("--chunk", type=int, default=None)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--steps", type=int, default=3)
@@ -160,9 +212,23 @@ def main(argv: list[str] | None = None) -> int:
         sweep(args.threads, args.only, on_result=save)
         print(f"wrote {args.out}")
         return 0
-    out = one_config(args.nc, args.nt, args.chunk, args.warmup, args.steps, args.threads)
+    size = PRESETS[args.preset]
+    nc = size["nc"] if args.nc is None else args.nc
+    nt = size["nt"] if args.nt is None else args.nt
+    out = one_config(nc, nt, args.chunk, args.warmup, args.steps, args.threads, preset=args.preset)
     out["machine"] = machine()
-    print(json.dumps(out) if args.json_stdout else out)
+    if args.json_stdout:
+        print(json.dumps(out))
+    else:
+        gemm = out["large_gemm_gflops"]
+        rates = f"GEMM wall {gemm[0]['wall']:.0f}/{gemm[1]['wall']:.0f}"
+        rates += f", CPU {gemm[0]['cpu']:.0f}/{gemm[1]['cpu']:.0f}"
+        print(
+            f"{args.preset}: median step {out['median_step_seconds']:.3f} s wall = "
+            f"{out['step_gemm_gflop']:.1f} large-GEMM GFLOP; {out['median_step_cpu_seconds']:.3f} s CPU = "
+            f"{out['step_gemm_gflop_cpu']:.1f} ({rates} GFLOP/s), peak RSS {out['peak_rss_mb']:.0f} MB, "
+            f"load {out['load_average'][0]:.1f}"
+        )
     return 0
 
 

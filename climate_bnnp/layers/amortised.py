@@ -62,7 +62,7 @@ class LayerPosterior:
 
 
 def _fill_packed_outer(h: Tensor, out: Tensor) -> Tensor:
-    """Upper triangles of ``h_n h_nᵀ``, packed row by row: ``h (B, n, D)`` -> ``out (B, n, T)``.
+    """Upper triangles of ``h_n h_nᵀ``, packed row by row: ``h (..., n, D)`` -> ``out (..., n, T)``.
 
     One slice product per row (``h_i · h_{i:}``): far cheaper than gathering ``h[..., rows] * h[..., cols]``.
     """
@@ -74,7 +74,7 @@ def _fill_packed_outer(h: Tensor, out: Tensor) -> Tensor:
 
 
 def _packed_outer_backward(h: Tensor, grad_outer: Tensor, grad_h: Tensor) -> None:
-    """``grad_h += ∂⟨grad_outer, vech(h hᵀ)⟩/∂h`` for ``h (B, n, D)``, ``grad_outer (B, n, T)``."""
+    """``grad_h += ∂⟨grad_outer, vech(h hᵀ)⟩/∂h`` for ``h (..., n, D)``, ``grad_outer (..., n, T)``."""
     dim, start = h.shape[-1], 0
     for i in range(dim):
         g = grad_outer[..., start : start + dim - i]  # pairs (i, k ≥ i)
@@ -83,22 +83,44 @@ def _packed_outer_backward(h: Tensor, grad_outer: Tensor, grad_h: Tensor) -> Non
         start += dim - i
 
 
+def _sample_group(samples: int, tasks: int, points: int, tri: int) -> int:
+    """Samples per block so that one block's packed outer products ``(g, B, n, T)`` stay within
+    ``CHUNK_ELEMENTS`` (at least one sample)."""
+    return max(1, min(samples, CHUNK_ELEMENTS // max(1, tasks * points * tri)))
+
+
+def _lam_block(lam: Tensor, samples: slice, points: slice, group: int) -> Tensor:
+    """``λ`` of a block as ``(g B, n, J)`` (a shared ``λ``, leading 1, is repeated over the g samples)."""
+    part = (lam[samples] if lam.shape[0] > 1 else lam)[:, :, points]  # (g or 1, B, n, J)
+    return part.expand(group, *part.shape[1:]).reshape(-1, *part.shape[2:])
+
+
 class _PackedPrecision(torch.autograd.Function):
     """``(h (S', B, n, D), λ (S' or 1, B, n, J)) ↦ Σ_n λ_nj vech(h_n h_nᵀ)  (S', B, J, T)``.
 
-    Blocks over samples and points; the outer products are rebuilt in the backward pass instead of kept.
+    Blocks over samples and points (``step`` points, as many samples as fit in ``CHUNK_ELEMENTS``): per
+    block, one slice product per row builds the packed outer products of all its samples, and one batched
+    GEMM accumulates them. The outer products are rebuilt in the backward pass instead of kept.
     """
 
     @staticmethod
     def forward(ctx, h, lam, step):  # type: ignore[override]
         s, b, n, dim = h.shape
-        out = h.new_zeros(s, b, lam.shape[-1], packed_size(dim))
-        for si in range(s):
+        tri, units = packed_size(dim), lam.shape[-1]
+        out = h.new_empty(s, b, units, tri) if n else h.new_zeros(s, b, units, tri)
+        group = _sample_group(s, b, min(step, n), tri)
+        for s0 in range(0, s, group):
+            samples = slice(s0, min(s0 + group, s))
+            g = samples.stop - samples.start
+            out_block = out[samples].view(g * b, units, tri)
             for start in range(0, n, step):
-                points = slice(start, start + step)
-                outer = h.new_empty(b, min(step, n - start), out.shape[-1])
-                _fill_packed_outer(h[si, :, points], outer)
-                out[si].baddbmm_(lam[si % lam.shape[0], :, points].mT, outer)
+                points = slice(start, min(start + step, n))
+                outer = _fill_packed_outer(h[samples, :, points], h.new_empty(g, b, points.stop - start, tri))
+                lam_t, outer = _lam_block(lam, samples, points, g).mT, outer.view(g * b, -1, tri)
+                if start == 0:  # the first chunk writes the block, later ones add to it
+                    torch.bmm(lam_t, outer, out=out_block)
+                else:
+                    out_block.baddbmm_(lam_t, outer)
         ctx.step = step
         ctx.save_for_backward(h, lam)
         return out
@@ -106,21 +128,31 @@ class _PackedPrecision(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         h, lam = ctx.saved_tensors
-        s, b, n, _ = h.shape
+        s, b, n, dim = h.shape
+        tri, units = packed_size(dim), lam.shape[-1]
         need_h, need_lam, _ = ctx.needs_input_grad
         grad_h = torch.zeros_like(h) if need_h else None
         grad_lam = torch.zeros_like(lam) if need_lam else None
-        for si in range(s):
-            g, li = grad[si], si % lam.shape[0]
+        group = _sample_group(s, b, min(ctx.step, n), tri)
+        for s0 in range(0, s, group):
+            samples = slice(s0, min(s0 + group, s))
+            g = samples.stop - samples.start
+            grad_block = grad[samples].reshape(g * b, units, tri)
             for start in range(0, n, ctx.step):
-                points = slice(start, start + ctx.step)
-                hb = h[si, :, points]
+                points = slice(start, min(start + ctx.step, n))
+                m = points.stop - start
+                hb = h[samples, :, points]  # (g, B, m, D)
                 if need_lam:
-                    outer = _fill_packed_outer(hb, h.new_empty(*hb.shape[:-1], g.shape[-1]))
-                    grad_lam[li, :, points].baddbmm_(outer, g.mT)  # (B, n, T) @ (B, T, J)
+                    outer = _fill_packed_outer(hb, h.new_empty(g, b, m, tri))
+                    part = torch.bmm(outer.view(g * b, m, tri), grad_block.mT).view(g, b, m, units)
                     del outer
+                    if lam.shape[0] > 1:
+                        grad_lam[samples, :, points] += part
+                    else:
+                        grad_lam[:, :, points] += part.sum(0, keepdim=True)
                 if need_h:
-                    _packed_outer_backward(hb, lam[li, :, points] @ g, grad_h[si, :, points])
+                    weight = torch.bmm(_lam_block(lam, samples, points, g), grad_block)  # (g B, m, T)
+                    _packed_outer_backward(hb, weight.view(g, b, m, tri), grad_h[samples, :, points])
         return grad_h, grad_lam, None
 
 

@@ -87,25 +87,25 @@ def robust_cholesky(matrix: Tensor, log: JitterLog | None = None) -> Tensor:
     )
 
 
-def _blocked_lower_inverse(chol: Tensor, base: int = 16) -> Tensor:
+def _blocked_lower_inverse(chol: Tensor, base: int = 16, out: Tensor | None = None) -> Tensor:
     """Inverse of lower-triangular matrices by 2 × 2 block recursion (batched GEMMs; no autograd).
 
     ``[[A, 0], [C, B]]⁻¹ = [[A⁻¹, 0], [−B⁻¹ C A⁻¹, B⁻¹]]``. Torch's batched triangular solves with matrix
     right-hand sides run far below GEMM speed on CPU for many small matrices; this form does not.
+    ``out``: a buffer for the result whose upper triangle is zero (only the lower triangle is written);
+    the blocks are written straight into it.
     """
     n = chol.shape[-1]
+    if out is None:
+        out = chol.new_zeros(chol.shape)
     if n <= base:
         eye = torch.eye(n, dtype=chol.dtype, device=chol.device).expand_as(chol)
-        return torch.linalg.solve_triangular(chol, eye, upper=False)
+        out.copy_(torch.linalg.solve_triangular(chol, eye, upper=False))
+        return out
     k = n // 2
-    top, bottom = (
-        _blocked_lower_inverse(chol[..., :k, :k], base),
-        _blocked_lower_inverse(chol[..., k:, k:], base),
-    )
-    out = chol.new_zeros(chol.shape)
-    out[..., :k, :k] = top
-    out[..., k:, k:] = bottom
-    out[..., k:, :k] = -(bottom @ (chol[..., k:, :k] @ top))
+    _blocked_lower_inverse(chol[..., :k, :k], base, out[..., :k, :k])
+    _blocked_lower_inverse(chol[..., k:, k:], base, out[..., k:, k:])
+    out[..., k:, :k] = (out[..., k:, k:] @ (chol[..., k:, :k] @ out[..., :k, :k])).neg_()
     return out
 
 

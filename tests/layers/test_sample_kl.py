@@ -91,3 +91,59 @@ def test_gradcheck_of_the_written_out_backward():
         return sample_with_kl(p, 0.5 * (pp + pp.mT), s, eps, f, m, l)
 
     assert torch.autograd.gradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize("dim", [17, 40])
+def test_larger_units_match_autograd(dim):
+    """Units larger than LAPACK's small-matrix regime and the block recursion of the inverse (D > 16)."""
+    g = torch.Generator().manual_seed(dim)
+    f64 = dict(dtype=torch.float64)
+    h = torch.randn(3, 2, 30, dim, generator=g, **f64)
+    lam = 10 * torch.rand(3, 2, 30, 4, generator=g, **f64)
+    rows, cols = torch.triu_indices(dim, dim)
+    packed = torch.einsum("sbnj,sbnd,sbne->sbjde", lam, h, h)[..., rows, cols].requires_grad_()
+    a = torch.randn(4, dim, dim, generator=g, **f64)
+    prior_precision = (a @ a.mT / dim + torch.eye(dim, **f64)).requires_grad_()
+    shift = torch.randn(3, 2, 4, dim, generator=g, **f64).requires_grad_()
+    factor = (
+        0.1 * torch.randn(4, dim, dim, generator=g, **f64).tril() + torch.eye(dim, **f64)
+    ).requires_grad_()
+    mean_p = torch.randn(4, dim, generator=g, **f64).requires_grad_()
+    logdet_p = torch.randn(4, generator=g, **f64).requires_grad_()
+    inputs = (packed, prior_precision, shift, factor, mean_p, logdet_p)
+    eps = torch.randn(3, 2, 4, dim, generator=g, **f64)
+
+    def route(fn):
+        precision = unpack_symmetric(packed, dim) + prior_precision
+        if fn is None:
+            _, inv = cholesky_with_inverse(precision)
+            mean = (inv.mT @ (inv @ shift.unsqueeze(-1))).squeeze(-1)
+            w, kl = sample_from_precision(mean, inv, eps), gaussian_kl(mean, inv, mean_p, factor, logdet_p)
+        else:
+            w, kl = fn(packed, prior_precision, shift, eps, factor, mean_p, logdet_p)
+        return w, kl, torch.autograd.grad(w.sin().sum() + kl.square().sum(), inputs)
+
+    w, kl, grads = route(sample_with_kl)
+    w_ref, kl_ref, grads_ref = route(None)
+    torch.testing.assert_close(w, w_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(kl, kl_ref, rtol=1e-12, atol=1e-12)
+    for a, b in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_failed_factorisation_is_jittered_and_counted_and_nan_raises():
+    from climate_bnnp.layers.gaussian import JitterLog
+
+    f64 = dict(dtype=torch.float64)
+    h = torch.randn(1, 1, 3, D, **f64)  # rank 3 < D: singular without a prior
+    rows, cols = torch.triu_indices(D, D)
+    packed = torch.einsum("sbnd,sbne->sbde", h, h)[..., rows, cols].unsqueeze(2).expand(1, 1, J, -1).clone()
+    args = (torch.randn(1, 1, J, D, **f64), torch.randn(1, 1, J, D, **f64))
+    reference = (torch.eye(D, **f64).expand(J, D, D), torch.zeros(J, D, **f64), torch.zeros(J, **f64))
+    log = JitterLog()
+    w, kl = sample_with_kl(packed, torch.zeros(J, D, D, **f64), args[0], args[1], *reference, log)
+    assert torch.isfinite(w).all() and torch.isfinite(kl).all()
+    assert log.matrices == J and log.calls == 1
+    packed[0, 0, 1, 3] = float("nan")
+    with pytest.raises(FloatingPointError, match="NaN or inf"):
+        sample_with_kl(packed, torch.eye(D, **f64).expand(J, D, D), args[0], args[1], *reference, log)
