@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib: tests/pipeline_steps.py
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@ write the same stores as dask's local threaded scheduler."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -16,14 +15,9 @@ from climate_bnnp.data import dask_client
 
 distributed = pytest.importorskip("distributed", reason="the `cluster` extra is not installed")
 
+from pipeline_steps import pipeline_step  # noqa: E402  (tests/ is on sys.path, see tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _step(name: str):
-    spec = importlib.util.spec_from_file_location(f"pipeline_{name}", ROOT / "pipelines" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +33,16 @@ def _stores(tmp: Path, scheduler: str | None) -> tuple[Path, Path]:
     config = yaml.safe_load((ROOT / "configs" / "test.yaml").read_text())
     config["data"].update({"area": [52.0, -6.0, 40.0, 12.0], "tile_size": 6, "dask_scheduler": scheduler})
     path = tmp / "config.yaml"
-    assert _step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
+    assert pipeline_step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
     manifest, std, store = tmp / "raw" / "manifest.json", tmp / "std.zarr", tmp / "tasks.zarr"
-    assert _step("download")(["--config", str(path), "--out", str(manifest)]) == 0
-    assert _step("standardise")(["--config", str(path), "--manifest", str(manifest), "--out", str(std)]) == 0
-    assert _step("build_tasks")(["--config", str(path), "--input", str(std), "--out", str(store)]) == 0
+    assert pipeline_step("download")(["--config", str(path), "--out", str(manifest)]) == 0
+    assert (
+        pipeline_step("standardise")(["--config", str(path), "--manifest", str(manifest), "--out", str(std)])
+        == 0
+    )
+    assert (
+        pipeline_step("build_tasks")(["--config", str(path), "--input", str(std), "--out", str(store)]) == 0
+    )
     return std, store
 
 

@@ -3,21 +3,14 @@ CPU); rank 0 writes the checkpoint and log, which record both ranks' task stream
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import torch
 import yaml
+from pipeline_steps import pipeline_step  # noqa: E402  (tests/ is on sys.path, see tests/conftest.py)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _step(name: str):
-    spec = importlib.util.spec_from_file_location(f"pipeline_{name}", ROOT / "pipelines" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
 
 
 def test_train_step_with_two_processes_runs_under_torchrun(tmp_path):
@@ -26,15 +19,20 @@ def test_train_step_with_two_processes_runs_under_torchrun(tmp_path):
     config["train"].update({"steps": 3, "log_every": 1, "checkpoint_every": 2, "distributed": {"nproc": 2}})
     config["model"].update({"hidden_dims": [8], "inf_hidden_dims": [8]})
     path = tmp_path / "config.yaml"
-    assert _step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
+    assert pipeline_step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
     manifest, std, store = tmp_path / "raw" / "manifest.json", tmp_path / "std.zarr", tmp_path / "tasks.zarr"
-    assert _step("download")(["--config", str(path), "--out", str(manifest)]) == 0
-    assert _step("standardise")(["--config", str(path), "--manifest", str(manifest), "--out", str(std)]) == 0
-    assert _step("build_tasks")(["--config", str(path), "--input", str(std), "--out", str(store)]) == 0
+    assert pipeline_step("download")(["--config", str(path), "--out", str(manifest)]) == 0
+    assert (
+        pipeline_step("standardise")(["--config", str(path), "--manifest", str(manifest), "--out", str(std)])
+        == 0
+    )
+    assert (
+        pipeline_step("build_tasks")(["--config", str(path), "--input", str(std), "--out", str(store)]) == 0
+    )
 
     ckpt, log = tmp_path / "learned.pt", tmp_path / "learned.jsonl"
     args = ["--config", str(path), "--store", str(store), "--prior", "learned", "--out", str(ckpt)]
-    assert _step("train")([*args, "--log", str(log), "--threads", "2"]) == 0
+    assert pipeline_step("train")([*args, "--log", str(log), "--threads", "2"]) == 0
 
     state = torch.load(ckpt, weights_only=True)
     assert state["step"] == 3 and state["world_size"] == 2 and len(state["ranks"]) == 2

@@ -112,6 +112,6 @@ def test_build_tasks_killed_mid_way_then_rerun_equals_the_uninterrupted_store(st
     args = ["--config", str(config_path), "--input", str(std), "--out", str(out)]
     _kill_when(_SLOW_BUILD, "build_tasks", args, chunk_written)
     assert not out.exists() and list(tmp_path.glob(".tasks.zarr.tmp-*"))  # killed mid-write: only the temp
-    assert resume._step("build_tasks")(args) == 0
+    assert resume.pipeline_step("build_tasks")(args) == 0
     assert [p.name for p in tmp_path.iterdir()] == ["tasks.zarr"]  # the killed run's temporary folder is gone
     assert _files(out) == _files(tasks)

@@ -3,24 +3,17 @@ crash to the uninterrupted result, from a resume file that Snakemake's cleanup o
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from pipeline_steps import pipeline_step  # noqa: E402  (tests/ is on sys.path, see tests/conftest.py)
 
 from climate_bnnp.objectives import OBJECTIVES
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _step(name: str):
-    spec = importlib.util.spec_from_file_location(f"pipeline_{name}", ROOT / "pipelines" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
 
 
 @pytest.fixture(scope="module")
@@ -32,18 +25,23 @@ def store(tmp_path_factory):
     config["train"].update({"steps": 4, "log_every": 1, "checkpoint_every": 2})
     config["model"].update({"hidden_dims": [8], "inf_hidden_dims": [8]})
     path = tmp / "config.yaml"
-    assert _step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
+    assert pipeline_step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
     manifest, std, store = tmp / "raw" / "manifest.json", tmp / "std.zarr", tmp / "tasks.zarr"
-    assert _step("download")(["--config", str(path), "--out", str(manifest)]) == 0
-    assert _step("standardise")(["--config", str(path), "--manifest", str(manifest), "--out", str(std)]) == 0
-    assert _step("build_tasks")(["--config", str(path), "--input", str(std), "--out", str(store)]) == 0
+    assert pipeline_step("download")(["--config", str(path), "--out", str(manifest)]) == 0
+    assert (
+        pipeline_step("standardise")(["--config", str(path), "--manifest", str(manifest), "--out", str(std)])
+        == 0
+    )
+    assert (
+        pipeline_step("build_tasks")(["--config", str(path), "--input", str(std), "--out", str(store)]) == 0
+    )
     return path, store
 
 
 def _train(store, out: Path, prior: str = "learned") -> int:
     config, tasks = store
     args = ["--config", str(config), "--store", str(tasks), "--prior", prior]
-    return _step("train")(
+    return pipeline_step("train")(
         args + ["--out", str(out), "--log", str(out.with_suffix(".jsonl")), "--threads", "1"]
     )
 

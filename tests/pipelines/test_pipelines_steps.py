@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+from pipeline_steps import pipeline_step  # noqa: E402  (tests/ is on sys.path, see tests/conftest.py)
 
 from climate_bnnp.config import ConfigError, load_config
 from climate_bnnp.data import (
@@ -25,20 +25,13 @@ from climate_bnnp.data.testing import FakeCDSClient
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _step(name: str):
-    spec = importlib.util.spec_from_file_location(f"pipeline_{name}", ROOT / "pipelines" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
 def _tiny_config(tmp_path: Path, **data) -> Path:
     config = yaml.safe_load((ROOT / "configs" / "test.yaml").read_text())
     config["data"].update({"area": [52.0, -6.0, 40.0, 12.0], "num_eval_samples": 8, **data})
     config["train"].update({"steps": 3, "log_every": 1})
     config["model"].update({"hidden_dims": [8], "inf_hidden_dims": [8]})
     path = tmp_path / "config.yaml"
-    assert _step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
+    assert pipeline_step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
     return path
 
 
@@ -48,15 +41,19 @@ def chain(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("chain")
     config = _tiny_config(tmp)
     out = {"config": config, "tmp": tmp}
-    assert _step("download")(["--config", str(config), "--out", str(tmp / "raw" / "manifest.json")]) == 0
+    assert (
+        pipeline_step("download")(["--config", str(config), "--out", str(tmp / "raw" / "manifest.json")]) == 0
+    )
     std, store = tmp / "std.zarr", tmp / "tasks.zarr"
     assert (
-        _step("standardise")(
+        pipeline_step("standardise")(
             ["--config", str(config), "--manifest", str(tmp / "raw" / "manifest.json"), "--out", str(std)]
         )
         == 0
     )
-    assert _step("build_tasks")(["--config", str(config), "--input", str(std), "--out", str(store)]) == 0
+    assert (
+        pipeline_step("build_tasks")(["--config", str(config), "--input", str(std), "--out", str(store)]) == 0
+    )
     for prior in ("learned", "standard"):
         ckpt, pred = tmp / f"{prior}.pt", tmp / f"{prior}.zarr"
         args = [
@@ -71,9 +68,9 @@ def chain(tmp_path_factory):
             "--log",
             str(tmp / f"{prior}.jsonl"),
         ]
-        assert _step("train")(args) == 0
+        assert pipeline_step("train")(args) == 0
         args = ["--config", str(config), "--store", str(store), "--checkpoint", str(ckpt), "--out", str(pred)]
-        assert _step("predict")(args) == 0
+        assert pipeline_step("predict")(args) == 0
     for method in ("kriging", "idw", "context_mean"):
         args = [
             "--config",
@@ -85,18 +82,21 @@ def chain(tmp_path_factory):
             "--out",
             str(tmp / f"{method}.zarr"),
         ]
-        assert _step("baseline")(args) == 0
+        assert pipeline_step("baseline")(args) == 0
     pairs = [f"{p}={tmp / p}.zarr" for p in ("learned", "standard", "kriging", "idw", "context_mean")]
     metrics = {k: tmp / f"metrics.{k}" for k in ("json", "nc", "md")}
     args = ["--config", str(config), "--predictions", *pairs, "--json", str(metrics["json"])]
-    assert _step("evaluate")(args + ["--netcdf", str(metrics["nc"]), "--markdown", str(metrics["md"])]) == 0
+    assert (
+        pipeline_step("evaluate")(args + ["--netcdf", str(metrics["nc"]), "--markdown", str(metrics["md"])])
+        == 0
+    )
     out.update(std=std, store=store, metrics=metrics)
     return out
 
 
 def test_config_step_rejects_unknown_keys(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['tile'\] for DataConfig"):
-        _step("resolve_config")(
+        pipeline_step("resolve_config")(
             ["--json", json.dumps({"data": {"tile": 3}}), "--out", str(tmp_path / "c.yaml")]
         )
     assert not (tmp_path / "c.yaml").exists()
@@ -193,7 +193,9 @@ def test_maps_drawn_offline_with_coastlines(chain, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error", cartopy.io.DownloadWarning)
         args = ["--config", str(chain["config"]), "--predictions", str(tmp / "learned.zarr")]
-        assert _step("maps")(args + ["--out-random", str(outs[0]), "--out-held-out", str(outs[1])]) == 0
+        assert (
+            pipeline_step("maps")(args + ["--out-random", str(outs[0]), "--out-held-out", str(outs[1])]) == 0
+        )
     assert "coastline" in added
     for path in outs:
         image = imread(path)
@@ -214,16 +216,19 @@ def test_download_cds_with_fake_client_then_standardise(tmp_path, monkeypatch):
     config = _tiny_config(tmp_path, source="cds", request=request, area=None)
     manifest = tmp_path / "raw" / "manifest.json"
     with pytest.raises(CDSCredentialsError, match="CDSAPI_URL"):
-        _step("download")(["--config", str(config), "--out", str(manifest)])
+        pipeline_step("download")(["--config", str(config), "--out", str(manifest)])
     fake = FakeCDSClient()
     monkeypatch.setattr("climate_bnnp.data.cds.make_cds_client", lambda: fake)
-    assert _step("download")(["--config", str(config), "--out", str(manifest)]) == 0
+    assert pipeline_step("download")(["--config", str(config), "--out", str(manifest)]) == 0
     assert fake.calls[0][0] == "reanalysis-era5-land" and fake.calls[0][1]["day"] == ["01", "02"]
     info = json.loads(manifest.read_text())
     assert info["attribution"] == ERA5_LAND_ATTRIBUTION and len(info["files"]) == 1
     out = tmp_path / "std.zarr"
     assert (
-        _step("standardise")(["--config", str(config), "--manifest", str(manifest), "--out", str(out)]) == 0
+        pipeline_step("standardise")(
+            ["--config", str(config), "--manifest", str(manifest), "--out", str(out)]
+        )
+        == 0
     )
     std = xr.open_zarr(out, consolidated=False)
     # 00Z/12Z on 1-2 Dec: 12-hour totals; the first 00Z (no preceding 12Z in the data) is dropped
@@ -239,7 +244,7 @@ def test_train_rejects_wrong_dim_x(chain, tmp_path):
     path.write_text(yaml.safe_dump(config))
     load_config(path)
     with pytest.raises(ValueError, match="set model.dim_x: 4"):
-        _step("train")(
+        pipeline_step("train")(
             [
                 "--config",
                 str(path),
@@ -271,13 +276,16 @@ def test_era5land_lon_lat_t2m_end_to_end_then_predict_from_the_checkpoint(tmp_pa
     raw, std, store = tmp_path / "raw" / "manifest.json", tmp_path / "std.zarr", tmp_path / "tasks.zarr"
     ckpt, pred = tmp_path / "learned.pt", tmp_path / "learned.zarr"
     c = ["--config", str(config)]
-    assert _step("download")(c + ["--out", str(raw)]) == 0
-    assert _step("standardise")(c + ["--manifest", str(raw), "--out", str(std)]) == 0
-    assert _step("build_tasks")(c + ["--input", str(std), "--out", str(store)]) == 0
-    assert _step("train")(c + ["--store", str(store), "--prior", "learned", "--out", str(ckpt)]) == 0
-    assert _step("predict")(c + ["--store", str(store), "--checkpoint", str(ckpt), "--out", str(pred)]) == 0
+    assert pipeline_step("download")(c + ["--out", str(raw)]) == 0
+    assert pipeline_step("standardise")(c + ["--manifest", str(raw), "--out", str(std)]) == 0
+    assert pipeline_step("build_tasks")(c + ["--input", str(std), "--out", str(store)]) == 0
+    assert pipeline_step("train")(c + ["--store", str(store), "--prior", "learned", "--out", str(ckpt)]) == 0
+    assert (
+        pipeline_step("predict")(c + ["--store", str(store), "--checkpoint", str(ckpt), "--out", str(pred)])
+        == 0
+    )
     metrics = [f"--{k}={tmp_path / ('m.' + k)}" for k in ("json", "netcdf", "markdown")]
-    assert _step("evaluate")(c + ["--predictions", f"learned={pred}", *metrics]) == 0
+    assert pipeline_step("evaluate")(c + ["--predictions", f"learned={pred}", *metrics]) == 0
     schema = climate_bnnp.load_checkpoint(ckpt).schema
     assert schema.features == ("lon", "lat", "t2m") and schema.tp_period_hours == 12
     assert set(schema.coord_stats) == {"lat", "lon"}
