@@ -2,10 +2,11 @@
 
 What a geoscientist would use instead (:mod:`climate_bnnp.baselines`): GP kriging with hyperparameters
 fitted on each task's context, inverse-distance weighting, or the context mean. Each is fitted on the
-context of one test task alone, on unit-sphere positions, in the target units of ``data.baseline_tp_transform``
-(default ``log1p``, kriging's usual transform for rain, whatever the model uses; ``model``: the model's own
-transform and normalisation), and predicts every cell of the task; the Gaussian predictive is
-written in the layout of the BNNP's prediction store, so ``evaluate`` scores every method the same way.
+context of one test task alone, on unit-sphere positions, in the target units of
+``data.baseline_tp_transform`` (default ``log1p``, kriging's usual transform for rain, whatever the model
+uses; ``model``: the model's own transform and normalisation), and predicts every cell of the task; the
+Gaussian predictive is written in the layout of the BNNP's prediction store, so ``evaluate`` scores every
+method the same way.
 
 Usage: ``python pipelines/baseline.py --config C --store data/<name>/tasks.zarr --method kriging
 --out results/<name>/predictions/kriging.zarr``
@@ -24,11 +25,6 @@ from climate_bnnp.data import InputSchema, Normaliser, open_task_store, write_za
 from climate_bnnp.prediction import DEFAULT_QUANTILES, gaussian_prediction
 from climate_bnnp.tasks.era5 import Era5TaskSet
 from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask, prediction_store
-
-
-def _unit_sphere(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    phi, lam = np.deg2rad(lat), np.deg2rad(lon)
-    return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1)  # (N, 3)
 
 
 def baseline_schema(schema: InputSchema, tp_transform: str) -> InputSchema:
@@ -64,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     predictions = []
     for i, test in enumerate(tests):
         task = test.task
-        x = _unit_sphere(task.lat, task.lon)  # (N, 3)
+        x = np.stack(schema.columns("xyz", {}, task.lat, task.lon, None), axis=-1)  # (N, 3) unit sphere
         yc = schema.target_forward(task.tp_mm[test.context])  # (Nc,) in the baseline's target units
         mean, std = moments(x[test.context], yc, x)
         predictions.append(gaussian_prediction(

@@ -43,6 +43,7 @@ __all__ = [
     "check_dim_x",
     "feature_dim",
     "fit_input_schema",
+    "wrap_longitude",
 ]
 
 SCHEMA_VERSION = "climate_bnnp.input_schema/1"
@@ -94,7 +95,7 @@ def feature_dim(features: Sequence[str]) -> int:
     return sum(FEATURE_WIDTHS[f] for f in features)
 
 
-def _wrap_longitude(lon: Any) -> np.ndarray:
+def wrap_longitude(lon: Any) -> np.ndarray:
     """Longitudes in degrees mapped to [-180, 180) (the stores' convention)."""
     return (np.asarray(lon, dtype=np.float64) + 180.0) % 360.0 - 180.0
 
@@ -219,7 +220,7 @@ class InputSchema:
         """Model inputs ``(N, Dx)`` float64 at points ``lat, lon (N,)`` (degrees, any longitude convention)
         with covariates ``values[name] (N,)`` in physical units; NaN where a covariate is NaN."""
         lat = np.asarray(lat, dtype=np.float64).ravel()
-        lon = _wrap_longitude(lon).ravel()  # the stores' convention, [-180, 180)
+        lon = wrap_longitude(lon).ravel()  # the stores' convention, [-180, 180)
         if lat.size == 0:
             return np.zeros((0, self.dim_x))
         columns = [c for name in self.features for c in self.columns(name, values, lat, lon, time)]

@@ -28,6 +28,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from ..data import Normaliser
+from ..data.schema import wrap_longitude
 
 __all__ = ["cell_keys", "standard_normal_at", "summarise", "uniform_at", "wrap_longitude"]
 
@@ -36,10 +37,6 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _COORD_RESOLUTION = 1e6  # coordinates are keyed to 1e-6 degree
 
-
-def wrap_longitude(lon: np.ndarray) -> np.ndarray:
-    """Longitudes in degrees wrapped into [-180, 180)."""
-    return (np.asarray(lon, dtype=np.float64) + 180.0) % 360.0 - 180.0
 
 
 def _splitmix(x: np.ndarray) -> np.ndarray:
