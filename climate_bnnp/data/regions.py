@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import shapely
 
+from climate_bnnp.data.coords import wrap_longitude
+
 __all__ = ["country_geometry", "country_mask", "country_names", "natural_earth_countries_path"]
 
 
@@ -103,7 +105,7 @@ def country_mask(
     """
     geometry = country_geometry(name)
     lat = np.asarray(latitude, dtype=float)
-    lon = (np.asarray(longitude, dtype=float) + 180.0) % 360.0 - 180.0
+    lon = wrap_longitude(longitude)
     lon2d, lat2d = np.meshgrid(lon, lat)  # (n_lat, n_lon) each
     shapely.prepare(geometry)
     mask = shapely.contains_xy(geometry, lon2d, lat2d)

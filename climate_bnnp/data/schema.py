@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from climate_bnnp.data.coords import wrap_longitude
 from climate_bnnp.data.normalise import Normaliser, fit_normaliser
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
     "check_dim_x",
     "feature_dim",
     "fit_input_schema",
-    "wrap_longitude",
 ]
 
 SCHEMA_VERSION = "climate_bnnp.input_schema/1"
@@ -93,11 +93,6 @@ def feature_dim(features: Sequence[str]) -> int:
             f"features must be distinct names from {sorted(FEATURE_WIDTHS)}, got {list(features)}."
         )
     return sum(FEATURE_WIDTHS[f] for f in features)
-
-
-def wrap_longitude(lon: Any) -> np.ndarray:
-    """Longitudes in degrees mapped to [-180, 180) (the stores' convention)."""
-    return (np.asarray(lon, dtype=np.float64) + 180.0) % 360.0 - 180.0
 
 
 def check_dim_x(features: Sequence[str], dim_x: int, where: str = "model.dim_x") -> None:

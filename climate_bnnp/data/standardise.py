@@ -28,46 +28,62 @@ Canonical schema (what :func:`standardise` returns, lazily):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from climate_bnnp.data.coords import COORD_NAMES, wrap_longitude
 from climate_bnnp.data.periods import TP_PERIODS, deaccumulate_land, raw_period_hours
 from climate_bnnp.data.sample import ERA5_ATTRIBUTION, ERA5_LAND_ATTRIBUTION, decode_time_index
 
-__all__ = ["CANONICAL_DIMS", "SOURCES", "TP_PERIODS", "VARIABLES", "standardise"]
+__all__ = ["CANONICAL_DIMS", "SOURCES", "TP_PERIODS", "VARIABLES", "Variable", "standardise"]
 
 CANONICAL_DIMS = ("time", "latitude", "longitude")
 
 SOURCES = ("sample", "reanalysis-era5-single-levels", "reanalysis-era5-land")
 """Accepted ``source`` values: the bundled sample (ERA5 single levels) or a CDS dataset name."""
 
-# name -> (standard_name, canonical units, long_name, {accepted raw units: (scale, offset)})
-VARIABLES: dict[str, tuple[str, str, str, dict[str, tuple[float, float]]]] = {
-    "t2m": ("air_temperature", "degC", "2 metre temperature", {"K": (1.0, -273.15), "degC": (1.0, 0.0)}),
-    "tp": ("precipitation_amount", "mm", "Total precipitation", {"m": (1000.0, 0.0), "mm": (1.0, 0.0)}),
-    "u10": (
-        "eastward_wind",
-        "m s-1",
-        "10 metre U wind component",
-        {"m s**-1": (1.0, 0.0), "m s-1": (1.0, 0.0), "m/s": (1.0, 0.0)},
+
+@dataclass(frozen=True)
+class Variable:
+    """An ERA5 variable as the stores keep it.
+
+    Attributes:
+        standard_name: its CF standard name. units: the canonical units the stores use.
+        long_name: ERA5's long name. accepted_units: raw units accepted on input, each with the
+            ``(scale, offset)`` that converts to ``units`` (``value * scale + offset``).
+    """
+
+    standard_name: str
+    units: str
+    long_name: str
+    accepted_units: dict[str, tuple[float, float]]
+
+
+_WIND_UNITS = {"m s**-1": (1.0, 0.0), "m s-1": (1.0, 0.0), "m/s": (1.0, 0.0)}
+VARIABLES: dict[str, Variable] = {
+    "t2m": Variable(
+        "air_temperature", "degC", "2 metre temperature", {"K": (1.0, -273.15), "degC": (1.0, 0.0)}
     ),
-    "v10": (
-        "northward_wind",
-        "m s-1",
-        "10 metre V wind component",
-        {"m s**-1": (1.0, 0.0), "m s-1": (1.0, 0.0), "m/s": (1.0, 0.0)},
+    "tp": Variable(
+        "precipitation_amount", "mm", "Total precipitation", {"m": (1000.0, 0.0), "mm": (1.0, 0.0)}
     ),
-    "msl": (
+    "u10": Variable("eastward_wind", "m s-1", "10 metre U wind component", _WIND_UNITS),
+    "v10": Variable("northward_wind", "m s-1", "10 metre V wind component", _WIND_UNITS),
+    "msl": Variable(
         "air_pressure_at_mean_sea_level",
         "hPa",
         "Mean sea level pressure",
         {"Pa": (0.01, 0.0), "hPa": (1.0, 0.0)},
     ),
 }
+"""The variables the data layer knows, by ERA5 short name."""
 
-_RENAMES = {"valid_time": "time", "lat": "latitude", "lon": "longitude"}
+_RENAMES = {"valid_time": "time"} | {
+    alias: axis for axis, names in COORD_NAMES.items() for alias in names[1:]
+}
 
 _ACCUMULATION = {
     "single-levels": (
@@ -152,7 +168,7 @@ def _sort_grid(ds: xr.Dataset) -> xr.Dataset:
         ds = ds.isel(latitude=slice(None, None, -1))
     elif not np.all(np.diff(lat) > 0):
         ds = ds.sortby("latitude")
-    lon = (ds["longitude"].values + 180.0) % 360.0 - 180.0  # wrap into [-180, 180)
+    lon = wrap_longitude(ds["longitude"].values)
     if pd.Index(lon).has_duplicates:
         raise ValueError(
             "Longitudes collide after wrapping into [-180, 180) (e.g. both -180 and 180 present); "
@@ -220,21 +236,21 @@ def standardise(
     ds = _sort_grid(ds[names])
     out = xr.Dataset(coords={c: ds[c] for c in CANONICAL_DIMS})
     for name in names:
-        standard_name, units, long_name, accepted = VARIABLES[name]
+        var = VARIABLES[name]
         raw_units = str(ds[name].attrs.get("units", "<none>"))
-        if raw_units not in accepted:
+        if raw_units not in var.accepted_units:
             raise ValueError(
-                f"Variable {name!r} has units {raw_units!r}; expected one of {sorted(accepted)}. "
+                f"Variable {name!r} has units {raw_units!r}; expected one of {sorted(var.accepted_units)}. "
                 f"Fix the 'units' attribute if the values really are in one of these units."
             )
-        scale, offset = accepted[raw_units]
+        scale, offset = var.accepted_units[raw_units]
         values = ds[name].transpose(*CANONICAL_DIMS).astype("float32")
         if scale != 1.0:
             values = values * np.float32(scale)
         if offset != 0.0:
             values = values + np.float32(offset)
         values = values.astype("float32")
-        values.attrs = {"standard_name": standard_name, "units": units, "long_name": long_name}
+        values.attrs = {"standard_name": var.standard_name, "units": var.units, "long_name": var.long_name}
         values.encoding = {}  # drop the reader's encoding (chunks, _FillValue...) of the raw file
         out[name] = values  # attrs replaced, not merged: no raw GRIB/source attributes leak through
     period_attrs: dict[str, object] = {}

@@ -10,7 +10,7 @@ from climate_bnnp.plot._setup import configure_natural_earth, natural_earth_dir,
 use_agg_without_display()
 configure_natural_earth()
 
-from climate_bnnp.plot._attribution import ERA5_ATTRIBUTION  # noqa: E402
+from climate_bnnp.data import ERA5_ATTRIBUTION  # noqa: E402
 from climate_bnnp.plot.figures import DEFAULT_DPI, save_figure, uncertainty_figure  # noqa: E402
 from climate_bnnp.plot.maps import (  # noqa: E402
     KIND_CMAPS,

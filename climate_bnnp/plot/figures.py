@@ -16,8 +16,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from climate_bnnp.data import ERA5_ATTRIBUTION
 from climate_bnnp.data.files import atomic_write
-from climate_bnnp.plot._attribution import ERA5_ATTRIBUTION
 from climate_bnnp.plot.maps import (
     DATA_CRS,
     KIND_CMAPS,

@@ -10,7 +10,7 @@ blank.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import cartopy.crs as ccrs
 import cartopy.feature as cfeature
@@ -19,8 +19,9 @@ import numpy as np
 import xarray as xr
 from cartopy.mpl.geoaxes import GeoAxes
 
+from climate_bnnp.data import ERA5_ATTRIBUTION
+from climate_bnnp.data.coords import coord_name, wrap_longitude
 from climate_bnnp.data.regions import country_geometry
-from climate_bnnp.plot._attribution import ERA5_ATTRIBUTION
 
 __all__ = [
     "DATA_CRS",
@@ -40,15 +41,10 @@ DATA_CRS = ccrs.PlateCarree()
 """Coordinate system of the data: longitudes/latitudes in degrees."""
 
 Extent = tuple[float, float, float, float]
-_LAT_NAMES = ("latitude", "lat")
-_LON_NAMES = ("longitude", "lon")
 
 
-def _find(da: xr.DataArray, names: Sequence[str], what: str) -> str:
-    for n in names:
-        if n in da.dims:
-            return n
-    raise ValueError(f"expected a {what} dimension named one of {names}; got dims {tuple(da.dims)}")
+def _lat_lon_dims(da: xr.DataArray) -> tuple[str, str]:
+    return tuple(coord_name(da, axis, among="dims", label="da") for axis in ("latitude", "longitude"))
 
 
 def canonical_grid(da: xr.DataArray) -> xr.DataArray:
@@ -62,7 +58,7 @@ def canonical_grid(da: xr.DataArray) -> xr.DataArray:
     """
     if not isinstance(da, xr.DataArray):
         raise TypeError(f"expected an xarray.DataArray, got {type(da).__name__}")
-    lat, lon = _find(da, _LAT_NAMES, "latitude"), _find(da, _LON_NAMES, "longitude")
+    lat, lon = _lat_lon_dims(da)
     extra = [d for d in da.dims if d not in (lat, lon)]
     big = {d: da.sizes[d] for d in extra if da.sizes[d] > 1}
     if big:
@@ -73,15 +69,15 @@ def canonical_grid(da: xr.DataArray) -> xr.DataArray:
     out = da.squeeze(extra, drop=True) if extra else da
     if out.sizes[lat] < 2 or out.sizes[lon] < 2:
         raise ValueError(f"a map needs at least 2 x 2 cells, got {dict(out.sizes)}")
-    lons = ((out[lon].values + 180.0) % 360.0) - 180.0
+    lons = wrap_longitude(out[lon].values)
     out = out.assign_coords({lon: lons}).sortby([lat, lon])
     return out.transpose(lat, lon)
 
 
 def _grid_edges(da: xr.DataArray) -> Extent:
     """``(lon_min, lon_max, lat_min, lat_max)`` of the cell edges of a grid (longitudes as −180–180)."""
-    lat, lon = _find(da, _LAT_NAMES, "latitude"), _find(da, _LON_NAMES, "longitude")
-    lo = np.sort(((da[lon].values.astype(float) + 180.0) % 360.0) - 180.0)
+    lat, lon = _lat_lon_dims(da)
+    lo = np.sort(wrap_longitude(da[lon].values))
     la = np.sort(da[lat].values.astype(float))
     dlo, dla = np.median(np.diff(lo)), np.median(np.diff(la))
     return (

@@ -30,7 +30,8 @@ def variable_attrs(target: str, units: str, *, likelihood: str = "gaussian") -> 
         target: the target variable (its CF names come from the standardised ERA5 variables).
         units: its units. likelihood: ``"gaussian"`` or ``"bernoulli_gamma"`` (the descriptions differ).
     """
-    standard_name, _, long_name, _ = VARIABLES.get(target, (None, units, target, {}))
+    known = VARIABLES.get(target)
+    standard_name, long_name = (known.standard_name, known.long_name) if known else (None, target)
     base = {"units": units}
     if standard_name:
         base["standard_name"] = standard_name

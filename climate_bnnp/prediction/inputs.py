@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from ..data.coords import coord_name, wrap_longitude
 from ..data.standardise import VARIABLES
-from .summary import wrap_longitude
 
 __all__ = [
     "INTERPOLATION_METHODS",
@@ -34,8 +34,6 @@ __all__ = [
 INTERPOLATION_METHODS = ("linear", "nearest")
 """How covariates are interpolated from the context grid to target points (``xarray.Dataset.interp``)."""
 
-_LAT_NAMES = ("latitude", "lat")
-_LON_NAMES = ("longitude", "lon")
 _UNIT_ALIASES = {"millimetres": "mm", "millimeters": "mm", "degree_Celsius": "degC", "celsius": "degC"}
 
 
@@ -55,23 +53,13 @@ class Layout:
     spatial_dims: tuple[str, ...]
 
 
-def _coord_name(ds: xr.Dataset, names: Sequence[str], what: str, label: str) -> str:
-    for name in names:
-        if name in ds.coords:
-            return name
-    raise ValueError(
-        f"{label}: expected a {what} coordinate named one of {list(names)}, got coordinates "
-        f"{sorted(map(str, ds.coords))}; rename yours, e.g. ds.rename(y='latitude', x='longitude')."
-    )
-
-
 def find_layout(ds: xr.Dataset, label: str = "ds") -> Layout:
     """Detect the grid or points layout of ``ds``.
 
     Raises:
         ValueError: no latitude/longitude coordinates, or coordinates that are neither a grid nor points.
     """
-    lat, lon = _coord_name(ds, _LAT_NAMES, "latitude", label), _coord_name(ds, _LON_NAMES, "longitude", label)
+    lat, lon = coord_name(ds, "latitude", label=label), coord_name(ds, "longitude", label=label)
     lat_dims, lon_dims = ds[lat].dims, ds[lon].dims
     if lat_dims == (lat,) and lon_dims == (lon,):
         return _check_locations(ds, Layout("grid", lat, lon, (lat, lon)), label)
@@ -136,7 +124,8 @@ def check_units(da: xr.DataArray, name: str, label: str = "ds") -> None:
     """
     if name not in VARIABLES:
         return
-    _, expected, long_name, accepted = VARIABLES[name]
+    var = VARIABLES[name]
+    expected, long_name, accepted = var.units, var.long_name, var.accepted_units
     units = da.attrs.get("units")
     if units is None:
         raise ValueError(
@@ -170,8 +159,8 @@ def check_variables(
             raise ValueError(
                 f"{label} lacks the {role} {name!r} the model needs; "
                 f"it has {sorted(map(str, ds.data_vars))}. "
-                f"Add {name!r} (in {VARIABLES[name][1] if name in VARIABLES else 'training'} units) on the "
-                "same grid as the target."
+                f"Add {name!r} (in {VARIABLES[name].units if name in VARIABLES else 'training'} units) "
+                "on the same grid as the target."
             )
         missing = [d for d in layout.spatial_dims if d not in ds[name].dims]
         if missing:

@@ -28,15 +28,14 @@ import numpy as np
 from scipy.special import ndtri
 
 from ..data import Normaliser
-from ..data.schema import wrap_longitude
+from ..data.coords import wrap_longitude
 
-__all__ = ["cell_keys", "standard_normal_at", "summarise", "uniform_at", "wrap_longitude"]
+__all__ = ["cell_keys", "standard_normal_at", "summarise", "uniform_at"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _COORD_RESOLUTION = 1e6  # coordinates are keyed to 1e-6 degree
-
 
 
 def _splitmix(x: np.ndarray) -> np.ndarray:

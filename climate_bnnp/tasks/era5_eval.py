@@ -81,7 +81,7 @@ class Era5TestTask:
         tp = np.where(self.is_context, task.tp_mm, np.nan)
         data = {"tp": tp, "tp_truth": task.tp_mm} | task.covariates
         ds = xr.Dataset(
-            {name: ("cell", np.asarray(v), {"units": VARIABLES[name.removesuffix("_truth")][1]})
+            {name: ("cell", np.asarray(v), {"units": VARIABLES[name.removesuffix("_truth")].units})
              for name, v in data.items()},
             coords={"latitude": ("cell", task.lat), "longitude": ("cell", task.lon), "time": task.time},
         )  # fmt: skip
