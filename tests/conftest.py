@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib: tests/pipeline_steps.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helper modules (importlib mode)
 
 
 @pytest.fixture(autouse=True)

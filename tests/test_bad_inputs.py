@@ -28,6 +28,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "prediction"))  # --import-mode=importlib
 
+from fake_cds import FakeCDSClient  # noqa: E402
 from pred_helpers import make_grid, make_model, schema_of  # noqa: E402
 
 from climate_bnnp import load_checkpoint, predict, save_checkpoint  # noqa: E402
@@ -49,7 +50,6 @@ from climate_bnnp.data import (  # noqa: E402
     standardise,
 )
 from climate_bnnp.data.cds_files import merge_zip_to_netcdf  # noqa: E402
-from climate_bnnp.data.testing import FakeCDSClient  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_CONFIG = yaml.safe_load((ROOT / "configs" / "test.yaml").read_text())

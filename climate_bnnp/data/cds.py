@@ -6,8 +6,9 @@ area N50 W5 S45 E12, 0.1 degree grid, netCDF. :func:`download` is resumable (a m
 file opens and holds the requested variables and times), retries with exponential backoff, writes
 atomically, unpacks ZIP archives delivered under a ``.nc`` name, and caps concurrent requests.
 
-The cdsapi client is injectable (``client=`` or ``client_factory=``) so that tests run with a fake
-(:class:`climate_bnnp.data.testing.FakeCDSClient`). The API key is never logged nor put in a message.
+The cdsapi client is injectable (``client=`` or ``client_factory=``), so the tests run the real download
+code against a fake client that writes real files (``tests/fake_cds.py``). The API key is never logged
+nor put in a message.
 """
 
 from __future__ import annotations

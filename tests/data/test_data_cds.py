@@ -8,11 +8,11 @@ import zipfile
 
 import pytest
 import xarray as xr
+from fake_cds import FakeCDSClient
 
 from climate_bnnp.data import CDSCredentialsError, CDSDownloadError, CDSRequest, download, make_cds_client
 from climate_bnnp.data.cds import check_credentials
 from climate_bnnp.data.cds_files import month_file_problem
-from climate_bnnp.data.testing import FakeCDSClient
 
 FAKE_KEY = "fake-key-0123456789abcdef"  # as set by the autouse fixture in conftest.py
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import xarray as xr
 from dask.callbacks import Callback
+from fake_cds import FakeCDSClient
 
 from climate_bnnp.config import ConfigError, DataConfig
 from climate_bnnp.data import CDSRequest, download, mock_era5, open_cds_files, open_sample, standardise
 from climate_bnnp.data.cds_files import is_zip
-from climate_bnnp.data.testing import FakeCDSClient
 
 LAND = "reanalysis-era5-land"
 CELL_A = (47.0, 7.0)  # (latitude, longitude)

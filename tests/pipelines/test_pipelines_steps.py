@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+from fake_cds import FakeCDSClient
 from pipeline_steps import pipeline_step  # noqa: E402  (tests/ is on sys.path, see tests/conftest.py)
 
 from climate_bnnp.config import ConfigError, load_config
@@ -20,7 +21,6 @@ from climate_bnnp.data import (
     InputSchema,
     open_task_store,
 )
-from climate_bnnp.data.testing import FakeCDSClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
