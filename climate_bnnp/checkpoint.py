@@ -23,7 +23,7 @@ from .config import ModelConfig, config_from_dict, config_to_dict
 from .data import InputSchema, atomic_write
 from .models import build_model
 
-__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "file_sha256"]
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "read_checkpoint_state", "file_sha256"]
 
 FORMAT = "climate_bnnp.checkpoint/2"
 _EARLIER_FORMATS = ("climate_bnnp.checkpoint/1",)
@@ -91,13 +91,13 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Rebuild model, config and normaliser from a checkpoint file without arbitrary unpickling.
+def read_checkpoint_state(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The raw dictionary of a checkpoint (or resume) file, loaded without arbitrary unpickling.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        ValueError: if the file is not a climate_bnnp checkpoint, or cannot be unpickled safely (truncated,
-            corrupt, or carrying code).
+        ValueError: if the file is not a climate_bnnp checkpoint of this format, or cannot be unpickled safely
+            (truncated, corrupt, or carrying code).
     """
     path = Path(path)
     if not path.is_file():
@@ -124,6 +124,17 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         raise ValueError(
             f"{path} is not a climate_bnnp checkpoint (expected format {FORMAT!r}, got {found!r})."
         )
+    return state
+
+
+def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild model, config and normaliser from a checkpoint file without arbitrary unpickling.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`read_checkpoint_state`.
+    """
+    path = Path(path)
+    state = read_checkpoint_state(path, map_location=map_location)
     config = config_from_dict(ModelConfig, state["model_config"], where=f"{path}:model_config")
     model = build_model(config)
     dtype = next(iter(state["model_state"].values())).dtype

@@ -49,7 +49,7 @@ class TaskSampler:
         source: a :data:`TaskSource`.
         context_fraction: range of the context proportion.
         max_targets: optional size of the target subset per task.
-        seed: seed of the sampler's numpy Generator (its state is saved in checkpoints).
+        seed: seed of the sampler's numpy Generator (its state is saved in checkpoints; see :meth:`reseed`).
     """
 
     def __init__(
@@ -63,6 +63,10 @@ class TaskSampler:
         self.source = source
         self.context_fraction = context_fraction
         self.max_targets = max_targets
+        self.reseed(seed)
+
+    def reseed(self, seed: int | np.random.SeedSequence) -> None:
+        """Restart the task stream from ``seed``: it then draws what a new sampler of that seed draws."""
         self.rng = np.random.default_rng(seed)
 
     def sample(self, batch_size: int) -> Batch:
@@ -82,4 +86,5 @@ class TaskSampler:
         return {"rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:
+        """Continue the stream of a :meth:`state_dict`."""
         self.rng.bit_generator.state = state["rng"]

@@ -35,6 +35,7 @@ __all__ = [
     "init_distributed",
     "rank_seed_sequence",
     "rank_torch_seed",
+    "seed_streams",
     "world_mean",
     "world_jitter_report",
     "gather_objects",
@@ -103,20 +104,30 @@ def init_distributed(backend: str = "auto", device: str = "auto", timeout_s: flo
     return current_world()
 
 
-def rank_seed_sequence(seed: int, rank: int) -> np.random.SeedSequence:
+def rank_seed_sequence(seed: int, rank: int, step: int | None = None) -> np.random.SeedSequence:
     """The numpy seed of rank ``rank``'s task stream: ``SeedSequence(seed)`` for rank 0 (the single-process
-    stream), the spawned child ``SeedSequence(seed, spawn_key=(rank,))`` otherwise."""
+    stream), the spawned child ``SeedSequence(seed, spawn_key=(rank,))`` otherwise; with ``step``, the stream
+    that a rank started at that step (one a resumed run did not have): ``spawn_key=(rank, step)``."""
+    if step is not None:
+        return np.random.SeedSequence(seed, spawn_key=(rank, step))
     if rank == 0:
         return np.random.SeedSequence(seed)
     return np.random.SeedSequence(seed, spawn_key=(rank,))
 
 
-def rank_torch_seed(seed: int, rank: int) -> int:
-    """The torch seed of rank ``rank`` (its Monte-Carlo weight samples): ``seed`` for rank 0, else 63 bits
-    drawn from :func:`rank_seed_sequence`."""
-    if rank == 0:
+def rank_torch_seed(seed: int, rank: int, step: int | None = None) -> int:
+    """The torch seed of rank ``rank`` (its Monte-Carlo weight samples): ``seed`` for rank 0 from the start,
+    else 63 bits drawn from :func:`rank_seed_sequence`."""
+    if rank == 0 and step is None:
         return seed
-    return int(rank_seed_sequence(seed, rank).generate_state(1, np.uint64)[0] >> np.uint64(1))
+    return int(rank_seed_sequence(seed, rank, step).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def seed_streams(sampler: Any, seed: int, rank: int, step: int | None = None) -> None:
+    """Start this rank's streams: torch from :func:`rank_torch_seed`, ``sampler.reseed`` from
+    :func:`rank_seed_sequence` (the same arguments)."""
+    torch.manual_seed(rank_torch_seed(seed, rank, step))
+    sampler.reseed(rank_seed_sequence(seed, rank, step))
 
 
 def world_mean(value: Tensor, world: World) -> float:

@@ -53,7 +53,7 @@ def _torchrun(mode: str, out: Path) -> None:
 def _rank_tasks(rank: int, n: int) -> list[tuple]:
     """The first ``n`` tasks of rank ``rank``'s stream, unpadded, as ``fit`` draws them."""
     sampler = H.make_sampler()
-    sampler.rng = np.random.default_rng(rank_seed_sequence(H.SEED, rank))
+    sampler.reseed(rank_seed_sequence(H.SEED, rank))
     batch = sampler.sample(n)
     tasks = []
     for b in range(n):
@@ -63,10 +63,13 @@ def _rank_tasks(rank: int, n: int) -> list[tuple]:
 
 
 class _FixedSampler:
-    """Hands out fixed tasks (the union of the ranks' first batches); ``fit`` may reseed ``rng``."""
+    """Hands out fixed tasks (the union of the ranks' first batches); ``fit``'s reseeding changes nothing."""
 
     def __init__(self, tasks):
-        self.tasks, self.rng = tasks, None
+        self.tasks = tasks
+
+    def reseed(self, seed):
+        pass
 
     def sample(self, batch_size):
         assert batch_size == len(self.tasks)
