@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
+import torch
 import xarray as xr
 from torch import nn
 
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..data import InputSchema
+from ..data.cluster import dask_client
+from ..train import resolve_device
 from .attrs import dataset_attrs, variable_attrs
 from .bernoulli_gamma import check_bernoulli_gamma_schema
 from .blocks import SAMPLE_OUTPUTS, PredictionPlan
@@ -37,11 +41,21 @@ DEFAULT_CONTEXT_CHUNK_SIZE = 4_096
 _AUTO_PROGRESS_CELLS = 200_000
 
 
+def _device(device: str | torch.device | None) -> torch.device | None:
+    """None, or the requested device (``"auto"``: CUDA when available), checked to exist."""
+    if device is None:
+        return None
+    try:
+        return resolve_device(str(device))
+    except RuntimeError as err:
+        raise ValueError(f"predict(device={str(device)!r}): {err}") from None
+
+
 def _resolve_model(
-    model_or_checkpoint: Any, schema: Any
+    model_or_checkpoint: Any, schema: Any, device: torch.device | None = None
 ) -> tuple[nn.Module, InputSchema, tuple[str, str] | None]:
     if isinstance(model_or_checkpoint, (str, os.PathLike)):
-        model_or_checkpoint = load_checkpoint(model_or_checkpoint)
+        model_or_checkpoint = load_checkpoint(model_or_checkpoint, map_location=device or "cpu")
     if isinstance(model_or_checkpoint, Checkpoint):
         ckpt = model_or_checkpoint
         if schema is not None:
@@ -64,6 +78,8 @@ def _resolve_model(
             )
         schema = schema if isinstance(schema, InputSchema) else InputSchema.from_dict(schema)
     check_model(model)
+    if device is not None and next(model.parameters()).device != device:
+        model = copy.deepcopy(model).to(device)  # the caller's model stays where it is
     schema.check_dim_x(int(model.config.dim_x), where="the model's dim_x")
     if likelihood_kind(model) == "bernoulli_gamma":
         check_bernoulli_gamma_schema(schema)
@@ -131,6 +147,8 @@ def predict(
     allow_prior: bool = False,
     adapt: Callable[[nn.Module, np.ndarray, np.ndarray, int], nn.Module] | None = None,
     progress: bool | None = None,
+    device: str | torch.device | None = None,
+    scheduler: Any = None,
 ) -> xr.Dataset:
     """Posterior predictive of ``target`` given the observed cells of ``ds``, on ``ds``'s own coordinates.
 
@@ -150,9 +168,18 @@ def predict(
     summation order), so a BNNP's memory is bounded by the chunk sizes even for a 1M-cell grid.
 
     **Laziness.** If the target or a covariate is dask-backed, the result is dask-backed and nothing is
-    computed until you compute it (wrap that in :class:`PredictProgress` for a progress bar); checks that
-    need values (all-NaN target, training-range warnings) then run at compute time. Otherwise the result is
-    computed here, with a progress bar on long calls (``progress=None``: when predicting over 200,000 cells).
+    computed until you compute it (wrap that in :class:`PredictProgress` for a progress bar), with dask's
+    current scheduler (a ``distributed.Client`` when one is active); checks that need values (all-NaN
+    target, training-range warnings) then run at compute time. Otherwise the result is computed here, in
+    this process, with a progress bar on long calls (``progress=None``: when predicting over 200,000 cells).
+
+    **Clusters and devices.** With ``scheduler`` (a ``distributed.Client``, a scheduler address
+    ``tcp://host:8786`` or a scheduler file ``*.json``) the result is computed on that cluster, lazy input
+    or not (no local progress bar: see the cluster's dashboard). The graph holds the model once, as one
+    key that every weight task depends on, so each worker receives it at most once; a task's context
+    goes only to its weight task, whose draws go to the workers decoding that task's blocks. The model
+    and ``adapt`` must pickle. ``device`` runs the networks there (the outputs are numpy on the host
+    either way); a model on another device is copied there, the caller's model is not moved.
 
     Args:
         model_or_checkpoint: a checkpoint path, a :class:`~climate_bnnp.checkpoint.Checkpoint` (its
@@ -179,6 +206,10 @@ def predict(
             units) before the weights are drawn, e.g. test-time fine-tuning with
             ``climate_bnnp.train.fine_tuner(steps=200)`` (the paper's ERA5 protocol). Default: amortised.
         progress: show a progress bar (None: automatic).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available); None: where the
+            model is (a checkpoint file loads onto the CPU).
+        scheduler: None (this process, or dask's current scheduler for lazy input), or a
+            ``distributed.Client``, scheduler address or scheduler file to compute on.
 
     Returns:
         Dataset with ``mean`` and ``std`` (task dims + spatial dims), ``quantiles`` (``quantile`` first) and
@@ -191,10 +222,10 @@ def predict(
 
     Raises:
         ValueError: missing covariate or target, wrong units, mismatched grids, an all-NaN target without
-            ``allow_prior``, bad options, a Bernoulli–Gamma model whose target normalisation moves 0.
-            TypeError: unsupported model.
+            ``allow_prior``, bad options, a Bernoulli–Gamma model whose target normalisation moves 0, a
+            CUDA device without CUDA. TypeError: unsupported model.
     """
-    model, schema, provenance = _resolve_model(model_or_checkpoint, schema)
+    model, schema, provenance = _resolve_model(model_or_checkpoint, schema, _device(device))
     target = schema.target
     quantiles = tuple(float(q) for q in quantiles)
     if not all(0.0 < q < 1.0 for q in quantiles):
@@ -267,6 +298,11 @@ def predict(
         schema=schema, likelihood=plan.likelihood,
         context_rule="observed cells with valid covariates, per " + (", ".join(task_dims) or "call"),
     )  # fmt: skip
+    if scheduler is not None:
+        if isinstance(scheduler, (str, os.PathLike)):
+            with dask_client(str(scheduler)) as client:
+                return out.compute(scheduler=client)
+        return out.compute(scheduler=scheduler)
     if lazy:
         return out
     cells = int(np.prod(task_shape)) * int(np.prod([tds.sizes[d] for d in t_layout.spatial_dims]))

@@ -4,6 +4,10 @@ Each task (index along the extra dims) gets one delayed :func:`~.blocks.task_wei
 target locations of that task is one delayed :func:`~.blocks.block_outputs` call that depends on it, so the
 weights are drawn once and shared by all blocks. The blocks are stitched with ``dask.array.block`` into one
 ``(K, *task_dims, *spatial_dims)`` array.
+
+The :class:`~.blocks.PredictionPlan` (with the model) is one key of its own that every call depends on, not
+an argument embedded in each call: on a ``dask.distributed`` cluster it is sent to each worker at most once
+(as a dependency), not with every task.
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ from tqdm.auto import tqdm
 from .blocks import PredictionPlan, block_outputs, task_weights
 from .inputs import Layout
 
-__all__ = ["PredictProgress", "KEY_PREFIX", "assemble", "block_slices"]
+__all__ = ["PredictProgress", "KEY_PREFIX", "PLAN_PREFIX", "assemble", "block_slices"]
 
 KEY_PREFIX = "climate-bnnp-predict"
+"""Key prefix of the weight and block tasks (the ones :class:`PredictProgress` counts)."""
+PLAN_PREFIX = "climate-bnnp-plan"
+"""Key prefix of the one key holding the :class:`~.blocks.PredictionPlan` (and its model)."""
 
 
 def block_slices(
@@ -76,11 +83,12 @@ def assemble(
     """
     token = uuid.uuid4().hex[:12]
     k = plan.num_outputs
+    shared_plan = dask.delayed(plan, name=f"{PLAN_PREFIX}-{token}", traverse=False)
     pieces: dict[tuple[int, ...], da.Array] = {}
     for n, (task_index, task) in enumerate(zip(np.ndindex(*task_shape), tasks, strict=True)):
         ctx_t = ctx.isel(task["sel"], missing_dims="ignore")
         weights = dask.delayed(task_weights, pure=False)(
-            plan, ctx_t, ctx_layout, seed=task["seed"], time=task["time"], label=task["label"],
+            shared_plan, ctx_t, ctx_layout, seed=task["seed"], time=task["time"], label=task["label"],
             dask_key_name=f"{KEY_PREFIX}-weights-{token}-{n}",
         )  # fmt: skip
         for block_index in np.ndindex(*[len(b) for b in blocks]):
@@ -91,7 +99,7 @@ def assemble(
             block = tds.isel(task["sel"], missing_dims="ignore").isel(where)
             shape = tuple(s.stop - s.start for s in where.values())
             out = dask.delayed(block_outputs, pure=False)(
-                plan, weights, block, layout, seed=task["seed"], time=task["time"], expand=len(task_shape),
+                shared_plan, weights, block, layout, seed=task["seed"], time=task["time"], expand=len(task_shape),
                 dask_key_name=f"{KEY_PREFIX}-block-{token}-{n}-{'-'.join(map(str, block_index))}",
             )  # fmt: skip
             pieces[task_index + block_index] = da.from_delayed(
