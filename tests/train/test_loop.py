@@ -69,6 +69,30 @@ def _close_parameters(a, b):
     return sa.keys() == sb.keys() and all(torch.allclose(sa[k], sb[k], rtol=1e-9, atol=1e-12) for k in sa)
 
 
+def test_one_step_of_fit_is_one_adam_step_written_out():
+    """fit(steps=1) == the step by hand (seeded draws, loss, backward, Adam), with one parameter's gradient
+    made NaN in fit: the guard zeroes it (that parameter stays put, Adam's other updates are unaffected)."""
+    cfg = TrainConfig(steps=1, batch_size=3, num_samples=3, device="cpu", seed=4)
+    fitted, by_hand, initial = _make(), _make(), _make()
+    name = [n for n, p in fitted.named_parameters() if p.requires_grad][-1]
+    dict(fitted.named_parameters())[name].register_hook(lambda grad: grad * float("nan"))
+    (record,) = fit(fitted, _sampler(seed=99), cfg, progress=False)
+
+    torch.manual_seed(cfg.seed)
+    batch = _sampler(seed=cfg.seed).sample(cfg.batch_size)
+    by_hand.double().train()
+    optimiser = torch.optim.Adam(by_hand.parameters(), lr=cfg.lr)
+    loss = -pp_avi(by_hand, batch, num_samples=cfg.num_samples, beta=cfg.beta, chunk_size=None).mean()
+    loss.backward()
+    optimiser.step()
+
+    assert record["loss"] == float(loss.detach()) and record["nonfinite_grads"] == 1
+    assert record["lr"] == pytest.approx(cfg.final_lr)  # the linear decay's end after its one step
+    after, expected, start = fitted.state_dict(), by_hand.state_dict(), initial.double().state_dict()
+    assert torch.equal(after[name], start[name]) and not torch.equal(expected[name], start[name])
+    assert all(torch.equal(after[k], expected[k]) for k in after if k != name)
+
+
 def test_two_runs_are_identical(tmp_path):
     cfg = TrainConfig(steps=4, num_samples=3, device="cpu", log_every=1)
     a, b = _make(), _make()

@@ -1,0 +1,72 @@
+"""The task stream's reseed and state, and resume files read through the checkpoint reader."""
+
+import numpy as np
+import pytest
+import torch
+
+from climate_bnnp import BNNP
+from climate_bnnp.config import TrainConfig
+from climate_bnnp.tasks import TaskSampler, family_source
+from climate_bnnp.train import fit
+
+
+def _sampler(seed=0):
+    source = family_source("gp", min_points=6, max_points=12)
+    return TaskSampler(source, context_fraction=(0.2, 0.6), seed=seed)
+
+
+def _tensors(batch):
+    return [t.numpy() for t in (batch.xc, batch.yc, batch.xt, batch.yt)]
+
+
+def _same(a, b):
+    pairs = zip(_tensors(a), _tensors(b), strict=True)
+    return all(x.shape == y.shape and np.array_equal(x, y) for x, y in pairs)
+
+
+def test_reseed_restarts_the_stream_as_a_new_sampler_of_that_seed():
+    used = _sampler(seed=1)
+    used.sample(3)
+    used.reseed(7)
+    assert _same(used.sample(4), _sampler(seed=7).sample(4))
+    used.reseed(np.random.SeedSequence(7))  # a SeedSequence of the seed is the same stream
+    assert _same(used.sample(4), _sampler(seed=7).sample(4))
+    used.reseed(8)
+    assert not _same(used.sample(4), _sampler(seed=7).sample(4))
+
+
+def test_sampler_state_round_trips_through_a_safely_loaded_file(tmp_path):
+    sampler = _sampler(seed=3)
+    sampler.sample(2)
+    torch.save(sampler.state_dict(), tmp_path / "state.pt")
+    expected = sampler.sample(5)
+    other = _sampler(seed=99)
+    other.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))  # plain data
+    assert _same(other.sample(5), expected)
+
+
+def _model():
+    torch.manual_seed(7)
+    return BNNP(hidden_dims=(6,), inf_hidden_dims=(6,), seed=1)
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"\x80\x02 truncated", "cannot be loaded as a checkpoint"),
+        ({"step": 2, "optimiser": {}}, "is not a climate_bnnp checkpoint"),
+    ],
+)
+def test_an_unreadable_resume_file_is_reported_and_training_starts_afresh(tmp_path, content, message):
+    cfg = TrainConfig(steps=2, batch_size=2, num_samples=2, device="cpu")
+    resume = tmp_path / "c.resume.pt"
+    if isinstance(content, bytes):
+        resume.write_bytes(content)
+    else:
+        torch.save(content, resume)
+    fresh, reference = _model(), _model()
+    with pytest.warns(UserWarning, match=f"{message}.*Training starts afresh and will overwrite it"):
+        records = fit(fresh, _sampler(), cfg, checkpoint_path=tmp_path / "c.pt", progress=False)
+    assert [r["step"] for r in records] == [1, 2] and not resume.exists()
+    fit(reference, _sampler(), cfg, progress=False)
+    assert all(torch.equal(v, reference.state_dict()[k]) for k, v in fresh.state_dict().items())
