@@ -204,7 +204,12 @@ class TrainConfig:
         lr, final_lr: Adam learning rate, decayed linearly to ``final_lr``.
         chunk_size: within-task minibatch size of the context (None = full batch).
         device: ``cpu``, ``cuda`` or ``auto``.
-        dtype: ``float64`` or ``float32`` for the networks (accumulation is always float64).
+        dtype: ``float64``, or ``float32`` (alias ``mixed``, stored as ``float32``): mixed precision. The
+            parameters, the inference networks, the decoder's forward pass (the sampled weights cast down)
+            and the likelihood run in float32; the natural-parameter accumulation, the posterior algebra
+            (Cholesky, mean, draw) and the KL always run in float64 (``layers.amortised``). TF32 matmuls are
+            torch's choice (``torch.set_float32_matmul_precision``). Cost and speed-up:
+            ``benchmarks/results/mixed_precision.md``.
         seed: seeds torch and the numpy task Generator.
         log_every, checkpoint_every: steps between metric-log lines and checkpoints.
         distributed: :class:`DistributedConfig` (``nproc`` > 1: data-parallel over processes).
@@ -219,7 +224,7 @@ class TrainConfig:
     final_lr: float = 1e-4
     chunk_size: int | None = None
     device: str = "auto"
-    dtype: Literal["float64", "float32"] = "float64"
+    dtype: Literal["float64", "float32", "mixed"] = "float64"
     seed: int = 0
     log_every: int = 50
     checkpoint_every: int = 500
@@ -231,6 +236,12 @@ class TrainConfig:
                 f"train.device: got {self.device!r}; expected 'cpu', 'cuda', 'cuda:N' (N a GPU index) or "
                 "'auto' (CUDA when available)."
             )
+        if self.dtype not in ("float64", "float32", "mixed"):
+            raise ConfigError(
+                f"train.dtype: got {self.dtype!r}; expected 'float64', or 'float32' / 'mixed' (mixed precision)."
+            )
+        if self.dtype == "mixed":
+            object.__setattr__(self, "dtype", "float32")  # one path: 'mixed' names what float32 does
         for name in ("steps", "batch_size", "num_samples", "log_every", "checkpoint_every"):
             _require_positive(f"train.{name}", getattr(self, name))
         if self.chunk_size is not None:
