@@ -1,58 +1,18 @@
 """Snakemake rule `maps`: uncertainty maps (PNG) of one test task per protocol, for one model.
 
-Each figure shows the context locations, the truth, the predictive mean and std and two posterior samples
-(mm), with the held-out region outlined and the ERA5 attribution in the footer.
+The step's code is :mod:`climate_bnnp.steps.maps` (also ``climate-bnnp maps``).
 
 Usage: ``python pipelines/maps.py --config C --predictions results/<name>/predictions/learned.zarr
---out-random R.png --out-held-out H.png``
+    --out-random R.png --out-held-out H.png``
 """
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import numpy as np
-import xarray as xr
-
-from climate_bnnp import plot
-from climate_bnnp.config import load_config
-
-
-def _figure(ds: xr.Dataset, protocol: str, title: str):
-    index = int(np.flatnonzero(ds["protocol"].values == protocol)[0])
-    cells = ds.isel(cell=np.flatnonzero(ds["task"].values == index))
-    task = cells.set_index(cell=["latitude", "longitude"]).unstack("cell")  # the task's own region
-    context = cells.isel(cell=np.flatnonzero(cells["is_context"].values))
-    region = task["in_held_out_region"].fillna(False).astype(bool) if protocol == "held_out" else None
-    when = str(ds["time"].values[index])[:16]
-    return plot.uncertainty_figure(
-        task["tp_truth"].assign_attrs(units="mm"),
-        task["mean"],
-        task["std"],
-        task["samples"],  # function samples: whole fields drawn with one weight draw each
-        context["latitude"].values,
-        context["longitude"].values,
-        held_out_region=region,
-        attribution=ds.attrs["attribution"],
-        title=f"{title}: {protocol} context, {when} UTC (tp, mm)",
-    )
+from climate_bnnp.steps import run_step
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, type=Path)
-    parser.add_argument("--predictions", required=True, type=Path)
-    parser.add_argument("--out-random", required=True, type=Path)
-    parser.add_argument("--out-held-out", type=Path, default=None)
-    args = parser.parse_args(argv)
-    config = load_config(args.config)
-    ds = xr.open_zarr(args.predictions, consolidated=False).load()
-    title = f"{ds.attrs.get('method', 'BNNP')}, experiment {config.data.name}"
-    plot.save_figure(_figure(ds, "random", title), args.out_random, close=True)
-    if args.out_held_out is not None:
-        plot.save_figure(_figure(ds, "held_out", title), args.out_held_out, close=True)
-    return 0
+    return run_step("maps", argv, prog="pipelines/maps.py")
 
 
 if __name__ == "__main__":

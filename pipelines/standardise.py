@@ -1,53 +1,18 @@
 """Snakemake rule `standardise`: raw ERA5 files -> one canonical Zarr v3 dataset (optionally cropped).
 
-ERA5-Land precipitation becomes totals over one period unless ``data.tp_periods: raw_mixed_as_paper``
-(see :func:`climate_bnnp.data.standardise`).
+The step's code is :mod:`climate_bnnp.steps.standardise` (also ``climate-bnnp standardise``).
 
 Usage: ``python pipelines/standardise.py --config C --manifest data/<name>/raw/manifest.json
---out data/<name>/standardised.zarr``
-
-With ``data.dask_scheduler`` set, that dask.distributed cluster's workers compute and write the store.
+    --out data/<name>/standardised.zarr``
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
-from climate_bnnp.config import load_config
-from climate_bnnp.data import dask_client, open_cds_files, open_sample, standardise, write_zarr_atomic
+from climate_bnnp.steps import run_step
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, type=Path)
-    parser.add_argument("--manifest", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
-    args = parser.parse_args(argv)
-    data = load_config(args.config).data
-    manifest = json.loads(args.manifest.read_text())
-    if manifest["source"] == "sample":
-        raw, source = open_sample(), "sample"
-    else:
-        raw, source = open_cds_files(manifest["files"]), manifest["source"]
-    ds = standardise(raw, source=source, required=("t2m", "tp"), tp_periods=data.tp_periods)
-    if data.area is not None:
-        north, west, south, east = data.area
-        ds = ds.sel(latitude=slice(south, north), longitude=slice(west, east))
-        if min(ds.sizes["latitude"], ds.sizes["longitude"]) < 1:
-            raise ValueError(
-                f"data.area {list(data.area)} (north, west, south, east; longitudes in [-180, 180)) "
-                "selects no grid cell of the source; fix the area."
-            )
-    if "request" in manifest:
-        ds.attrs["request"] = json.dumps(manifest["request"])
-    ds = ds.chunk({"time": 1, "latitude": -1, "longitude": -1})
-    for name in ds.variables:
-        ds[name].encoding = {}
-    with dask_client(data.dask_scheduler):  # None: local threads
-        write_zarr_atomic(ds, args.out)
-    return 0
+    return run_step("standardise", argv, prog="pipelines/standardise.py")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,85 @@
+"""The checkpoint's predictions on the fixed ERA5 test tasks of a task store (the pipeline's predict rule).
+
+Every test task (random context, then held-out-region context) is handed to climate_bnnp.predict as a user
+would: its cells as points with tp observed at the context and NaN at the targets. The model samples
+S = data.num_eval_samples weight draws from its amortised posterior (seed data.eval_seed + task index; with
+data.fine_tune_steps > 0 after fine-tuning on the task's context, the paper's protocol) and predicts every
+cell. The store holds each task on its own cells along `cell` (climate_bnnp.tasks.era5_eval.prediction_store);
+the evaluate step scores it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+import climate_bnnp
+from climate_bnnp.checkpoint import load_checkpoint
+from climate_bnnp.config import load_config
+from climate_bnnp.data import open_task_store, write_zarr_atomic
+from climate_bnnp.steps import existing_path
+from climate_bnnp.tasks.era5 import Era5TaskSet
+from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask, prediction_store
+from climate_bnnp.train import fine_tuner
+
+EXAMPLE = (
+    "climate-bnnp predict-tasks --config configs/sample.yaml --store data/sample/tasks.zarr "
+    "--checkpoint results/sample/checkpoints/learned.pt --out results/sample/predictions/learned.zarr"
+)
+FINE_TUNED_NOTE = (
+    "Fine-tuned prediction: before predicting each test task, the BNNP's inference networks were fitted to "
+    "its "
+    "context with the single-task ELBO for {steps} Adam steps (lr {lr}), prior and noise fixed."
+)
+AMORTISED_NOTE = (
+    "Amortised prediction: one pass of the inference networks per test context, no per-task fine-tuning. "
+    "The reference code fine-tuned the BNNP on each test context for 50k ELBO steps before predicting."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=existing_path, help="experiment config (YAML)")
+    parser.add_argument("--store", required=True, type=existing_path, help="the build-tasks step's store")
+    parser.add_argument("--checkpoint", required=True, type=existing_path, help="the train step's checkpoint")
+    parser.add_argument("--out", required=True, type=Path, help="predictions Zarr folder")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = load_config(args.config).data
+    taskset = Era5TaskSet(open_task_store(args.store))
+    held_out = held_out_mask(taskset, data.held_out_country, data.held_out_bbox)
+    tests = build_test_tasks(taskset, split=data.eval_split, context_fraction=data.test_context_fraction,
+                             seed=data.eval_seed, held_out=held_out)  # fmt: skip
+    checkpoint = load_checkpoint(args.checkpoint)
+    train = checkpoint.experiment["train"] if checkpoint.experiment else {}
+    chunk = train.get("chunk_size")
+    adapt = None
+    if data.fine_tune_steps:  # the paper's protocol: per-task ELBO fine-tuning before predicting
+        adapt = fine_tuner(
+            steps=data.fine_tune_steps,
+            lr=data.fine_tune_lr,
+            num_samples=train.get("num_samples", 8),
+            chunk_size=chunk,
+        )
+    predictions = [
+        climate_bnnp.predict(
+            checkpoint, test.dataset()[["tp", *taskset.schema.covariates]], num_samples=data.num_eval_samples,
+            return_samples=True, predict_at="all", seed=data.eval_seed + i, context_chunk_size=chunk,
+            adapt=adapt, progress=False,
+        )
+        for i, test in enumerate(tests)
+    ]  # fmt: skip
+    note = (
+        AMORTISED_NOTE
+        if adapt is None
+        else FINE_TUNED_NOTE.format(steps=data.fine_tune_steps, lr=data.fine_tune_lr)
+    )
+    attrs = {"method": f"BNNP, {(checkpoint.experiment or {}).get('prior', 'unknown')} prior", "note": note}
+    store = prediction_store(tests, predictions, seed=data.eval_seed, held_out=held_out, attrs=attrs)
+    write_zarr_atomic(store, args.out)
+    return 0
