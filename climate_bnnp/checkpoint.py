@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "read_checkpoint_
 
 FORMAT = "climate_bnnp.checkpoint/2"
 _EARLIER_FORMATS = ("climate_bnnp.checkpoint/1",)
+_UNREADABLE = (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, IndexError, KeyError, struct.error)
+"""What ``torch.load(weights_only=True)`` raises on a truncated, corrupt or code-carrying file."""
 
 
 @dataclass
@@ -104,7 +107,7 @@ def read_checkpoint_state(path: str | Path, *, map_location: str | torch.device 
         raise FileNotFoundError(f"no checkpoint at {path}; train a model first (e.g. `snakemake all`).")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+    except _UNREADABLE as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [""]
         detail = next((line for line in lines if "GLOBAL" in line), lines[0])[:200]
         raise ValueError(

@@ -54,6 +54,7 @@ def _model():
     "content,message",
     [
         (b"\x80\x02 truncated", "cannot be loaded as a checkpoint"),
+        (b"junk", "cannot be loaded as a checkpoint"),  # struct.error inside the unpickler
         ({"step": 2, "optimiser": {}}, "is not a climate_bnnp checkpoint"),
     ],
 )
