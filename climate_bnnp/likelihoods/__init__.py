@@ -2,15 +2,17 @@
 
 Every likelihood has the same interface: ``num_params`` (network outputs per target dimension, so a model's
 output width is ``dim_y · num_params``), ``log_prob(y, f)``, ``sample(f, generator)``, ``mean(f)``,
-``variance(f)`` and ``prob_positive(f)`` (where defined). :func:`build_likelihood` makes the one a
+``variance(f)``, ``prob_positive(f)`` (where defined) and ``noise_std()`` (σ_y, or None without a single
+noise std); :class:`Likelihood` names it for type checking. :func:`build_likelihood` makes the one a
 :class:`~climate_bnnp.config.ModelConfig` names.
 """
 
 from ..config import ModelConfig
+from .base import Likelihood
 from .bernoulli_gamma import BernoulliGammaLikelihood
 from .gaussian import GaussianLikelihood
 
-__all__ = ["BernoulliGammaLikelihood", "GaussianLikelihood", "build_likelihood"]
+__all__ = ["BernoulliGammaLikelihood", "GaussianLikelihood", "Likelihood", "build_likelihood"]
 
 
 def build_likelihood(config: ModelConfig) -> GaussianLikelihood | BernoulliGammaLikelihood:

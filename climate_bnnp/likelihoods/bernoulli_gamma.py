@@ -92,6 +92,10 @@ class BernoulliGammaLikelihood(nn.Module):
         amount = torch._standard_gamma(shape, generator=generator) * scale  # Gamma(k, 1) · θ
         return torch.where(wet, amount, torch.zeros_like(amount))
 
+    def noise_std(self) -> None:
+        """None: there is no single noise std (the spread depends on the point, see :meth:`variance`)."""
+        return None
+
     def std(self) -> Tensor:
         """Not defined: the spread depends on the point (see :meth:`variance`); raises."""
         raise NotImplementedError(

@@ -49,6 +49,10 @@ class GaussianLikelihood(nn.Module):
         free = self.raw.exp() if self.bound is None else self.bound * torch.sigmoid(self.raw)
         return self.min_noise + free
 
+    def noise_std(self) -> Tensor:
+        """The noise std per output dimension, σ_y ``(Dy,)`` (as :meth:`std`)."""
+        return self.std()
+
     def log_prob(self, y: Tensor, f: Tensor) -> Tensor:
         """``log N(y; f, σ_y²)`` summed over Dy.
 
