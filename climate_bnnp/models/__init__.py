@@ -2,15 +2,26 @@
 
 from ..config import ModelConfig
 from .attn_bnnp import AttnBNNP
+from .base import AmortisedModel, AmortisedNetwork, BNNPOutput, WeightSample
 from .bnam import BNAM
-from .bnnp import BNNP, BNNPOutput, WeightSample
+from .bnnp import BNNP
 
-__all__ = ["AttnBNNP", "BNAM", "BNNP", "BNNPOutput", "WeightSample", "MODELS", "build_model"]
+__all__ = [
+    "AmortisedModel",
+    "AmortisedNetwork",
+    "AttnBNNP",
+    "BNAM",
+    "BNNP",
+    "BNNPOutput",
+    "WeightSample",
+    "MODELS",
+    "build_model",
+]
 
-MODELS: dict[str, type] = {"bnnp": BNNP, "attn_bnnp": AttnBNNP, "bnam": BNAM}
+MODELS: dict[str, type[AmortisedNetwork]] = {"bnnp": BNNP, "attn_bnnp": AttnBNNP, "bnam": BNAM}
 
 
-def build_model(config: ModelConfig):
+def build_model(config: ModelConfig) -> AmortisedNetwork:
     """Instantiate the model class named by ``config.kind``."""
     try:
         cls = MODELS[config.kind]

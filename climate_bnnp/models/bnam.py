@@ -33,17 +33,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ModelConfig
-from ..layers import MLP, AmortisedLinear, accumulate_natural
-from ..likelihoods import build_likelihood
-from .base import AmortisedLayersMixin
-from .bnnp import BNNPOutput, WeightSample
+from ..layers import accumulate_natural
+from .base import AmortisedNetwork, BNNPOutput, LayerSpec, WeightSample, context_size
 
 __all__ = ["BNAM"]
 
 LAYERS_PER_BLOCK = 6  # Q, K, V, output projection, FFN1, FFN2
 
 
-class BNAM(AmortisedLayersMixin, nn.Module):
+class BNAM(AmortisedNetwork):
     """Bayesian neural attention model with the public interface of :class:`~climate_bnnp.models.BNNP`.
 
     Args:
@@ -52,47 +50,28 @@ class BNAM(AmortisedLayersMixin, nn.Module):
     """
 
     kind = "bnam"
+    pointwise_decoder = False  # targets attend to each other
 
-    def __init__(self, config: ModelConfig | None = None, **kwargs) -> None:
-        super().__init__()
-        if config is None:
-            config = ModelConfig(kind=self.kind, **kwargs)
-        elif kwargs:
-            raise TypeError("pass either a ModelConfig or keyword arguments, not both.")
+    def check_config(self, config: ModelConfig) -> None:
+        """The embedding width must split evenly over the attention heads."""
         if config.attn_width % config.attn_heads:
             raise ValueError(
                 f"BNAM needs attn_width ({config.attn_width}) divisible by attn_heads ({config.attn_heads})."
             )
-        self.config = config
-        d, act = config.attn_width, config.activation
-        specs = [(config.dim_x, d, "identity")]  # (d_in, d_out, input activation) in forward order
-        for _ in range(config.attn_layers):
+
+    def layer_specs(self, out_dim: int) -> list[LayerSpec]:
+        """Embedding, then per block Q, K, V, output projection, FFN1, FFN2 (activation on FFN2's input),
+        then the head (activation on its input)."""
+        d, act = self.config.attn_width, self.config.activation
+        specs = [(self.config.dim_x, d, "identity")]
+        for _ in range(self.config.attn_layers):
             specs += [(d, d, "identity")] * 5 + [(d, d, act)]
-        likelihood = build_likelihood(config)
-        specs.append((d, config.dim_y * likelihood.num_params, act))
-        layers = []
-        for index, (d_in, d_out, input_act) in enumerate(specs):
-            last = index == len(specs) - 1
-            final = last and likelihood.num_params == 1  # the true targets are its pseudo-observations
-            net = None
-            if not (last and config.exact_final_layer):
-                net = MLP(
-                    config.dim_x + config.dim_y, config.inf_hidden_dims, d_out if final else 2 * d_out, act
-                )
-            layers.append(
-                AmortisedLinear(
-                    d_in,
-                    d_out,
-                    inference_net=net,
-                    input_activation=input_act,
-                    prior_kind=config.prior_type,
-                    final=final,
-                )
-            )
-        self.layers = nn.ModuleList(layers)
-        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(2 * config.attn_layers))
-        self.likelihood = likelihood  # registered after the layers and norms: parameter order unchanged
-        self.set_prior_learnable_fraction(config.prior_learnable_fraction, seed=config.seed)
+        return [*specs, (d, out_dim, act)]
+
+    def add_deterministic_modules(self) -> None:
+        """Two LayerNorms per block (after attention and after the feed-forward part)."""
+        width, blocks = self.config.attn_width, self.config.attn_layers
+        self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(2 * blocks))
 
     # ---------------------------------------------------------------------------------------- network
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
@@ -162,18 +141,11 @@ class BNAM(AmortisedLayersMixin, nn.Module):
                 "attend to each other, so every layer needs all of them at once. Pass chunk_size=None, or "
                 "use BNNP for within-task minibatching."
             )
-        nc = 0 if xc is None else xc.shape[1]
-        if xc is not None:
-            num_tasks = xc.shape[0]
-        if num_tasks is None:
-            raise ValueError("num_tasks is needed when there is no context.")
-        weights: list[Tensor] = []
+        nc, num_tasks = context_size(xc, num_tasks)
         if nc == 0:
-            for layer in self.layers:
-                weights.append(layer.sample_with_kl(None, num_samples, num_tasks)[0])
-            kl = torch.zeros(num_samples, num_tasks, dtype=torch.float64, device=self.parameter_device())
-            return WeightSample(weights, kl)
+            return self.prior_sample(num_samples, num_tasks)
         noise_std = self.exact_final_noise_std()
+        weights: list[Tensor] = []
         kls: list[Tensor] = []
         stream_x, stream_mask = xc, mask_c
         if kl_mask is not None:

@@ -15,49 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..config import ModelConfig
-from ..layers import MLP, AmortisedLinear, NaturalParams, accumulate_natural
-from ..likelihoods import build_likelihood
-from .base import AmortisedLayersMixin
+from ..layers import AmortisedLinear, NaturalParams, accumulate_natural
+from .base import AmortisedNetwork, BNNPOutput, LayerSpec, WeightSample, context_size
+from .minibatch import ContextChunks
 
 __all__ = ["BNNP", "WeightSample", "BNNPOutput"]
 
 
-@dataclass
-class WeightSample:
-    """Sampled weights per layer ``(S, B, d_out, d_in + 1)`` (float64), the KL estimate ``(S, B)`` and,
-    without chunking, the network's output at the context points (a by-product of the layer recursion)."""
-
-    weights: list[Tensor]
-    kl: Tensor
-    context_output: Tensor | None = None  # f(xc) ``(S, B, Nc, Dy)`` when the context was not chunked
-
-
-@dataclass
-class BNNPOutput:
-    """What a forward pass returns.
-
-    Attributes:
-        ft: network outputs at the targets ``(S, B, Nt, Dy · P)``, ``P = likelihood.num_params``: for the
-            Gaussian likelihood (``P = 1``) the function values (add likelihood noise for observations),
-            otherwise the likelihood's parameters (``likelihood.mean(ft)``, ``likelihood.sample(ft)``).
-        kl: KL of the weight posterior to the prior (or to ``kl_mask``'s posterior) ``(S, B)``.
-        fc: network outputs at the context points ``context_index`` ``(S, B, n, Dy · P)`` (None: no context).
-        context_index: indices into ``Nc`` that ``fc`` covers (a slice of all points when not chunked).
-        context_scale: multiply sums over ``fc`` by this to estimate sums over the whole context
-            (the number of chunks K; 1 without chunking).
-    """
-
-    ft: Tensor
-    kl: Tensor
-    fc: Tensor | None
-    context_index: slice
-    context_scale: float
-
-
-class BNNP(AmortisedLayersMixin, nn.Module):
+class BNNP(AmortisedNetwork):
     """Bayesian Neural Network Process with MLP inference networks.
 
     Args:
@@ -66,42 +33,17 @@ class BNNP(AmortisedLayersMixin, nn.Module):
     """
 
     kind = "bnnp"
+    pointwise_decoder = True
 
-    def __init__(self, config: ModelConfig | None = None, **kwargs) -> None:
-        super().__init__()
-        if config is None:
-            config = ModelConfig(kind=self.kind, **kwargs)
-        elif kwargs:
-            raise TypeError("pass either a ModelConfig or keyword arguments, not both.")
-        self.config = config
-        likelihood = build_likelihood(config)
-        dims = [config.dim_x, *config.hidden_dims, config.dim_y * likelihood.num_params]
-        layers = []
-        for index, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
-            last = index == len(dims) - 2
-            # The true targets are the final layer's pseudo-observations only when its outputs live in the
-            # targets' space (Gaussian means); Bernoulli–Gamma parameters get them from the inference net.
-            final = last and likelihood.num_params == 1
-            net = None if (last and config.exact_final_layer) else self.inference_net(d_out, final)
-            layers.append(
-                AmortisedLinear(
-                    d_in,
-                    d_out,
-                    inference_net=net,
-                    input_activation="identity" if index == 0 else config.activation,
-                    prior_kind=config.prior_type,
-                    final=final,
-                )
-            )
-        self.layers = nn.ModuleList(layers)
-        self.likelihood = likelihood  # registered after the layers: the parameter order is unchanged
-        self.set_prior_learnable_fraction(config.prior_learnable_fraction, seed=config.seed)
-
-    def inference_net(self, d_out: int, final: bool) -> nn.Module:
-        """Per-point MLP on ``[x, y]`` giving ``2 d_out`` outputs (``d_out`` at a final layer whose
-        pseudo-observations are the true targets)."""
+    def layer_specs(self, out_dim: int) -> list[LayerSpec]:
+        """An MLP ``dim_x -> hidden_dims -> out_dim``; the activation acts on every layer's input but the
+        first."""
         cfg = self.config
-        return MLP(cfg.dim_x + cfg.dim_y, cfg.inf_hidden_dims, d_out if final else 2 * d_out, cfg.activation)
+        dims = [cfg.dim_x, *cfg.hidden_dims, out_dim]
+        return [
+            (d_in, d_out, "identity" if index == 0 else cfg.activation)
+            for index, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True))
+        ]
 
     # ---------------------------------------------------------------------------------------- forward
     def decode(self, weights: list[Tensor], x: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -132,7 +74,7 @@ class BNNP(AmortisedLayersMixin, nn.Module):
         natural parameters add, so the posterior is the same for any chunking. Under autograd with
         ``K > 1`` chunks, one random chunk per layer carries gradient and the rest run without it; the
         data natural parameters are ``sg(η_all) + K (η_b − sg(η_b))``: their value is exact and their
-        gradient unbiased.
+        gradient unbiased (see :class:`~climate_bnnp.models.minibatch.ContextChunks`).
 
         Args:
             xc, yc, mask_c: the context (None or ``Nc = 0``: sample from the prior).
@@ -143,19 +85,12 @@ class BNNP(AmortisedLayersMixin, nn.Module):
                 attention inference nets see only these points for it, so it is ``q(W | D_c)``. Chunked,
                 its natural parameters get the same unbiased ``sg(all) + K (b − sg b)`` gradient.
         """
-        nc = 0 if xc is None else xc.shape[1]
-        if xc is not None:
-            num_tasks = xc.shape[0]
-        if num_tasks is None:
-            raise ValueError("num_tasks is needed when there is no context.")
-        step = nc if chunk_size is None else chunk_size
-        if step < 1 and nc:
-            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}.")
-        chunks = [slice(start, start + step) for start in range(0, nc, max(step, 1))]
-        ref_mask_c = None  # (B, Nc): the reference posterior's points (NPVI), padding excluded
-        if kl_mask is not None and nc:
-            ref_mask_c = kl_mask if mask_c is None else kl_mask & mask_c
-        grad = torch.is_grad_enabled()
+        nc, num_tasks = context_size(xc, num_tasks)
+        chunks = ContextChunks(nc, chunk_size)
+        if nc == 0:
+            return self.prior_sample(num_samples, num_tasks)
+        ref_mask = None if kl_mask is None else kl_mask if mask_c is None else kl_mask & mask_c
+        context = _Context(xc, yc, mask_c, ref_mask, chunks)
         noise_std = self.exact_final_noise_std()
         # One chunk: the context pre-activations are carried from layer to layer; several chunks: each
         # chunk is decoded again through the sampled layers (memory bounded by the chunk).
@@ -163,50 +98,49 @@ class BNNP(AmortisedLayersMixin, nn.Module):
         weights: list[Tensor] = []
         kl = torch.zeros((), dtype=torch.float64, device=self.parameter_device())
         for layer in self.layers:
-            if nc == 0:
-                weights.append(layer.sample_with_kl(None, num_samples, num_tasks)[0])
-                continue
-            pseudo_all = pseudo_ref_all = None
-            if not layer.pointwise:  # attention inference nets see the whole context at once
-                pseudo_all = layer.pseudo_observations(xc, yc, mask_c, noise_std)
-                if ref_mask_c is not None:  # q(W | D_c): the reference's attention sees D_c only
-                    pseudo_ref_all = layer.pseudo_observations(xc, yc, ref_mask_c, noise_std)
-            # Drawn whenever grad is on (even for one chunk) so that every chunking uses the same RNG stream.
-            pick = int(torch.randint(len(chunks), ())) if grad else None
-            pick = pick if len(chunks) > 1 else None
-            data = reference = chosen = chosen_ref = None
-            for b, idx in enumerate(chunks):
-                with torch.set_grad_enabled(grad and (pick is None or b == pick)):
-                    if pseudo_all is None:
-                        pseudo = pseudo_ref = layer.pseudo_observations(
-                            xc[:, idx], yc[:, idx], None, noise_std
-                        )
-                    else:
-                        pseudo = (pseudo_all[0][:, idx], pseudo_all[1][:, idx])
-                        if pseudo_ref_all is not None:
-                            pseudo_ref = (pseudo_ref_all[0][:, idx], pseudo_ref_all[1][:, idx])
-                    mask = None if mask_c is None else mask_c[:, idx]
-                    a = carried if carried is not None else self.decode(weights, xc[:, idx])
-                    h = layer.features(a)  # (S', B, n, D)
-                    nat = _natural(h, pseudo, mask)
-                    data = nat if data is None else data + nat
-                    if ref_mask_c is not None:
-                        ref = _natural(h, pseudo_ref, ref_mask_c[:, idx])
-                        reference = ref if reference is None else reference + ref
-                    if b == pick:
-                        chosen, chosen_ref = nat, (ref if ref_mask_c is not None else None)
-            if chosen is not None:  # value of the full sum, gradient K × the chosen chunk's
-                data = _unbiased(data, chosen, len(chunks))
-                if chosen_ref is not None:
-                    reference = _unbiased(reference, chosen_ref, len(chunks))
+            data, reference = self._layer_natural(layer, context, weights, carried, noise_std)
             reference_posterior = None if reference is None else layer.posterior(reference)
             w, layer_kl = layer.sample_with_kl(data, num_samples, num_tasks, reference_posterior)
             kl = kl + layer_kl  # (S' or 1, B)
             weights.append(w)
             if carried is not None:
                 carried = _apply(layer, w, carried)
-        kl = kl.expand(num_samples, num_tasks) if kl.dim() else kl.new_zeros(num_samples, num_tasks)
-        return WeightSample(weights, kl, carried)
+        return WeightSample(weights, kl.expand(num_samples, num_tasks), carried)
+
+    def _layer_natural(
+        self,
+        layer: AmortisedLinear,
+        context: _Context,
+        weights: list[Tensor],
+        carried: Tensor | None,
+        noise_std: Tensor | None,
+    ) -> tuple[NaturalParams, NaturalParams | None]:
+        """One layer's data natural parameters from the context, and those of the reference posterior's
+        points (None without ``context.ref_mask``), summed over the chunks by :meth:`ContextChunks.estimate`.
+
+        ``weights`` are the earlier layers' samples; ``carried`` their output at all context points (one
+        chunk), else each chunk is decoded through them.
+        """
+        xc, yc, mask_c, ref_mask = context.x, context.y, context.mask, context.ref_mask
+        pseudo_all = pseudo_ref_all = None
+        if not layer.pointwise:  # attention inference nets see the whole context at once
+            pseudo_all = layer.pseudo_observations(xc, yc, mask_c, noise_std)
+            if ref_mask is not None:  # q(W | D_c): the reference's attention sees D_c only
+                pseudo_ref_all = layer.pseudo_observations(xc, yc, ref_mask, noise_std)
+
+        def chunk_terms(idx: slice) -> tuple[NaturalParams, NaturalParams | None]:
+            if pseudo_all is None:  # per-point inference nets: run on the chunk, shared by the reference
+                pseudo = pseudo_ref = layer.pseudo_observations(xc[:, idx], yc[:, idx], None, noise_std)
+            else:
+                pseudo = _rows(pseudo_all, idx)
+                pseudo_ref = None if pseudo_ref_all is None else _rows(pseudo_ref_all, idx)
+            a = carried if carried is not None else self.decode(weights, xc[:, idx])
+            h = layer.features(a)  # (S', B, n, D)
+            data = _natural(h, pseudo, None if mask_c is None else mask_c[:, idx])
+            reference = None if ref_mask is None else _natural(h, pseudo_ref, ref_mask[:, idx])
+            return data, reference
+
+        return context.chunks.estimate(chunk_terms)
 
     def forward(
         self,
@@ -235,11 +169,28 @@ class BNNP(AmortisedLayersMixin, nn.Module):
         nc = 0 if xc is None else xc.shape[1]
         if nc == 0:
             return BNNPOutput(ft, sample.kl, None, slice(0, 0), 1.0)
-        num_chunks = 1 if chunk_size is None else -(-nc // chunk_size)
-        pick = int(torch.randint(num_chunks, ()))  # drawn for any chunking: the same RNG stream for all
-        index = slice(0, nc) if num_chunks == 1 else slice(pick * chunk_size, (pick + 1) * chunk_size)
-        fc = sample.context_output if num_chunks == 1 else self.decode(sample.weights, xc[:, index])
-        return BNNPOutput(ft, sample.kl, fc, index, float(num_chunks))
+        chunks = ContextChunks(nc, chunk_size)
+        index = chunks.slices[chunks.draw()]  # drawn for any chunking: the same RNG stream for all
+        fc = sample.context_output if len(chunks) == 1 else self.decode(sample.weights, xc[:, index])
+        return BNNPOutput(ft, sample.kl, fc, index, float(len(chunks)))
+
+
+@dataclass
+class _Context:
+    """A task's context as :meth:`BNNP._layer_natural` needs it: ``x (B, Nc, Dx)``, ``y (B, Nc, Dy)``,
+    ``mask (B, Nc)`` (padding), ``ref_mask (B, Nc)`` (the reference posterior's points, padding excluded;
+    None without one) and its chunks."""
+
+    x: Tensor
+    y: Tensor
+    mask: Tensor | None
+    ref_mask: Tensor | None
+    chunks: ContextChunks
+
+
+def _rows(pseudo: tuple[Tensor, Tensor], idx: slice) -> tuple[Tensor, Tensor]:
+    """The chunk ``idx`` of whole-context pseudo-observations ``(ŷ, λ)``, ``(B, Nc, d_out)`` each."""
+    return pseudo[0][:, idx], pseudo[1][:, idx]
 
 
 def _natural(h: Tensor, pseudo: tuple[Tensor, Tensor], mask: Tensor | None) -> NaturalParams:
@@ -249,12 +200,6 @@ def _natural(h: Tensor, pseudo: tuple[Tensor, Tensor], mask: Tensor | None) -> N
     if mask is not None:
         lam = lam * mask.unsqueeze(-1).to(lam.dtype)
     return accumulate_natural(h, lam.unsqueeze(0), yhat.unsqueeze(0))
-
-
-def _unbiased(total: NaturalParams, chosen: NaturalParams, num_chunks: int) -> NaturalParams:
-    """``sg(total) + K (chosen − sg(chosen))``: the value of ``total``; its gradient is K × the chosen
-    chunk's, an unbiased estimate of the gradient of the sum over the K chunks."""
-    return total.detach() + (chosen + chosen.detach().scale(-1.0)).scale(float(num_chunks))
 
 
 def _apply(layer: AmortisedLinear, w: Tensor, a: Tensor) -> Tensor:

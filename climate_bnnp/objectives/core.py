@@ -14,29 +14,10 @@ import math
 import torch
 from torch import Tensor
 
-from ..models import BNNPOutput
+from ..models import AmortisedModel, BNNPOutput
 from ..tasks import Batch
 
 __all__ = ["OBJECTIVES", "elbo", "pp_avi", "npml", "npvi", "predictive_log_likelihood"]
-
-
-def _masked_sum(values: Tensor, mask: Tensor | None) -> Tensor:
-    """Sum ``(S, B, N)`` over points where ``mask (B, N)`` is True -> ``(S, B)``."""
-    return (values if mask is None else values * mask.to(values.dtype)).sum(-1)
-
-
-def _target_log_likelihood(model, ft: Tensor, batch: Batch) -> Tensor:
-    """``Σ_t log p(y_t | W⁽ˢ⁾)`` per sample and task, ``(S, B)``."""
-    return _masked_sum(model.likelihood.log_prob(batch.yt, ft), batch.mask_t)
-
-
-def _context_log_likelihood(model, out: BNNPOutput, batch: Batch) -> Tensor:
-    """Estimate of ``Σ_{n∈c} log p(y_n | W⁽ˢ⁾)``, ``(S, B)`` (zero without context)."""
-    if out.fc is None:
-        return out.kl.new_zeros(out.kl.shape)
-    index = out.context_index
-    mask = None if batch.mask_c is None else batch.mask_c[:, index]
-    return out.context_scale * _masked_sum(model.likelihood.log_prob(batch.yc[:, index], out.fc), mask)
 
 
 def predictive_log_likelihood(log_likelihood: Tensor) -> Tensor:
@@ -44,7 +25,7 @@ def predictive_log_likelihood(log_likelihood: Tensor) -> Tensor:
     return torch.logsumexp(log_likelihood, dim=0) - math.log(log_likelihood.shape[0])
 
 
-def _forward(model, batch: Batch, num_samples: int, chunk_size: int | None) -> BNNPOutput:
+def _forward(model: AmortisedModel, batch: Batch, num_samples: int, chunk_size: int | None) -> BNNPOutput:
     return model(
         batch.xc,
         batch.yc,
@@ -56,36 +37,42 @@ def _forward(model, batch: Batch, num_samples: int, chunk_size: int | None) -> B
     )
 
 
+def _context_elbo(model: AmortisedModel, out: BNNPOutput, batch: Batch, beta: float) -> Tensor:
+    """``ELL_c − β KL`` averaged over the weight samples, ``(B,)`` (the model estimates ``ELL_c`` from the
+    context chunk it decoded)."""
+    return (model.context_log_likelihood(out, batch.yc, batch.mask_c) - beta * out.kl).mean(0)
+
+
 def elbo(
-    model, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None
+    model: AmortisedModel, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None
 ) -> Tensor:
     """AVI: ``ELL_c − β KL`` on the context (the targets are not used), ``(B,)``."""
     out = _forward(model, batch, num_samples, chunk_size)
-    return (_context_log_likelihood(model, out, batch) - beta * out.kl).mean(0)
+    return _context_elbo(model, out, batch, beta)
 
 
 def pp_avi(
-    model, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None
+    model: AmortisedModel, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None
 ) -> Tensor:
     """PP-AVI: ``ELL_c + β PPL_t − β KL``, ``(B,)``.
 
     The context ELBO plus the log posterior predictive of the held-out targets.
     """
     out = _forward(model, batch, num_samples, chunk_size)
-    ppl = predictive_log_likelihood(_target_log_likelihood(model, out.ft, batch))
-    return (_context_log_likelihood(model, out, batch) - beta * out.kl).mean(0) + beta * ppl
+    ppl = predictive_log_likelihood(model.log_likelihood(batch.yt, out.ft, batch.mask_t))
+    return _context_elbo(model, out, batch, beta) + beta * ppl
 
 
 def npml(
-    model, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None
+    model: AmortisedModel, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None
 ) -> Tensor:
     """NPML: ``PPL_t`` only (no KL, no context term; ``beta`` is unused), ``(B,)``."""
     out = _forward(model, batch, num_samples, chunk_size)
-    return predictive_log_likelihood(_target_log_likelihood(model, out.ft, batch))
+    return predictive_log_likelihood(model.log_likelihood(batch.yt, out.ft, batch.mask_t))
 
 
 def npvi(
-    model, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None
+    model: AmortisedModel, batch: Batch, *, num_samples: int, beta: float = 1.0, chunk_size: int | None = None
 ) -> Tensor:
     """NPVI: ``E_{q(W | c ∪ t)}[log p(y_t | W)] − β KL[q(W | c ∪ t) ‖ q(W | c)]``, ``(B,)``.
 
@@ -108,7 +95,7 @@ def npvi(
         x, y, mask, num_samples=num_samples, chunk_size=chunk_size, kl_mask=context_only
     )
     ft = model.decode(sample.weights, batch.xt, batch.mask_t)  # BNAM: padded targets are not keys
-    return (_target_log_likelihood(model, ft, batch) - beta * sample.kl).mean(0)
+    return (model.log_likelihood(batch.yt, ft, batch.mask_t) - beta * sample.kl).mean(0)
 
 
 OBJECTIVES = {"pp_avi": pp_avi, "elbo": elbo, "npml": npml, "npvi": npvi}

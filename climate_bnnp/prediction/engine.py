@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..models import MODELS, AmortisedModel
+
 __all__ = [
     "LIKELIHOODS",
     "SUPPORTED_KINDS",
@@ -38,31 +40,32 @@ __all__ = [
 
 _RNG_LOCK = threading.Lock()  # the models draw from torch's global RNG: one seeded draw at a time
 
-SUPPORTED_KINDS = ("bnnp", "attn_bnnp")
+SUPPORTED_KINDS = tuple(kind for kind, cls in MODELS.items() if cls.pointwise_decoder)
 """Model kinds :func:`climate_bnnp.predict` supports (their decoders act on each point independently)."""
 LIKELIHOODS = ("gaussian", "bernoulli_gamma")
 """Likelihoods :func:`climate_bnnp.predict` summarises (``ModelConfig.likelihood``)."""
 
 
-def check_model(model: nn.Module) -> None:
+def check_model(model: object) -> None:
     """Refuse models whose predictions at a point depend on the other query points.
 
     Raises:
-        TypeError: not a BNNP-family model, or a BNAM (its targets attend to each other, so chunked and
-            station predictions would differ from whole-grid predictions).
+        TypeError: not a BNNP-family model (:class:`~climate_bnnp.models.AmortisedModel`), or one whose
+            decoder is not point-wise (BNAM: its targets attend to each other, so chunked and station
+            predictions would differ from whole-grid predictions).
     """
-    kind = getattr(model, "kind", None)
-    if kind == "bnam":
+    if not isinstance(model, AmortisedModel):
         raise TypeError(
-            "predict() does not support BNAM models: BNAM's target points attend to each other, so a "
+            f"predict() needs a model of kind {SUPPORTED_KINDS} (or a Checkpoint / checkpoint path), "
+            f"got {type(model).__name__} (kind={getattr(model, 'kind', None)!r})."
+        )
+    if not model.pointwise_decoder:
+        name = type(model).__name__
+        raise TypeError(
+            f"predict() does not support {name} models: {name}'s target points attend to each other, so a "
             "point's prediction depends on the whole query set and neither chunking nor station targets "
             "would reproduce a whole-grid prediction. Call model(xc, yc, xt) on the full target set "
             f"yourself, or use a model of kind {SUPPORTED_KINDS}."
-        )
-    if kind not in SUPPORTED_KINDS or not hasattr(model, "sample_weights"):
-        raise TypeError(
-            f"predict() needs a model of kind {SUPPORTED_KINDS} (or a Checkpoint / checkpoint path), "
-            f"got {type(model).__name__} (kind={kind!r})."
         )
 
 
@@ -87,12 +90,14 @@ def likelihood_kind(model: nn.Module) -> str:
     return kind
 
 
-def noise_std(model: nn.Module) -> float | None:
+def noise_std(model: AmortisedModel) -> float | None:
     """Likelihood noise σ_y of the (single) output, in the model's normalised units; None for a
     Bernoulli–Gamma model (its spread depends on the point: see :func:`bernoulli_gamma_params`)."""
-    if likelihood_kind(model) != "gaussian":
+    likelihood_kind(model)  # raises for a likelihood or a Dy that predict() does not handle
+    std = model.noise_std()
+    if std is None:
         return None
-    std = model.likelihood.std().detach().cpu().double().numpy()  # (Dy,)
+    std = std.detach().cpu().double().numpy()  # (Dy,)
     if std.shape != (1,):
         raise ValueError(f"predict() handles one target variable (Dy = 1); this model has Dy = {std.size}.")
     return float(std[0])

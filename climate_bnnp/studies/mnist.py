@@ -115,7 +115,7 @@ def _figures(model, test: np.ndarray, out: Path, label: str, seed: int) -> list[
             rows, out / "completions.png", row_labels=names, col_labels=cols, title=f"{kind} ({label})"
         )
     )
-    if kind != "bnam":
+    if model.pointwise_decoder:  # super-resolution decodes the same weight draws on two grids
         sr = superres_images(model, test[0], 0.5, seed=seed)
         grid = [list(sr["low"]), list(sr["high"])]
         paths.append(
@@ -185,7 +185,7 @@ def run(
         "model": config.model.kind,
         "fractions": list(CONTEXT_FRACTIONS),
         "log_likelihood_per_pixel": scores,
-        "noise_std": float(model.likelihood.std().detach().mean()),
+        "noise_std": None if (std := model.noise_std()) is None else float(std.detach().mean()),
         "min_noise": config.model.min_noise,
         "train_steps": len(records),
         "train_seconds": train_seconds,

@@ -122,8 +122,11 @@ def superres_images(
 
     Returns ``{"low": (S, 28, 28), "high": (S, size, size)}`` conditioned on a ``fraction`` of the pixels.
     """
-    if not hasattr(model, "decode") or model.config.kind == "bnam":
-        raise ValueError("super-resolution with shared weight draws needs a BNNP or AttnBNNP, got BNAM.")
+    if not model.pointwise_decoder:
+        raise ValueError(
+            "super-resolution with shared weight draws needs a model that decodes each point independently "
+            f"(BNNP or AttnBNNP), got {type(model).__name__}, whose target points attend to each other."
+        )
     model.eval()
     rng = np.random.default_rng(seed)
     h, w = image.shape

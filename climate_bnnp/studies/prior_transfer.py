@@ -131,7 +131,7 @@ def train_model(
 def evaluate_model(model: BNNP, tasks, num_samples: int) -> dict[str, float]:
     """PPD and MAE per test task (mean ± s.e. over tasks), with the model's learned σ_y."""
     model.eval()
-    sigma = float(model.likelihood.std()[0])
+    sigma = float(model.noise_std()[0])
     ppds, maes = [], []
     for xc, yc, xt, yt in tasks:
         as_batch = lambda a: torch.as_tensor(a, dtype=torch.float64)[None]  # noqa: E731  (1, N, 1)
