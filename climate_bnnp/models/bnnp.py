@@ -86,9 +86,9 @@ class BNNP(AmortisedNetwork):
                 its natural parameters get the same unbiased ``sg(all) + K (b − sg b)`` gradient.
         """
         nc, num_tasks = context_size(xc, num_tasks)
-        chunks = ContextChunks(nc, chunk_size)
         if nc == 0:
             return self.prior_sample(num_samples, num_tasks)
+        chunks = ContextChunks(nc, chunk_size)
         ref_mask = None if kl_mask is None else kl_mask if mask_c is None else kl_mask & mask_c
         context = _Context(xc, yc, mask_c, ref_mask, chunks)
         noise_std = self.exact_final_noise_std()

@@ -1,15 +1,17 @@
 """Within-task minibatching of the context: its chunks and the unbiased (straight-through) gradient estimator.
 
-The context of ``Nc`` points is cut into ``K`` chunks of ``chunk_size`` points. Sums over the context (the
-data natural parameters of a layer, the context log-likelihood) are computed chunk by chunk; under autograd
-one random chunk carries the gradient and the rest run without it, so memory is bounded by the chunk.
-The estimate ``sg(Σ_all) + K (Σ_b − sg(Σ_b))`` has the value of the full sum and an unbiased gradient.
+The context of ``Nc`` points is cut into ``K`` chunks of ``chunk_size`` points. A layer's data natural
+parameters are summed chunk by chunk; under autograd one random chunk carries the gradient and the rest run
+without it, so memory is bounded by the chunk. The sum ``sg(Σ_all) + K (Σ_b − sg(Σ_b))`` has the exact value
+and an unbiased gradient. (The context log-likelihood is estimated from one random chunk, times K: see
+:meth:`climate_bnnp.models.BNNP.forward`.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -37,7 +39,7 @@ class ContextChunks:
                 f"chunk_size must be a positive integer, got {self.chunk_size}; pass None for one chunk."
             )
 
-    @property
+    @cached_property
     def slices(self) -> list[slice]:
         """The chunks' indices into the ``Nc`` context points, in order."""
         step = self.size if self.chunk_size is None else self.chunk_size
