@@ -13,6 +13,8 @@ One dataset is drawn from a ReLU BNN prior ``[20, 20]`` (weights and biases ``N(
 * **MFVI**: mean-field Gaussian VI (:class:`~climate_bnnp.studies.mfvi.MeanFieldBNN`) on the dataset.
 
 Every ELBO is re-estimated with many samples and reported with its Monte-Carlo standard error.
+The naive MC LML is unreliable where its ESS is small (σ_y ≲ 0.1); :func:`ais_lml` (annealed importance
+sampling, :mod:`.ais`) is the reliable estimator, and :mod:`.elbo_many` runs the comparison on many datasets.
 
     python -m climate_bnnp.studies.elbo [--quick] --out results/studies
 """
@@ -34,6 +36,7 @@ from ..tasks import Batch, TaskSampler, family_source
 from ..tasks.toy import draw_bnn_function
 from ..train import fit
 from ._io import study_parser, write_results
+from .ais import AISResult, ais_log_marginal
 from .mfvi import MeanFieldBNN
 
 __all__ = [
@@ -41,7 +44,12 @@ __all__ = [
     "QUICK",
     "FULL",
     "make_dataset",
+    "LAYERS",
+    "NUM_WEIGHTS",
+    "bnn_outputs",
     "prior_residuals",
+    "gaussian_log_lik",
+    "ais_lml",
     "mc_log_marginal",
     "build_bnnp",
     "fit_single_task",
@@ -111,6 +119,31 @@ def make_dataset(seed: int = 69) -> tuple[np.ndarray, np.ndarray]:
     return x, f(x) + DATA_NOISE * rng.standard_normal((n, 1))
 
 
+LAYERS = tuple(zip((1, *HIDDEN), (*HIDDEN, 1), strict=True))  # (d_in, d_out) per layer
+NUM_WEIGHTS = sum(d_out * (d_in + 1) for d_in, d_out in LAYERS)  # 481: weights and biases
+
+
+def bnn_outputs(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """``f_W(x) (m, N)`` of the prior BNN at whitened weights ``z (m, NUM_WEIGHTS)``, ``W = z / √(d_in + 1)``.
+
+    ``z ~ N(0, I)`` is a prior draw; per layer the slice is ``W (d_out, d_in + 1)`` (bias last), row-major.
+    """
+    if z.shape[-1] != NUM_WEIGHTS:
+        raise ValueError(
+            f"z must have {NUM_WEIGHTS} columns (one per weight of {LAYERS}), got {tuple(z.shape)}"
+        )
+    a = x.expand(len(z), *x.shape)  # (m, N, 1)
+    start = 0
+    for index, (d_in, d_out) in enumerate(LAYERS):
+        size = d_out * (d_in + 1)
+        w = z[:, start : start + size].reshape(-1, d_out, d_in + 1) / math.sqrt(d_in + 1)
+        start += size
+        h = a if index == 0 else torch.relu(a)
+        h = torch.cat([h, torch.ones_like(h[..., :1])], dim=-1)  # (m, N, d_in + 1)
+        a = h @ w.mT  # (m, N, d_in + 1) @ (m, d_in + 1, d_out) -> (m, N, d_out)
+    return a[..., 0]
+
+
 def prior_residuals(
     x: np.ndarray, y: np.ndarray, num_samples: int, *, batch: int = 50_000, seed: int = 0
 ) -> np.ndarray:
@@ -118,25 +151,34 @@ def prior_residuals(
     generator = torch.Generator().manual_seed(seed)
     xt = torch.as_tensor(x, dtype=torch.float64)  # (N, 1)
     yt = torch.as_tensor(y[:, 0], dtype=torch.float64)  # (N,)
-    dims = [1, *HIDDEN, 1]
     out = []
     for start in range(0, num_samples, batch):
-        m = min(batch, num_samples - start)
-        a = xt.expand(m, *xt.shape)  # (m, N, 1)
-        for index, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
-            w = torch.randn(m, d_out, d_in + 1, generator=generator, dtype=torch.float64) / math.sqrt(
-                d_in + 1
-            )
-            h = a if index == 0 else torch.relu(a)
-            h = torch.cat([h, torch.ones_like(h[..., :1])], dim=-1)  # (m, N, d_in + 1)
-            a = h @ w.mT  # (m, N, d_in + 1) @ (m, d_in + 1, d_out) -> (m, N, d_out)
-        out.append(((yt - a[..., 0]) ** 2).sum(-1))
+        z = torch.randn(
+            min(batch, num_samples - start), NUM_WEIGHTS, generator=generator, dtype=torch.float64
+        )
+        out.append(((yt - bnn_outputs(xt, z)) ** 2).sum(-1))
     return torch.cat(out).numpy()
+
+
+def gaussian_log_lik(rss, num_points: int, noise_std: float):
+    """``log N(Y; f, σ² I) = −N/2 log(2π σ²) − RSS / (2 σ²)`` (arrays or tensors of ``RSS``)."""
+    return -0.5 * num_points * math.log(2 * math.pi * noise_std**2) - rss / (2 * noise_std**2)
+
+
+def ais_lml(x: np.ndarray, y: np.ndarray, noise_std: float, **options) -> AISResult:
+    """AIS ``log p(Y | X)`` under the prior BNN and σ_y (``options``: :func:`~.ais.ais_log_marginal`'s)."""
+    xt = torch.as_tensor(x, dtype=torch.float64)
+    yt = torch.as_tensor(y[:, 0], dtype=torch.float64)
+
+    def log_lik(z: torch.Tensor) -> torch.Tensor:
+        return gaussian_log_lik(((yt - bnn_outputs(xt, z)) ** 2).sum(-1), len(yt), noise_std)
+
+    return ais_log_marginal(log_lik, NUM_WEIGHTS, **options)
 
 
 def mc_log_marginal(rss: np.ndarray, num_points: int, noise_std: float) -> tuple[float, float]:
     """Naive MC ``log p(Y | X)`` from residuals, and the effective sample size of its importance weights."""
-    log_lik = -0.5 * num_points * math.log(2 * math.pi * noise_std**2) - rss / (2 * noise_std**2)
+    log_lik = gaussian_log_lik(rss, num_points, noise_std)
     top = log_lik.max()
     weights = np.exp(log_lik - top)
     lml = float(top + math.log(weights.mean()))

@@ -1,8 +1,9 @@
-"""ELBO study: MC marginal likelihood, MFVI KL, dataset, and the quick run's qualitative claim."""
+"""ELBO study: MC marginal likelihood, MFVI KL, dataset, the many-dataset summary and its quick claim."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 from climate_bnnp.studies import elbo as study
+from climate_bnnp.studies import elbo_many as many
 from climate_bnnp.studies.mfvi import MeanFieldBNN
 
 
@@ -67,12 +69,32 @@ def test_mfvi_kl_matches_torch_distributions():
 
 
 @pytest.mark.slow
-def test_quick_study_bnnp_elbo_is_close_to_the_mc_lml(tmp_path, one_thread):
-    """Quick size (σ_y = 0.1): the single-task BNNP ELBO is within 2 nats below the MC LML, beats MFVI."""
-    result = study.run(study.QUICK, tmp_path, log=lambda *_: None)
-    row = result["rows"][0]
+def test_quick_many_study_bnnp_elbo_is_just_below_the_ais_lml_and_beats_mfvi(tmp_path, one_thread):
+    """Quick size (one fresh dataset, σ_y = 0.1), paired on that dataset: the gap AIS LML − BNNP ELBO is above
+    −3 s.e. (an ELBO cannot exceed the LML beyond noise) and below 2 nats, and the BNNP ELBO beats MFVI's by
+    more than 10 nats plus 3 s.e.; a rerun resumes from the written results without computing anything, and
+    one with other settings refuses them."""
+    result = many.run(many.QUICK, tmp_path, log=lambda *_: None)
+    (row,) = result["rows"]
     assert row["noise_std"] == 0.1
-    gap = row["mc_lml"] - row["bnnp_elbo"]
-    assert -0.5 < gap < 2.0, row  # an ELBO cannot exceed the LML beyond MC error
-    assert row["bnnp_elbo"] > row["mfvi_elbo"] + 10.0, row
-    assert (tmp_path / "elbo.md").exists() and (tmp_path / "elbo.json").exists()
+    assert -3 * row["gap_se"] < row["gap"] < 2.0, row
+    x, y = study.make_dataset(row["seed"])
+    mfvi, mfvi_se = study.fit_mfvi(x, y, 0.1, replace(many.QUICK.training, mfvi_steps=1500))
+    assert row["bnnp_elbo"] - mfvi > 10.0 + 3 * math.hypot(row["bnnp_se"], mfvi_se), (row, mfvi)
+    assert (tmp_path / "elbo_many.md").exists()
+
+    def no_new_rows(line):
+        raise AssertionError(f"resumed run computed a row: {line}")
+
+    assert many.run(many.QUICK, tmp_path, log=no_new_rows)["rows"] == result["rows"]
+    with pytest.raises(ValueError, match="other settings"):
+        many.run(replace(many.QUICK, ais_temps=10), tmp_path)
+
+
+def test_summary_median_interval_and_worst_gap():
+    rows = [{"seed": s, "gap": g, "gap_se": 0.1 * s} for s, g in enumerate([0.5, 0.2, 2.0, 0.4, 0.3])]
+    summary = many.summarise(rows)
+    assert summary["median"] == 0.4 and summary["worst"] == 2.0 and summary["worst_se"] == pytest.approx(0.2)
+    assert summary["worst_seed"] == 2 and summary["smallest"] == 0.2
+    low, high = summary["median_ci95"]
+    assert 0.2 <= low <= 0.4 <= high <= 2.0
