@@ -44,10 +44,11 @@ def configure(parser: argparse.ArgumentParser, step: ModuleType) -> argparse.Arg
 
 def run_step(command: str, argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``) as the arguments of step ``command`` and run it."""
+    step = step_module(command)
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = configure(argparse.ArgumentParser(prog=prog), step_module(command)).parse_args(argv)
+    args = configure(argparse.ArgumentParser(prog=prog), step).parse_args(argv)
     args.argv = argv  # the step's own arguments, for a step that relaunches itself (train under torchrun)
-    return step_module(command).run(args)
+    return step.run(args)
 
 
 def existing_path(value: str) -> Path:

@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _open(path: Path) -> xr.Dataset:
-    return xr.open_zarr(path) if path.suffix == ".zarr" else xr.open_dataset(path, engine="netcdf4")
+    return xr.open_zarr(path, consolidated=False) if path.suffix == ".zarr" else xr.open_dataset(path)
 
 
 def run(args: argparse.Namespace) -> int:
