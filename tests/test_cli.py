@@ -18,7 +18,7 @@ from climate_bnnp.cli import main
 from climate_bnnp.steps import STEPS, configure, step_module
 
 ROOT = Path(__file__).resolve().parents[1]
-PREDICT_OPTIONS = ["--num-samples", "6", "--quantiles", "0.1", "0.9", "--seed", "3", "--chunk-size", "50"]
+PREDICT_OPTIONS = shlex.split("--num-samples 6 --quantiles 0.1 0.9 --seed 3 --chunk-size 50 --device cpu")
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="targets per decoder call")
     parser.add_argument("--context-chunk-size", type=int, default=DEFAULT_CONTEXT_CHUNK_SIZE,
                         help="context points per minibatch when drawing the weights")  # fmt: skip
+    parser.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N or auto (CUDA if any)")
+    parser.add_argument("--scheduler", default=None,
+                        help="dask.distributed scheduler address or file (default: here)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
 
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         out = climate_bnnp.predict(
             args.checkpoint, ds, num_samples=args.num_samples, quantiles=args.quantiles,
             return_samples=args.return_samples, seed=args.seed, chunk_size=args.chunk_size,
-            context_chunk_size=args.context_chunk_size, predict_at=args.predict_at,
+            context_chunk_size=args.context_chunk_size, predict_at=args.predict_at, device=args.device,
+            scheduler=args.scheduler,
         )  # fmt: skip
         for variable in out.variables.values():
             variable.encoding = {}  # the input's chunks and compression do not apply to the output
