@@ -238,7 +238,8 @@ class TrainConfig:
             )
         if self.dtype not in ("float64", "float32", "mixed"):
             raise ConfigError(
-                f"train.dtype: got {self.dtype!r}; expected 'float64', or 'float32' / 'mixed' (mixed precision)."
+                f"train.dtype: got {self.dtype!r}; expected 'float64', or 'float32' / 'mixed' (mixed "
+                "precision)."
             )
         if self.dtype == "mixed":
             object.__setattr__(self, "dtype", "float32")  # one path: 'mixed' names what float32 does

@@ -99,7 +99,8 @@ def assemble(
             block = tds.isel(task["sel"], missing_dims="ignore").isel(where)
             shape = tuple(s.stop - s.start for s in where.values())
             out = dask.delayed(block_outputs, pure=False)(
-                shared_plan, weights, block, layout, seed=task["seed"], time=task["time"], expand=len(task_shape),
+                shared_plan, weights, block, layout, seed=task["seed"], time=task["time"],
+                expand=len(task_shape),
                 dask_key_name=f"{KEY_PREFIX}-block-{token}-{n}-{'-'.join(map(str, block_index))}",
             )  # fmt: skip
             pieces[task_index + block_index] = da.from_delayed(

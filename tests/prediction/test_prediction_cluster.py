@@ -38,7 +38,9 @@ def test_graph_holds_the_model_once(model, normaliser, grid):
     heavy = [key for key, task in graph.items() if len(pickle.dumps(task)) > model_bytes // 2]
     assert len(heavy) == 1 and str(heavy[0]).startswith(PLAN_PREFIX)
     assert isinstance(graph[heavy[0]].value, PredictionPlan)
-    users = [k for k, t in graph.items() if "predict" in str(k) and heavy[0] in getattr(t, "dependencies", ())]
+    users = [
+        k for k, t in graph.items() if "predict" in str(k) and heavy[0] in getattr(t, "dependencies", ())
+    ]
     assert len(users) == 2 + 2 * 3  # every weight and block task depends on the one plan key
 
 
