@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,13 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
 
 @pytest.fixture(scope="module")
 def gpu():
+    path = list(sys.path)  # the script puts benchmarks/ first (its distributed.py would shadow dask's)
     spec = importlib.util.spec_from_file_location("benchmark_gpu", SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = path
     return module
 
 
