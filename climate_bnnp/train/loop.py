@@ -213,7 +213,8 @@ def fit(
 
     Args:
         model: a BNNP-family model.
-        sampler: draws :class:`~climate_bnnp.tasks.Batch` objects (its Generator state is checkpointed).
+        sampler: draws :class:`~climate_bnnp.tasks.Batch` objects; a fresh run reseeds it (``reseed``), a
+            resumed one restores its checkpointed state (``load_state_dict``).
         config: the :class:`TrainConfig`.
         checkpoint_path: the final checkpoint (with optimiser and RNG state, so it can be trained further).
         log_path: JSON-lines metrics log, rewritten from the resume state when resuming.

@@ -88,6 +88,17 @@ def test_rank_streams_are_distinct_reproducible_and_rank_0_is_the_single_process
     assert seeds[0] == 3 and len(set(seeds)) == 4 and all(0 <= s < 2**63 for s in seeds)
 
 
+def test_a_stream_started_mid_run_is_the_child_of_rank_and_step():
+    """A rank that a resumed run did not have: numpy ``SeedSequence(seed, spawn_key=(rank, step))``, torch
+    63 bits of it; rank 0 too (not the run's own stream)."""
+    for rank in (0, 2):
+        child = np.random.SeedSequence(3, spawn_key=(rank, 4))
+        draws = np.random.default_rng(rank_seed_sequence(3, rank, step=4)).random(4)
+        assert np.array_equal(draws, np.random.default_rng(child).random(4))
+        assert not np.array_equal(draws, np.random.default_rng(rank_seed_sequence(3, rank)).random(4))
+        assert rank_torch_seed(3, rank, step=4) == int(child.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
 @pytest.mark.parametrize("kind", ["bnnp", "attn_bnnp", "bnam"])
 def test_every_trainable_parameter_gets_a_gradient_from_every_objective(kind):
     """DDP runs without unused-parameter detection: a parameter without a gradient would hang a step."""
