@@ -4,7 +4,8 @@ Each notebook is executed with nbclient in a fresh kernel, from the notebooks fo
 injected: one first, turning Cartopy's ``DownloadWarning`` into an error inside the kernel (so a missing
 Natural Earth asset fails the run), and one last, listing the Natural Earth features drawn on every open
 map (recorded when each Natural Earth feature is actually drawn; the inline backend closes figures after
-each cell). The PNGs must exist, be fresh, and not be blank.
+each cell). The PNGs must exist, be fresh, and not be blank, and the notebook must say which model it used.
+The kernel runs with ``CLIMATE_BNNP_QUICK=1`` (quick sizes where a notebook trains a model) on one thread.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ def _not_blank(path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_notebook_runs_and_writes_figures(name):
+def test_notebook_runs_and_writes_figures(name, monkeypatch):
+    monkeypatch.setenv("CLIMATE_BNNP_QUICK", "1")  # inherited by the kernel, as is:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # small tensors: a second thread mostly spin-waits
     figures, maps = CASES[name]
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     notebook.cells.insert(0, nbformat.v4.new_code_cell(STRICT))
@@ -62,6 +65,8 @@ def test_notebook_runs_and_writes_figures(name):
         assert path.is_file(), f"{name} did not write {path}"
         assert path.stat().st_mtime >= start - 1, f"{path} is stale"
         _not_blank(path)
+    printed = "".join(o.get("text", "") for cell in notebook.cells[:-1] for o in cell.get("outputs", []))
+    assert "Model: " in printed, f"{name} does not say which model it used"
     text = "".join(o.get("text", "") for o in notebook.cells[-1].outputs)
     drawn = json.loads(text.split("FEATURES=", 1)[1].strip())
     if maps:

@@ -118,7 +118,9 @@ def test_configs_load_and_bad_options_are_rejected(tmp_path):
 
 
 @pytest.mark.slow
-def test_notebook_executes_and_writes_figures():
+def test_notebook_executes_and_writes_figures(monkeypatch):
+    monkeypatch.setenv("CLIMATE_BNNP_QUICK", "1")  # quick sizes in the kernel (inherited), on one thread:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # small tensors: a second thread mostly spin-waits
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     path = ROOT / "notebooks" / "mnist_generative.ipynb"
@@ -126,5 +128,7 @@ def test_notebook_executes_and_writes_figures():
     nbclient.NotebookClient(
         notebook, timeout=600, resources={"metadata": {"path": str(path.parent)}}
     ).execute()
+    printed = "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
+    assert "Model: a BNNP meta-trained here for 10 steps" in printed
     for name in ("prior_samples", "completions", "superres"):
         assert (path.parent / "figures" / f"mnist_{name}.png").stat().st_size > 1000
