@@ -299,7 +299,8 @@ class DataConfig:
         eval_split: the split ``predict``, the baselines and ``evaluate`` use: ``test`` (reported results) or
             ``val`` (choosing settings: never select on the test split).
         max_concurrent: most CDS requests in flight at once.
-        dask_scheduler: a ``dask.distributed`` scheduler for ``standardise`` and ``build_tasks``: its address
+        dask_scheduler: a ``dask.distributed`` scheduler for ``standardise``, ``build_tasks`` and ``predict``
+            (``climate_bnnp.predict(..., scheduler=...)``): its address
             (``tcp://host:8786``) or a scheduler file (``*.json``, as ``dask scheduler --scheduler-file``
             writes); None = dask's local threaded scheduler. The stores are identical either way; workers
             must see ``data_dir`` (a shared file system). Needs the ``cluster`` extra.

@@ -15,7 +15,6 @@ from torch import nn
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..data import InputSchema
 from ..data.cluster import dask_client
-from ..train import resolve_device
 from .attrs import dataset_attrs, variable_attrs
 from .bernoulli_gamma import check_bernoulli_gamma_schema
 from .blocks import SAMPLE_OUTPUTS, PredictionPlan
@@ -45,10 +44,18 @@ def _device(device: str | torch.device | None) -> torch.device | None:
     """None, or the requested device (``"auto"``: CUDA when available), checked to exist."""
     if device is None:
         return None
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return resolve_device(str(device))
+        resolved = torch.device(name)
     except RuntimeError as err:
-        raise ValueError(f"predict(device={str(device)!r}): {err}") from None
+        raise ValueError(
+            f"predict(device={name!r}): {err}; expected 'cpu', 'cuda', 'cuda:N' or 'auto'."
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"predict(device={name!r}): CUDA is not available here; use 'cpu' or 'auto'.")
+    return resolved
 
 
 def _resolve_model(
