@@ -118,7 +118,7 @@ CONFIG_CASES = [
          _config("train", "device", "tpu")),
     Case("config-model-kind-choice", ConfigError, r"model\.kind: got 'xyz'.*expected one of \['bnnp', 'attn_bnnp'",
          _config("model", "kind", "xyz")),
-    Case("config-dtype-choice", ConfigError, r"train\.dtype: got 'float16'.*expected one of \['float64', 'float32'\]",
+    Case("config-dtype-choice", ConfigError, r"train\.dtype: got 'float16'.*expected one of \['float64', 'float32', 'mixed'\]",
          _config("train", "dtype", "float16")),
     Case("config-activation-choice", ConfigError, r"model\.activation: got 'swish'; expected one of \['relu', 'tanh'",
          _config("model", "activation", "swish")),
