@@ -263,12 +263,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = study_parser(__doc__, quick_help="small CI size (1 dataset, σ_y = 0.1)", name="elbo_many")
     parser.add_argument("--datasets", type=int, default=None, help="override the number of datasets")
     parser.add_argument("--noise", type=float, nargs="*", default=None, help="override the σ_y values")
+    parser.add_argument("--first-seed", type=int, default=None, help="override the first dataset seed")
+    parser.add_argument("--fit-steps", type=int, default=None, help="override the single-task BNNP's steps")
+    parser.add_argument(
+        "--ais",
+        type=int,
+        nargs=3,
+        default=None,
+        metavar=("CHAINS", "TEMPS", "LEAPFROG"),
+        help="override the AIS size (e.g. a longer rerun of some datasets to check its bias)",
+    )
     args = parser.parse_args(argv)
     size = QUICK if args.quick else FULL
     if args.datasets:
         size = replace(size, num_datasets=args.datasets)
     if args.noise:
         size = replace(size, noise_values=tuple(args.noise))
+    if args.first_seed is not None:
+        size = replace(size, first_seed=args.first_seed)
+    if args.fit_steps:
+        size = replace(size, training=replace(size.training, fit_steps=args.fit_steps))
+    if args.ais:
+        size = replace(size, **dict(zip(("ais_chains", "ais_temps", "ais_leapfrog"), args.ais, strict=True)))
     if args.threads:
         torch.set_num_threads(args.threads)
     run(size, args.out, checkpoint_dir=args.checkpoints, name=args.name)
