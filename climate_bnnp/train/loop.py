@@ -142,9 +142,7 @@ def step_record(
         "step": step,
         "loss": world_mean(loss, world),  # over all ranks' tasks
         "lr": scheduler.get_last_lr()[0],
-        "noise_std": (  # σ_y of a Gaussian likelihood; None without one (Bernoulli–Gamma)
-            float(model.likelihood.std().detach().mean()) if model.likelihood.num_params == 1 else None
-        ),
+        "noise_std": None if (std := model.noise_std()) is None else float(std.detach().mean()),
         "nonfinite_grads": bad,
         "seconds": time.perf_counter() - tick,
     }
