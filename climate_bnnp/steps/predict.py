@@ -29,13 +29,13 @@ EXAMPLE = (
     "climate-bnnp predict --checkpoint results/sample/checkpoints/learned.pt --input observed.nc "
     "--output predicted.nc --num-samples 50 --quantiles 0.1 0.5 0.9"
 )
-FORMATS = {".nc": "netCDF", ".zarr": "Zarr"}
+SUFFIXES = (".nc", ".zarr")
 
 
 def data_path(value: str) -> Path:
     """argparse type: a ``.nc`` (netCDF) or ``.zarr`` (Zarr) path."""
     path = Path(value)
-    if path.suffix not in FORMATS:
+    if path.suffix not in SUFFIXES:
         raise argparse.ArgumentTypeError(
             f"expected a netCDF file (.nc) or a Zarr store (.zarr), got {value!r}; rename or convert it."
         )
