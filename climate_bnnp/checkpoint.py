@@ -1,11 +1,10 @@
-"""Checkpoints: model weights, config, input schema, ρ masks, optimiser and RNG state — data, never code.
+"""Checkpoints: model weights, config, input schema, optimiser and RNG state — data, never code.
 
 A checkpoint is one ``torch.save`` file of tensors and plain Python data (dicts, lists, str, numbers),
 loaded with ``torch.load(..., weights_only=True)``: nothing is unpickled that could run code. The model
-config travels inside, so :func:`load_checkpoint` rebuilds the model from the file alone; for models
-trained on
-ERA5 tasks the :class:`~climate_bnnp.data.InputSchema` travels too, so :func:`climate_bnnp.predict` builds
-the model's inputs from the file alone.
+config travels inside, so :func:`load_checkpoint` rebuilds the model from the file alone (the ρ masks are
+buffers of the model's state); for models trained on ERA5 tasks the :class:`~climate_bnnp.data.InputSchema`
+travels too, so :func:`climate_bnnp.predict` builds the model's inputs from the file alone.
 """
 
 from __future__ import annotations
@@ -76,7 +75,6 @@ def save_checkpoint(
         "format": FORMAT,
         "model_config": config_to_dict(model.config),
         "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "prior_masks": [m.cpu() for m in model.prior_masks()] if hasattr(model, "prior_masks") else [],
         "input_schema": schema.to_dict() if isinstance(schema, InputSchema) else schema,
         "experiment": experiment,
         **state,

@@ -203,9 +203,10 @@ def predict(
         return_samples: add, along ``sample``, the S back-transformed function samples ``samples``
             (noise-free, spatially coherent fields), the S predictive samples ``predictive_samples``
             (observation draws, the ones the quantiles come from) and, for scoring the predictive
-            density: Gaussian models ``f_normalised``, the function samples in the model's normalised units
-            (with the ``noise_std_normalised`` attribute this is the predictive mixture); Bernoulli–Gamma models
-            ``bg_prob``, ``bg_shape``, ``bg_scale``, each draw's ``π, k, θ`` in model units.
+            density: Gaussian models ``f_normalised``, the function samples in the model's normalised
+            units (with the ``noise_std_normalised`` attribute this is the predictive mixture);
+            Bernoulli–Gamma models ``bg_prob``, ``bg_shape``, ``bg_scale``, each draw's ``π, k, θ`` in model
+            units.
         seed: base seed.
         chunk_size: target points per decoder call. context_chunk_size: context points per minibatch.
         predict_at: ``"missing"`` or ``"all"`` (see above). allow_prior: accept tasks without context.
@@ -252,7 +253,7 @@ def predict(
         )
     check_variables(ds, [target], layout, role="target")
     covariates = schema.covariates
-    check_variables(ds if targets is None else ds, covariates, layout)
+    check_variables(ds, covariates, layout)
     task_dims = tuple(d for d in ds[target].dims if d not in layout.spatial_dims)
     check_task_dims(ds, task_dims)
     for name in covariates:
