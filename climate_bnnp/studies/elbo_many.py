@@ -183,7 +183,10 @@ def _markdown(result: dict) -> str:
                 f"| {s['worst']:.2f} ± {s['worst_se']:.2f} ({s['worst_seed']}) "
                 f"| {s['smallest']:.2f} ± {s['smallest_se']:.2f} |"
             )
-    lines.append(f"\nWall time {result['seconds'] / 60:.1f} min (this process; resumed rows excluded).")
+    total = sum(r["seconds"] for r in result["rows"]) / 60
+    lines.append(
+        f"\nWall time {total:.1f} min over the rows (shared 2-core machine; meta-training not included)."
+    )
     return "\n".join(lines) + "\n"
 
 
