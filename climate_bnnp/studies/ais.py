@@ -16,7 +16,8 @@ with separate chains, so the estimating run's kernels are fixed and its weights 
 The reported standard error is the delta-method one over chains, ``std(w) / (mean(w) √C)``, with the
 effective sample size of the final weights, ``(Σ w)² / Σ w²``. Both measure noise, not bias: weight mass that
 no chain reached is invisible to them, so check the bias by rerunning with more temperatures and chains (on
-the BNN study, 4× the temperatures raised ``log Ẑ`` by about a quarter of a nat, far beyond the s.e.).
+the BNN study at σ_y = 0.1, 4× the temperatures and 2× the chains raised ``log Ẑ`` by 0.07–0.37 nats, up
+to 3 s.e.).
 """
 
 from __future__ import annotations
