@@ -17,7 +17,7 @@ The reported standard error is the delta-method one over chains, ``std(w) / (mea
 effective sample size of the final weights, ``(Σ w)² / Σ w²``. Both measure noise, not bias: weight mass that
 no chain reached is invisible to them, so check the bias by rerunning with more temperatures and chains (on
 the BNN study at σ_y = 0.1, 4× the temperatures and 2× the chains raised ``log Ẑ`` by 0.07–0.37 nats, up
-to 3 s.e.).
+to about twice the shorter run's s.e.).
 """
 
 from __future__ import annotations
