@@ -15,6 +15,7 @@ from torch import nn
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..data import InputSchema
 from ..data.cluster import dask_client
+from ..models.devices import resolve_device
 from .attrs import dataset_attrs, variable_attrs
 from .bernoulli_gamma import check_bernoulli_gamma_schema
 from .blocks import SAMPLE_OUTPUTS, PredictionPlan
@@ -38,24 +39,6 @@ DEFAULT_CHUNK_SIZE = 16_384
 DEFAULT_CONTEXT_CHUNK_SIZE = 4_096
 """Context points per within-task minibatch when sampling the weights."""
 _AUTO_PROGRESS_CELLS = 200_000
-
-
-def _device(device: str | torch.device | None) -> torch.device | None:
-    """None, or the requested device (``"auto"``: CUDA when available), checked to exist."""
-    if device is None:
-        return None
-    name = str(device)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(name)
-    except RuntimeError as err:
-        raise ValueError(
-            f"predict(device={name!r}): {err}; expected 'cpu', 'cuda', 'cuda:N' or 'auto'."
-        ) from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"predict(device={name!r}): CUDA is not available here; use 'cpu' or 'auto'.")
-    return resolved
 
 
 def _resolve_model(
@@ -233,7 +216,8 @@ def predict(
             ``allow_prior``, bad options, a Bernoulli–Gamma model whose target normalisation moves 0, a
             CUDA device without CUDA. TypeError: unsupported model.
     """
-    model, schema, provenance = _resolve_model(model_or_checkpoint, schema, _device(device))
+    device = None if device is None else resolve_device(device, where="predict: device")
+    model, schema, provenance = _resolve_model(model_or_checkpoint, schema, device)
     target = schema.target
     quantiles = tuple(float(q) for q in quantiles)
     if not all(0.0 < q < 1.0 for q in quantiles):

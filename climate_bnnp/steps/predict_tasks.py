@@ -4,8 +4,9 @@ Every test task (random context, then held-out-region context) is handed to clim
 would: its cells as points with tp observed at the context and NaN at the targets. The model samples
 S = data.num_eval_samples weight draws from its amortised posterior (seed data.eval_seed + task index; with
 data.fine_tune_steps > 0 after fine-tuning on the task's context, the paper's protocol) and predicts every
-cell. The store holds each task on its own cells along `cell` (climate_bnnp.tasks.era5_eval.prediction_store);
-the evaluate step scores it.
+cell. It runs on train.device, and on the Dask cluster at data.dask_scheduler when one is set. The store
+holds each task on its own cells along `cell` (climate_bnnp.tasks.era5_eval.prediction_store); the
+evaluate step scores it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 import climate_bnnp
 from climate_bnnp.checkpoint import load_checkpoint
 from climate_bnnp.config import load_config
-from climate_bnnp.data import open_task_store, write_zarr_atomic
+from climate_bnnp.data import dask_client, open_task_store, write_zarr_atomic
 from climate_bnnp.steps import existing_path
 from climate_bnnp.tasks.era5 import Era5TaskSet
 from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask, prediction_store
@@ -50,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = load_config(args.config).data
+    config = load_config(args.config)
+    data = config.data
     taskset = Era5TaskSet(open_task_store(args.store))
     held_out = held_out_mask(taskset, data.held_out_country, data.held_out_bbox)
     tests = build_test_tasks(taskset, split=data.eval_split, context_fraction=data.test_context_fraction,
@@ -66,14 +68,15 @@ def run(args: argparse.Namespace) -> int:
             num_samples=train.get("num_samples", 8),
             chunk_size=chunk,
         )
-    predictions = [
-        climate_bnnp.predict(
-            checkpoint, test.dataset()[["tp", *taskset.schema.covariates]], num_samples=data.num_eval_samples,
-            return_samples=True, predict_at="all", seed=data.eval_seed + i, context_chunk_size=chunk,
-            adapt=adapt, progress=False,
-        )
-        for i, test in enumerate(tests)
-    ]  # fmt: skip
+    with dask_client(data.dask_scheduler) as client:  # None: this process
+        predictions = [
+            climate_bnnp.predict(
+                checkpoint, test.dataset()[["tp", *taskset.schema.covariates]], seed=data.eval_seed + i,
+                num_samples=data.num_eval_samples, return_samples=True, predict_at="all", adapt=adapt,
+                context_chunk_size=chunk, progress=False, device=config.train.device, scheduler=client,
+            )
+            for i, test in enumerate(tests)
+        ]  # fmt: skip
     note = (
         AMORTISED_NOTE
         if adapt is None

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..config import TrainConfig, config_to_dict
+from ..models.devices import resolve_device
 from ..objectives import OBJECTIVES
 from ..tasks import Batch, TaskSampler
 from .distributed import World, barrier, current_world, world_jitter_report, world_mean, wrap_ddp
@@ -32,22 +33,13 @@ from .resume import (
     save_training_state,
 )
 
-__all__ = ["fit", "resolve_device", "build_optimiser", "optimisation_step", "step_record", "write_log_line"]
+__all__ = ["fit", "build_optimiser", "optimisation_step", "step_record", "write_log_line"]
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
-def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} was requested but CUDA is not available; use 'cpu' or 'auto'.")
-    return torch.device(name)
-
-
 def _training_device(config: TrainConfig, world: World) -> torch.device:
-    device = resolve_device(config.device)
+    device = resolve_device(config.device, where="train.device")
     if world.distributed and device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())  # the local rank's (init_distributed)
     return device
