@@ -67,12 +67,14 @@ from climate_bnnp import metrics  # noqa: E402
 from climate_bnnp.config import config_to_dict, load_config  # noqa: E402
 from climate_bnnp.data import InputSchema, open_task_store, write_zarr_atomic  # noqa: E402
 from climate_bnnp.data.files import atomic_write  # noqa: E402
-from climate_bnnp.prediction import DEFAULT_QUANTILES, cell_keys, gaussian_prediction  # noqa: E402
+from climate_bnnp.prediction import DEFAULT_QUANTILES  # noqa: E402
 from climate_bnnp.prediction.attrs import variable_attrs  # noqa: E402
 from climate_bnnp.prediction.bernoulli_gamma import (  # noqa: E402
     check_bernoulli_gamma_schema,
     summarise_bernoulli_gamma,
 )
+from climate_bnnp.prediction.gaussian import gaussian_prediction  # noqa: E402
+from climate_bnnp.prediction.summary import cell_keys  # noqa: E402
 from climate_bnnp.tasks import split_context_target  # noqa: E402
 from climate_bnnp.tasks.era5 import Era5Task, Era5TaskSet  # noqa: E402
 from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask, prediction_store  # noqa: E402

@@ -12,21 +12,10 @@ from .api import (
     DEFAULT_QUANTILES,
     predict,
 )
-from .bernoulli_gamma import bernoulli_gamma_draws, summarise_bernoulli_gamma
 from .blocks import RANGE_SIGMAS
-from .engine import (
-    LIKELIHOODS,
-    SUPPORTED_KINDS,
-    bernoulli_gamma_params,
-    decode_points,
-    likelihood_kind,
-    sample_task_weights,
-    task_seed,
-)
-from .gaussian import gaussian_prediction
+from .engine import LIKELIHOODS, SUPPORTED_KINDS
 from .graph import PredictProgress
 from .inputs import INTERPOLATION_METHODS
-from .summary import cell_keys, standard_normal_at, summarise, uniform_at
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -38,17 +27,5 @@ __all__ = [
     "PredictProgress",
     "RANGE_SIGMAS",
     "SUPPORTED_KINDS",
-    "bernoulli_gamma_draws",
-    "bernoulli_gamma_params",
-    "cell_keys",
-    "decode_points",
-    "gaussian_prediction",
-    "likelihood_kind",
     "predict",
-    "sample_task_weights",
-    "standard_normal_at",
-    "summarise",
-    "summarise_bernoulli_gamma",
-    "task_seed",
-    "uniform_at",
 ]

@@ -18,7 +18,8 @@ import numpy as np
 from climate_bnnp.baselines import BASELINE_MOMENTS
 from climate_bnnp.config import load_config
 from climate_bnnp.data import InputSchema, Normaliser, open_task_store, write_zarr_atomic
-from climate_bnnp.prediction import DEFAULT_QUANTILES, gaussian_prediction
+from climate_bnnp.prediction import DEFAULT_QUANTILES
+from climate_bnnp.prediction.gaussian import gaussian_prediction
 from climate_bnnp.steps import existing_path
 from climate_bnnp.tasks.era5 import Era5TaskSet
 from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask, prediction_store

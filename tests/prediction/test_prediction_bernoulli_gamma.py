@@ -13,7 +13,9 @@ from scipy import stats
 from climate_bnnp import BNNP, predict, save_checkpoint
 from climate_bnnp.data import Normaliser
 from climate_bnnp.metrics import score_predictions
-from climate_bnnp.prediction import cell_keys, gaussian_prediction, summarise_bernoulli_gamma, uniform_at
+from climate_bnnp.prediction.bernoulli_gamma import summarise_bernoulli_gamma
+from climate_bnnp.prediction.gaussian import gaussian_prediction
+from climate_bnnp.prediction.summary import cell_keys, uniform_at
 
 TOL = {"rtol": 1e-9, "atol": 1e-11}  # float64 model: only summation order differs
 RMS = 1.3  # tp = RMS · y

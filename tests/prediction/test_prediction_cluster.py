@@ -91,7 +91,7 @@ def test_unknown_device_is_a_clear_error(model, normaliser, grid):
 def test_cuda_equals_cpu_in_float64(model, normaliser, grid):
     """Same draws, same numbers: the CUDA generator's draws differ from the CPU's, so the CPU draws are
     decoded on both devices; a whole predict() on CUDA must run and stay on the host."""
-    from climate_bnnp.prediction import decode_points, sample_task_weights
+    from climate_bnnp.prediction.engine import decode_points, sample_task_weights
 
     on_cuda = climate_bnnp.predict(model, grid, schema=schema_of(normaliser), device="cuda", **OPTS)
     assert next(model.parameters()).device.type == "cpu"  # the caller's model was not moved

@@ -8,7 +8,8 @@ import torch
 from pred_helpers import schema_of
 
 from climate_bnnp import predict
-from climate_bnnp.prediction import cell_keys, standard_normal_at, task_seed
+from climate_bnnp.prediction.engine import task_seed
+from climate_bnnp.prediction.summary import cell_keys, standard_normal_at
 
 
 def _hand_inputs(ds, t, normaliser):

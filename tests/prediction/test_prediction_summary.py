@@ -11,7 +11,7 @@ from scipy import stats
 
 from climate_bnnp import predict, save_checkpoint
 from climate_bnnp.data import ERA5_ATTRIBUTION, Normaliser
-from climate_bnnp.prediction import cell_keys, standard_normal_at, summarise
+from climate_bnnp.prediction.summary import cell_keys, standard_normal_at, summarise
 
 
 @pytest.mark.parametrize("transform", ["none", "log1p"])
