@@ -229,18 +229,18 @@ def evaluate_bnnp(model: BNNP, tasks, num_samples: int) -> dict[str, list[float]
     """Per test task PPD and MAE of a (meta-trained or GIVI) BNNP, with its learned σ_y."""
     model.eval()
     sigma = float(model.noise_std()[0])
-    rows = [
-        _scores(yt, model(_as_batch(xc), _as_batch(yc), _as_batch(xt), num_samples=num_samples).ft[:, 0, :, 0]
-                .numpy(), sigma)
-        for xc, yc, xt, yt in tasks
-    ]  # fmt: skip
+    rows = []
+    for xc, yc, xt, yt in tasks:
+        out = model(_as_batch(xc), _as_batch(yc), _as_batch(xt), num_samples=num_samples)
+        rows.append(_scores(yt, out.ft[:, 0, :, 0].numpy(), sigma))  # ft (S, 1, Nt, 1)
     return {"ppd": [r[0] for r in rows], "mae": [r[1] for r in rows], "noise_std": sigma}
 
 
 def fit_mfvi(
     x: np.ndarray, y: np.ndarray, size: StudySize, *, noise_std: float, seed: int = 0
 ) -> MeanFieldBNN:
-    """Mean-field VI on one context (Adam, linear lr decay, ``size.baseline_steps`` steps)."""
+    """Mean-field VI on one context (``size.baseline_steps`` Adam steps, lr 10 × ``size.lr`` decayed linearly
+    by the factor ``size.final_lr / size.lr``)."""
     torch.manual_seed(seed)
     model = MeanFieldBNN(size.hidden, noise_std=noise_std, dim_x=x.shape[1], activation="relu", seed=seed)
     xs, ys = torch.as_tensor(x), torch.as_tensor(y[:, 0])
@@ -258,7 +258,10 @@ def fit_mfvi(
 
 
 def evaluate_baselines(tasks, size: StudySize, *, seed: int = 0) -> dict[str, dict[str, list[float]]]:
-    """GIVI and MFVI fitted on each test context alone; per-task PPD and MAE (MFVI with GIVI's σ_y)."""
+    """GIVI and MFVI fitted on each test context alone; per-task PPD and MAE (MFVI with GIVI's σ_y).
+
+    GIVI: ``size.baseline_steps`` Adam steps, lr 10 × ``size.lr`` → ``size.final_lr``, S = ``num_samples``.
+    """
     out: dict[str, dict[str, list]] = {"GIVI": {"ppd": [], "mae": [], "noise_std": []}}
     out["MFVI"] = {"ppd": [], "mae": [], "noise_std": []}
     for xc, yc, xt, yt in tasks:
