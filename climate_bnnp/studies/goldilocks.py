@@ -220,7 +220,8 @@ def _as_batch(a: np.ndarray) -> torch.Tensor:
 
 
 def _scores(yt: np.ndarray, f: np.ndarray, sigma: float) -> tuple[float, float]:
-    """PPD (mean log predictive density per target point) and MAE of the mean; ``f (S, Nt)``."""
+    """The paper's PPD (log of the predictive density averaged over samples and target points) and the MAE
+    of the predictive mean; ``f (S, Nt)``."""
     return float(ppd(yt[:, 0], f, sigma)), float(mae(yt[:, 0], f.mean(0)))
 
 
@@ -351,9 +352,10 @@ def _markdown(summary: dict, size: StudySize, seconds: float) -> str:
         f"B = {size.batch_size}, {size.points_per_task} cells per training task; GIVI/MFVI "
         f"{size.baseline_steps} steps on each test context. {len(size.seeds)} seeds; "
         f"{size.eval_samples} posterior samples. Mean ± s.e. over seeds of the per-seed mean over test "
-        f"tasks; PPD = mean log predictive density per target point (↑), MAE (↓), in z-scored units. "
+        f"tasks; PPD = log of the predictive density averaged over samples and target points (↑), MAE of "
+        f"the predictive mean (↓), in z-scored units. "
         f"Paired Δ: per seed, this row minus ρ = 0 (or ρ = 1), mean ± s.e. over seeds. "
-        f"Wall time {seconds / 60:.1f} min.",
+        f"Wall time of this invocation (runs reused from `runs/` cost nothing) {seconds / 60:.1f} min.",
         "",
         "| method | PPD | MAE | ΔPPD vs ρ = 0 | ΔPPD vs ρ = 1 | ΔMAE vs ρ = 0 | ΔMAE vs ρ = 1 |",
         "|---|---|---|---|---|---|---|",
@@ -372,24 +374,30 @@ def _markdown(summary: dict, size: StudySize, seconds: float) -> str:
 
 
 def _figure(summary: dict, path: Path) -> None:
+    """PPD and MAE against ρ with the baselines as bands, and the paired ΔPPD against ρ = 0 (the signal)."""
     import matplotlib.pyplot as plt  # only when drawing
 
     from ..plot import save_figure
 
-    table = summary["table"]
+    table, paired = summary["table"], summary["paired"]
     rhos = sorted(float(m[4:]) for m in table if m.startswith("rho="))
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
-    for ax, key, name in zip(axes, ("ppd", "mae"), ("PPD (↑)", "MAE (↓)"), strict=True):
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    for ax, key, name in zip(axes, ("ppd", "mae"), ("PPD (↑)", "MAE (↓)"), strict=False):
         mean = np.array([table[_label(r)][key]["mean"] for r in rhos])
         se = np.array([table[_label(r)][key]["se"] for r in rhos])
         ax.errorbar(rhos, mean, yerr=se, marker="o", capsize=3, color="C0", label="BNNP (meta-trained)")
         for colour, method in (("C1", "GIVI"), ("C2", "MFVI")):
             if method in table:
                 m, s = table[method][key]["mean"], table[method][key]["se"]
-                ax.axhline(m, color=colour, label=f"{method} (test context)")
+                ax.axhline(m, color=colour, label=f"{method} (test context only)")
                 ax.axhspan(m - s, m + s, color=colour, alpha=0.2)
-        ax.set_xlabel("fraction of learnable prior parameters ρ")
         ax.set_ylabel(name)
+    deltas = [paired.get(_label(r), {}).get("rho=0", {"ppd": {"mean": 0.0, "se": 0.0}})["ppd"] for r in rhos]
+    axes[2].errorbar(rhos, [d["mean"] for d in deltas], yerr=[d["se"] for d in deltas], marker="o", capsize=3)
+    axes[2].axhline(0.0, color="k", lw=0.8)
+    axes[2].set_ylabel("paired ΔPPD vs ρ = 0 (↑)")
+    for ax in axes:
+        ax.set_xlabel("fraction of learnable prior parameters ρ")
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Goldilocks on ERA5 (2 training regions, test {TEST_REGION}); mean ± s.e. over seeds")
     save_figure(fig, path, close=True)
