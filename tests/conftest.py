@@ -1,14 +1,27 @@
-"""Shared fixtures: seeded RNGs and float64 defaults for the core tests."""
+"""Shared fixtures: seeded RNGs and float64 defaults for the core tests; one compute thread per process.
+
+The tests' tensors are small: a second BLAS/OpenMP thread mostly spin-waits, and on a busy 2-core machine
+it makes small products tens of times slower. So the suite runs single-threaded, in this process (torch,
+and numpy/scipy's BLAS via threadpoolctl) and in the processes it starts (the environment variables).
+Speed is measured by ``benchmarks/``, with their own thread settings.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_name] = "1"
 
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+torch.set_num_threads(1)
+threadpool_limits(1)
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helper modules (importlib mode)
 
 

@@ -50,8 +50,7 @@ def _not_blank(path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_notebook_runs_and_writes_figures(name, monkeypatch):
-    monkeypatch.setenv("CLIMATE_BNNP_QUICK", "1")  # inherited by the kernel, as is:
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # small tensors: a second thread mostly spin-waits
+    monkeypatch.setenv("CLIMATE_BNNP_QUICK", "1")  # inherited by the kernel (as is conftest's one thread)
     figures, maps = CASES[name]
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     notebook.cells.insert(0, nbformat.v4.new_code_cell(STRICT))

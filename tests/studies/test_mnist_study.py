@@ -129,8 +129,7 @@ def test_configs_load_and_bad_options_are_rejected(tmp_path):
 
 @pytest.mark.slow
 def test_notebook_executes_and_writes_figures(monkeypatch):
-    monkeypatch.setenv("CLIMATE_BNNP_QUICK", "1")  # quick sizes in the kernel (inherited), on one thread:
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # small tensors: a second thread mostly spin-waits
+    monkeypatch.setenv("CLIMATE_BNNP_QUICK", "1")  # quick sizes in the kernel (inherited)
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     path = ROOT / "notebooks" / "mnist_generative.ipynb"

@@ -14,14 +14,6 @@ from climate_bnnp.studies import elbo as study
 from climate_bnnp.studies.ais import ais_log_marginal, geometric_schedule
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _linear_regression(num_points=30, dim=5, prior_std=1.0, noise_std=0.1, seed=0):
     """``y = X w + σ ε``, ``w = s z``, ``z ~ N(0, I)``: log-likelihood of ``z``, exact log evidence."""
     rng = np.random.default_rng(seed)
@@ -38,7 +30,7 @@ def _linear_regression(num_points=30, dim=5, prior_std=1.0, noise_std=0.1, seed=
     return log_lik, exact
 
 
-def test_ais_matches_the_closed_form_evidence_where_naive_monte_carlo_fails(one_thread):
+def test_ais_matches_the_closed_form_evidence_where_naive_monte_carlo_fails():
     """Bayesian linear regression with a tight posterior (σ_y = 0.1, N = 30, D = 5): AIS lands within a few
     s.e. of the exact log evidence; naive MC with as many likelihood evaluations is > 10 nats off."""
     log_lik, exact = _linear_regression()
@@ -81,7 +73,7 @@ def test_bnn_outputs_match_the_toy_prior_function_for_the_same_draws():
         study.bnn_outputs(torch.as_tensor(x), torch.zeros(1, 3, dtype=torch.float64))
 
 
-def test_bnn_ais_agrees_with_naive_monte_carlo_where_that_is_reliable(one_thread):
+def test_bnn_ais_agrees_with_naive_monte_carlo_where_that_is_reliable():
     """σ_y = 1 on the shared dataset: naive MC has a large ESS there, so both estimators must agree."""
     x, y = study.make_dataset()
     mc, ess = study.mc_log_marginal(study.prior_residuals(x, y, 20_000, seed=3), len(x), 1.0)

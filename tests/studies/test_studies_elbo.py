@@ -16,14 +16,6 @@ from climate_bnnp.studies import elbo_many as many
 from climate_bnnp.studies.mfvi import MeanFieldBNN
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_dataset_is_seeded_and_in_range():
     x, y = study.make_dataset()
     x2, y2 = study.make_dataset()
@@ -69,7 +61,7 @@ def test_mfvi_kl_matches_torch_distributions():
 
 
 @pytest.mark.slow
-def test_quick_many_study_bnnp_elbo_is_just_below_the_ais_lml_and_beats_mfvi(tmp_path, one_thread):
+def test_quick_many_study_bnnp_elbo_is_just_below_the_ais_lml_and_beats_mfvi(tmp_path):
     """Quick size (one fresh dataset, σ_y = 0.1), paired on that dataset: the gap AIS LML − BNNP ELBO is above
     −3 s.e. (an ELBO cannot exceed the LML beyond noise) and below 2 nats, and the BNNP ELBO beats MFVI's by
     more than 10 nats plus 3 s.e.; a rerun resumes from the written results without computing anything, and
