@@ -107,7 +107,7 @@ QUICK = StudySize(
     steps=4, num_samples=2, points_per_task=30, hidden=(4,), rhos=(0.0, 1.0), seeds=(0,),
     num_test_tasks=1, eval_samples=20, baseline_steps=3,
 )  # fmt: skip
-# 44 models + 16 GIVI/MFVI fits: ~35 min on one busy core
+# 44 models + 16 GIVI/MFVI fits: 11 min on one thread of the shared 2-core machine (26 min with --steps 1000)
 FULL = StudySize(steps=300, hidden=(16, 16), eval_samples=200)
 
 
