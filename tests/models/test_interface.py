@@ -72,7 +72,8 @@ def test_context_log_likelihood_is_k_times_the_decoded_chunk():
     value = model.context_log_likelihood(out, yc, mask_c).detach().numpy()
     np.testing.assert_allclose(value, expected, rtol=1e-12)
     empty = model(None, None, xt, num_samples=3)
-    assert torch.equal(model.context_log_likelihood(empty, yc, mask_c), torch.zeros(3, 2, dtype=torch.float64))
+    zeros = torch.zeros(3, 2, dtype=torch.float64)
+    assert torch.equal(model.context_log_likelihood(empty, yc, mask_c), zeros)
 
 
 def test_context_chunks_cover_the_context_once():

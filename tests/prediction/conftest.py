@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib: make pred_helpers importable
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # importlib mode: pred_helpers importable
 
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402

@@ -23,7 +23,7 @@ TIMES = pd.to_datetime(["2026-03-25T00:00", "2026-03-25T07:00"]).values.astype("
 
 
 def make_model(kind: str = "bnnp", seed: int = 0):
-    """A small float64 model on the 4 inputs of ``FEATURES`` (untrained: the numbers only need to be fixed)."""
+    """A small float64 model on the 4 inputs of ``FEATURES`` (untrained: the numbers need only be fixed)."""
     torch.manual_seed(seed)
     if kind == "attn_bnnp":
         from climate_bnnp import AttnBNNP

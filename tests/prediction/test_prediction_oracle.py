@@ -13,7 +13,7 @@ from climate_bnnp.prediction.summary import cell_keys, standard_normal_at
 
 
 def _hand_inputs(ds, t, normaliser):
-    """xyz + z-scored t2m and z-scored tp at every cell of time step t, written out here (not package code)."""
+    """xyz + z-scored t2m and z-scored tp at every cell of time step t, written out here (no package code)."""
     lat2d, lon2d = np.meshgrid(ds.latitude.values, ds.longitude.values, indexing="ij")
     phi, lam = np.deg2rad(lat2d.ravel()), np.deg2rad(lon2d.ravel())
     t2m = ds.t2m.values[t].ravel()
