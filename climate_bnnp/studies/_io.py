@@ -25,8 +25,6 @@ def study_parser(doc: str | None, *, quick_help: str, name: str) -> argparse.Arg
     return parser
 
 
-
-
 def write_results(out: Path, name: str, data: dict[str, Any], markdown: str) -> tuple[Path, Path]:
     """Write ``out/name.json`` and ``out/name.md``; returns both paths."""
     json_path, md_path = out / f"{name}.json", out / f"{name}.md"

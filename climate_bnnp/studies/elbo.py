@@ -31,11 +31,11 @@ import torch
 
 from ..config import TrainConfig
 from ..models import BNNP
-from ..objectives import elbo
 from ..tasks import Batch, TaskSampler, family_source
 from ..tasks.toy import draw_bnn_function
 from ..train import fit
 from ._io import study_parser, write_results
+from ._single_task import maximise_elbo
 from .ais import AISResult, ais_log_marginal
 from .mfvi import MeanFieldBNN
 
@@ -213,19 +213,10 @@ def fit_single_task(
 ) -> list[float]:
     """Maximise the ELBO of ``model`` on the one dataset (Adam, linear lr decay); returns the loss trace."""
     torch.manual_seed(seed)
-    batch = _dataset_batch(x, y)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.Adam(params, lr=size.lr)
-    scheduler = torch.optim.lr_scheduler.LinearLR(optimiser, 1.0, size.final_lr / size.lr, size.fit_steps)
-    trace = []
-    for _ in range(size.fit_steps):
-        loss = -elbo(model, batch, num_samples=size.train_samples).sum()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        scheduler.step()
-        trace.append(float(loss.detach()))
-    return trace
+    return maximise_elbo(
+        model, _dataset_batch(x, y), steps=size.fit_steps, lr=size.lr, final_lr=size.final_lr,
+        num_samples=size.train_samples,
+    )  # fmt: skip
 
 
 def meta_train(noise_std: float, size: StudySize, *, checkpoint: Path | None = None, seed: int = 0) -> BNNP:
@@ -274,15 +265,9 @@ def fit_mfvi(
     torch.manual_seed(seed)
     model = MeanFieldBNN(HIDDEN, noise_std=noise_std, seed=seed)
     xt, yt = torch.as_tensor(x), torch.as_tensor(y[:, 0])
-    optimiser = torch.optim.Adam(model.parameters(), lr=size.lr)
-    scheduler = torch.optim.lr_scheduler.LinearLR(optimiser, 1.0, size.final_lr / size.lr, size.mfvi_steps)
-    for _ in range(size.mfvi_steps):
-        ell, kl = model.elbo_terms(xt, yt, size.train_samples)
-        loss = kl - ell.mean()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        scheduler.step()
+    model.fit(
+        xt, yt, steps=size.mfvi_steps, lr=size.lr, final_lr=size.final_lr, num_samples=size.train_samples
+    )
     with torch.no_grad():
         ell, kl = model.elbo_terms(xt, yt, size.eval_samples)
         v = ell - kl

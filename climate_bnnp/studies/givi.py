@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from ..models import BNNP
-from ..objectives import elbo
 from ..tasks import Batch
+from ._single_task import maximise_elbo
 
 __all__ = ["FreePseudoObservations", "build_givi", "fit_givi"]
 
@@ -111,13 +111,5 @@ def fit_givi(
     )  # fmt: skip
     xs, ys = torch.as_tensor(x, dtype=torch.float64)[None], torch.as_tensor(y, dtype=torch.float64)[None]
     batch = Batch(xs, ys, xs, ys)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.Adam(params, lr=lr)
-    scheduler = torch.optim.lr_scheduler.LinearLR(optimiser, 1.0, final_lr / lr, max(steps, 1))
-    for _ in range(steps):
-        loss = -elbo(model, batch, num_samples=num_samples).sum()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        scheduler.step()
+    maximise_elbo(model, batch, steps=steps, lr=lr, final_lr=final_lr, num_samples=num_samples)
     return model.eval()

@@ -245,16 +245,14 @@ def fit_mfvi(
     torch.manual_seed(seed)
     model = MeanFieldBNN(size.hidden, noise_std=noise_std, dim_x=x.shape[1], activation="relu", seed=seed)
     xs, ys = torch.as_tensor(x), torch.as_tensor(y[:, 0])
-    optimiser = torch.optim.Adam(model.parameters(), lr=10 * size.lr)
-    steps = max(size.baseline_steps, 1)
-    scheduler = torch.optim.lr_scheduler.LinearLR(optimiser, 1.0, size.final_lr / size.lr, steps)
-    for _ in range(size.baseline_steps):
-        ell, kl = model.elbo_terms(xs, ys, size.num_samples)
-        loss = kl - ell.mean()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        scheduler.step()
+    model.fit(
+        xs,
+        ys,
+        steps=size.baseline_steps,
+        lr=10 * size.lr,
+        final_lr=10 * size.final_lr,
+        num_samples=size.num_samples,
+    )
     return model
 
 

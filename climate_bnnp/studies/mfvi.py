@@ -80,3 +80,16 @@ class MeanFieldBNN(nn.Module):
         sigma = self.noise_std
         ell = (-0.5 * ((y - f) / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)).sum(-1)
         return ell, self.kl()
+
+    def fit(self, x: Tensor, y: Tensor, *, steps: int, lr: float, final_lr: float, num_samples: int) -> None:
+        """Maximise the ELBO with Adam for ``steps`` steps, the learning rate decayed linearly from ``lr`` to
+        ``final_lr``; ``num_samples`` weight draws per step; ``y (N,)``."""
+        optimiser = torch.optim.Adam(self.parameters(), lr=lr)
+        scheduler = torch.optim.lr_scheduler.LinearLR(optimiser, 1.0, final_lr / lr, max(steps, 1))
+        for _ in range(steps):
+            ell, kl = self.elbo_terms(x, y, num_samples)
+            loss = kl - ell.mean()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
