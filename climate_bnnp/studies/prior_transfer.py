@@ -53,6 +53,7 @@ GP_OPTIONS = {"lengthscale": 0.5, "noise": 0.05}
 FAMILY_SETTINGS = {
     "gp": {"activation": "silu", "final_lr": 1e-4, "train": {"x_range": (-5.0, 5.0), **GP_OPTIONS}},
     "sawtooth": {"activation": "relu", "final_lr": 1e-5, "train": {}},
+    "heaviside": {"activation": "tanh", "final_lr": 1e-5, "train": {}},
 }
 # Reference snapshot (spec §5.3): BNNP (PPD, PPD s.e., MAE) with the learned prior, 50k steps, S = 32.
 REFERENCE = {"gp": (0.459, 0.088, 0.316), "sawtooth": (0.950, 0.038, 0.068)}
@@ -123,7 +124,8 @@ def train_model(
         seed=seed,
         checkpoint_every=max(size.steps // 20, 1),
     )
-    fit(model, sampler, config, checkpoint_path=checkpoint, progress=False)
+    log_path = None if checkpoint is None else Path(checkpoint).with_suffix(".jsonl")
+    fit(model, sampler, config, checkpoint_path=checkpoint, log_path=log_path, progress=False)
     return model
 
 

@@ -61,10 +61,15 @@ def gp(
 
 
 def heaviside(
-    rng: np.random.Generator, n: int, *, lengthscale: float = 1.0, noise: float = 0.01
+    rng: np.random.Generator,
+    n: int,
+    *,
+    lengthscale: float = 1.0,
+    noise: float = 0.01,
+    x_range: tuple[float, float] = (-5.0, 5.0),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The sign of a mean-centred SE-GP draw (ℓ = 1) on ``x ~ U[−5, 5]``, plus noise."""
-    x = _column(rng.uniform(-5.0, 5.0, n))
+    """The sign of a mean-centred SE-GP draw (ℓ = 1) on ``x ~ U(x_range)``, plus noise."""
+    x = _column(rng.uniform(*x_range, n))
     f = _gp_draw(rng, x, lengthscale, 1.0)
     return x, _column(np.sign(f - f.mean()) + noise * rng.standard_normal(n))
 
