@@ -27,28 +27,36 @@ RAW_LOG_NOISE_INIT = 1.0  # log pseudo-noise = raw − 2: σ ≈ 0.37 at initial
 
 
 class FreePseudoObservations(nn.Module):
-    """Stands in for a layer's inference network: a free table ``(N, width)`` of per-point outputs.
+    """Stands in for a layer's inference network: a free table ``(T, N, width)`` of per-point outputs.
 
-    It only accepts the ``N`` points it was built for, in that order (they are GIVI's inducing inputs).
+    It only accepts the ``N`` points of the ``T`` tasks it was built for, in that order (they are GIVI's
+    inducing inputs); a one-task table serves every task of a batch. Tasks share no parameter, so fitting
+    ``T`` tables in one batch is ``T`` independent fits.
     """
 
     pointwise = True
 
-    def __init__(self, num_points: int, width: int, *, pseudo_width: int, seed: int = 0) -> None:
+    def __init__(
+        self, num_points: int, width: int, *, pseudo_width: int, num_tasks: int = 1, seed: int = 0
+    ) -> None:
         super().__init__()
         generator = torch.Generator().manual_seed(seed)
-        table = torch.full((num_points, width), RAW_LOG_NOISE_INIT, dtype=torch.float64)
+        table = torch.full((num_tasks, num_points, width), RAW_LOG_NOISE_INIT, dtype=torch.float64)
         # columns: [pseudo-observations (pseudo_width), raw log pseudo-noise]
-        pseudo = torch.randn(num_points, pseudo_width, generator=generator, dtype=table.dtype)
-        table[:, :pseudo_width] = pseudo
+        for task in table:  # task by task, so that a task's start does not depend on the batch size
+            task[:, :pseudo_width] = torch.randn(
+                num_points, pseudo_width, generator=generator, dtype=table.dtype
+            )
         self.table = nn.Parameter(table)
 
     def forward(self, xc: Tensor, yc: Tensor, mask_c: Tensor | None) -> Tensor:
-        """``(B, N, width)``: the table for each task (all tasks share the inducing points)."""
-        if xc.shape[1] != self.table.shape[0]:
+        """``(B, N, width)``: each task's table."""
+        tasks, points = self.table.shape[:2]
+        if xc.shape[1] != points or tasks not in (1, xc.shape[0]):
             raise ValueError(
-                f"GIVI's free pseudo-observations belong to its {self.table.shape[0]} inducing inputs, got a "
-                f"context of {xc.shape[1]} points; pass the dataset the model was built for."
+                f"GIVI's free pseudo-observations belong to {tasks} task(s) of {points} inducing inputs, got "
+                f"a context of {xc.shape[0]} task(s) of {xc.shape[1]} points; pass the data the model was "
+                "built for."
             )
         return self.table.to(xc.dtype).expand(xc.shape[0], -1, -1)
 
@@ -61,10 +69,11 @@ def build_givi(
     activation: str = "relu",
     noise_init: float = 0.3,
     learn_noise: bool = True,
+    num_tasks: int = 1,
     seed: int = 0,
 ) -> BNNP:
     """A BNNP (standard fixed prior, full unit-wise) whose inference nets are :class:`FreePseudoObservations`
-    for ``num_points`` inducing inputs."""
+    for ``num_points`` inducing inputs of each of ``num_tasks`` tasks."""
     torch.manual_seed(seed)
     model = BNNP(
         dim_x=dim_x,
@@ -80,7 +89,11 @@ def build_givi(
     for index, layer in enumerate(model.layers):
         pseudo_width = 0 if layer.final else layer.d_out
         layer.inference_net = FreePseudoObservations(
-            num_points, pseudo_width + layer.d_out, pseudo_width=pseudo_width, seed=seed + index
+            num_points,
+            pseudo_width + layer.d_out,
+            pseudo_width=pseudo_width,
+            num_tasks=num_tasks,
+            seed=seed + index,
         )
     return model
 

@@ -30,7 +30,6 @@ interrupted run continues where it stopped.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -44,7 +43,7 @@ from ..metrics import mae, ppd, summarise
 from ..models import BNNP
 from ..tasks import TaskSampler
 from ..train import fit
-from ._io import study_parser, write_results, write_text_atomic
+from ._io import cached_json, check_runs_size, study_parser, write_results
 from .givi import fit_givi
 from .mfvi import MeanFieldBNN
 
@@ -280,30 +279,6 @@ def evaluate_baselines(tasks, size: StudySize, *, seed: int = 0) -> dict[str, di
     return out
 
 
-def _cached(path: Path | None, compute):
-    """``compute()``'s JSON-able result: read from ``path`` if it exists, else computed and written there."""
-    if path is not None and path.is_file():
-        return json.loads(path.read_text())
-    result = compute()
-    if path is not None:
-        write_text_atomic(path, json.dumps(result) + "\n")
-    return result
-
-
-def _check_runs_size(runs: Path, size: StudySize) -> None:
-    """Record the size of the runs in ``runs/size.json``; refuse to resume runs of another size."""
-    path, wanted = runs / "size.json", asdict(size)
-    if path.is_file():
-        found = json.loads(path.read_text())
-        if found != json.loads(json.dumps(wanted)):
-            raise ValueError(
-                f"{runs} holds runs of another study size ({found}), not {wanted}; delete that folder or "
-                "pass another --out."
-            )
-    else:
-        write_text_atomic(path, json.dumps(wanted) + "\n")
-
-
 def _over_seeds(values) -> dict[str, float]:
     mean, se = summarise(np.asarray(values, dtype=np.float64))
     return {"mean": mean, "se": se}
@@ -409,7 +384,7 @@ def run(size: StudySize, out: Path | None = None, *, name: str = "results", log=
     tasks = test_tasks(data, size.num_test_tasks)
     runs = None if out is None else Path(out) / "runs"
     if runs is not None:
-        _check_runs_size(runs, size)
+        check_runs_size(runs, size)
     per_seed: dict[str, dict[int, dict]] = {}
     for seed in size.seeds:
         for rho in size.rhos:
@@ -420,11 +395,11 @@ def run(size: StudySize, out: Path | None = None, *, name: str = "results", log=
                 return evaluate_bnnp(train_model(data, rho, size, seed=seed, checkpoint=ckpt), tasks,
                                      size.eval_samples)  # fmt: skip
 
-            row = _cached(None if stem is None else Path(f"{stem}.json"), bnnp_scores)
+            row = cached_json(None if stem is None else Path(f"{stem}.json"), bnnp_scores)
             per_seed.setdefault(_label(rho), {})[seed] = row
             log(f"seed {seed} ρ {rho:.1f}: PPD {np.mean(row['ppd']):7.3f}  MAE {np.mean(row['mae']):.3f}  "
                 f"σ_y {row['noise_std']:.3f}  [{time.perf_counter() - tick:.0f} s]")  # fmt: skip
-        base = _cached(
+        base = cached_json(
             None if runs is None else runs / f"baselines_seed{seed}.json",
             lambda seed=seed: evaluate_baselines(tasks, size, seed=seed),
         )

@@ -29,7 +29,7 @@ from ..config import TrainConfig
 from ..metrics import mae, ppd, summarise
 from ..models import BNNP
 from ..tasks import TaskSampler, exact_gp_predictive, family_source, split_context_target
-from ..tasks.toy import gp, sawtooth
+from ..tasks.toy import gp, heaviside, sawtooth
 from ..train import fit
 from ._io import study_parser, write_results
 
@@ -55,6 +55,12 @@ FAMILY_SETTINGS = {
     "sawtooth": {"activation": "relu", "final_lr": 1e-5, "train": {}},
     "heaviside": {"activation": "tanh", "final_lr": 1e-5, "train": {}},
 }
+# The test sets' draws: 50 points each, GP and heaviside on [−4, 4], sawtooth on its own [−2, 2].
+TEST_GENERATORS = {
+    "gp": lambda rng: gp(rng, 50, x_range=(-4.0, 4.0), **GP_OPTIONS),
+    "sawtooth": lambda rng: sawtooth(rng, 50),
+    "heaviside": lambda rng: heaviside(rng, 50, x_range=(-4.0, 4.0)),
+}
 # Reference snapshot (spec §5.3): BNNP (PPD, PPD s.e., MAE) with the learned prior, 50k steps, S = 32.
 REFERENCE = {"gp": (0.459, 0.088, 0.316), "sawtooth": (0.950, 0.038, 0.068)}
 
@@ -76,7 +82,8 @@ FULL = StudySize(steps=3000, num_samples=8)  # ~25 min per model on one core her
 
 
 def test_tasks(family: str, num_tasks: int = 16, *, seed: int = 69):
-    """The shared test set: ``num_tasks`` tasks of 50 points, split with context proportion U(0.05, 0.5).
+    """The shared test set: ``num_tasks`` tasks of 50 points (:data:`TEST_GENERATORS`), split with context
+    proportion U(0.05, 0.5).
 
     Returns:
         A list of ``(xc (Nc, 1), yc (Nc, 1), xt (Nt, 1), yt (Nt, 1))``.
@@ -84,7 +91,7 @@ def test_tasks(family: str, num_tasks: int = 16, *, seed: int = 69):
     rng = np.random.default_rng(seed)
     tasks = []
     for _ in range(num_tasks):
-        x, y = gp(rng, 50, x_range=(-4.0, 4.0), **GP_OPTIONS) if family == "gp" else sawtooth(rng, 50)
+        x, y = TEST_GENERATORS[family](rng)
         tasks.append(split_context_target(x, y, rng, context_fraction=(0.05, 0.5)))
     return tasks
 
