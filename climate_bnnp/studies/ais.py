@@ -23,16 +23,18 @@ to about twice the shorter run's s.e.).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["AISResult", "geometric_schedule", "ais_log_marginal"]
+__all__ = ["AISResult", "geometric_schedule", "ais_log_marginal", "hmc_step", "value_and_grad", "draw"]
 
 LogLik = Callable[[Tensor], Tensor]
+Generators = torch.Generator | Sequence[torch.Generator] | None
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ def geometric_schedule(num_temps: int, first: float) -> np.ndarray:
     return np.concatenate([[0.0], np.geomspace(first, 1.0, num_temps)])
 
 
-def _value_and_grad(log_lik: LogLik, z: Tensor) -> tuple[Tensor, Tensor]:
+def value_and_grad(log_lik: LogLik, z: Tensor) -> tuple[Tensor, Tensor]:
+    """``log L(z) (C,)`` and its gradient ``(C, dim)`` at ``z (C, dim)``, both detached."""
     with torch.enable_grad():
         z = z.detach().requires_grad_(True)
         value = log_lik(z)
@@ -63,23 +66,54 @@ def _value_and_grad(log_lik: LogLik, z: Tensor) -> tuple[Tensor, Tensor]:
     return value.detach(), grad
 
 
-def _hmc_step(
-    log_lik: LogLik, z: Tensor, ll: Tensor, grad: Tensor, beta: float, eps: float, steps: int, generator
+def draw(
+    kind: Literal["normal", "uniform"], shape: Sequence[int], generator: Generators, dtype=torch.float64
+) -> Tensor:
+    """Standard-normal or U(0, 1) draws of ``shape``. ``generator`` is None (torch's global RNG), one
+    ``torch.Generator``, or a sequence of ``shape[0]`` generators: row ``c`` is drawn from generator ``c``,
+    so a chain's (or task's) draws do not depend on which others run beside it."""
+    sample = torch.randn if kind == "normal" else torch.rand
+    if generator is None or isinstance(generator, torch.Generator):
+        return sample(tuple(shape), generator=generator, dtype=dtype)
+    if len(generator) != shape[0]:
+        raise ValueError(f"need one generator per row: {shape[0]} rows, got {len(generator)} generators")
+    return torch.stack([sample(tuple(shape[1:]), generator=g, dtype=dtype) for g in generator])
+
+
+def hmc_step(
+    log_lik: LogLik,
+    z: Tensor,
+    ll: Tensor,
+    grad: Tensor,
+    beta: float,
+    eps: float | Tensor,
+    steps: int,
+    generator: Generators,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One Metropolis-corrected HMC transition per chain for ``π_β``: new ``z, log L, ∇log L, P(accept)``."""
-    p = torch.randn(z.shape, generator=generator, dtype=z.dtype)
+    """One Metropolis-corrected HMC transition per chain for ``π_β(z) ∝ N(z; 0, I) L(z)^β``.
+
+    Args:
+        z, ll, grad: the chains' states ``(C, dim)``, ``log L (C,)`` and ``∇log L (C, dim)``.
+        eps: the leapfrog step size, one for all chains or one per chain ``(C,)``.
+        steps: leapfrog steps. generator: see :func:`draw` (one per chain: independent chains' streams).
+
+    Returns:
+        The new ``z, log L, ∇log L`` and the acceptance probability ``(C,)`` of each chain's proposal.
+    """
+    e = torch.as_tensor(eps, dtype=z.dtype).reshape(-1, 1)  # (1, 1) or (C, 1)
+    p = draw("normal", z.shape, generator, z.dtype)
     energy = 0.5 * (z**2).sum(-1) - beta * ll + 0.5 * (p**2).sum(-1)  # (C,)
     zn, lln, gn = z, ll, grad
-    p = p - 0.5 * eps * (zn - beta * gn)  # ∇U = z − β ∇log L
+    p = p - 0.5 * e * (zn - beta * gn)  # ∇U = z − β ∇log L
     for i in range(steps):
-        zn = zn + eps * p
-        lln, gn = _value_and_grad(log_lik, zn)
+        zn = zn + e * p
+        lln, gn = value_and_grad(log_lik, zn)
         if i < steps - 1:
-            p = p - eps * (zn - beta * gn)
-    p = p - 0.5 * eps * (zn - beta * gn)
+            p = p - e * (zn - beta * gn)
+    p = p - 0.5 * e * (zn - beta * gn)
     new_energy = 0.5 * (zn**2).sum(-1) - beta * lln + 0.5 * (p**2).sum(-1)
     log_accept = torch.nan_to_num(energy - new_energy, nan=-math.inf).clamp(max=0.0)
-    accept = torch.rand(log_accept.shape, generator=generator, dtype=z.dtype).log() < log_accept
+    accept = draw("uniform", log_accept.shape, generator, z.dtype).log() < log_accept
     keep = accept[:, None]
     return (
         torch.where(keep, zn, z),
@@ -102,7 +136,7 @@ def _anneal(
 ) -> tuple[Tensor, np.ndarray, float]:
     """One AIS pass, adapting the step sizes if ``step_sizes`` is None (pilot); log-weights, steps, accept."""
     z = torch.randn(chains, dim, generator=generator, dtype=torch.float64)
-    ll, grad = _value_and_grad(log_lik, z)
+    ll, grad = value_and_grad(log_lik, z)
     log_w = torch.zeros(chains, dtype=torch.float64)
     adapt = step_sizes is None
     eps_used = np.empty(len(betas) - 1)
@@ -112,7 +146,7 @@ def _anneal(
         log_w = log_w + (betas[t] - betas[t - 1]) * ll
         eps = eps if adapt else float(step_sizes[t - 1])
         eps_used[t - 1] = eps
-        z, ll, grad, acc = _hmc_step(log_lik, z, ll, grad, float(betas[t]), eps, leapfrog, generator)
+        z, ll, grad, acc = hmc_step(log_lik, z, ll, grad, float(betas[t]), eps, leapfrog, generator)
         accepted += float(acc.mean())
         if adapt:  # multiplicative Robbins–Monro-like update towards the target acceptance
             eps *= math.exp(float(acc.mean()) - target_accept)
