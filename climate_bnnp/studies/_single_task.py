@@ -36,12 +36,14 @@ class TaskwiseMLP(nn.Module):
         copies = []
         for task in range(num_tasks):
             torch.manual_seed(seed + task)
-            copies.append([nn.Linear(m.in_features, m.out_features, dtype=m.weight.dtype) for m in linears])
+            copies.append([nn.Linear(m.in_features, m.out_features) for m in linears])  # as MLP draws them
         self.weights = nn.ParameterList(
-            torch.stack([c[i].weight.detach() for c in copies]) for i in range(len(linears))
+            torch.stack([c[i].weight.detach() for c in copies]).to(linears[i].weight.dtype)
+            for i in range(len(linears))
         )  # (T, d_out, d_in) per linear layer
         self.biases = nn.ParameterList(
-            torch.stack([c[i].bias.detach() for c in copies]) for i in range(len(linears))
+            torch.stack([c[i].bias.detach() for c in copies]).to(linears[i].bias.dtype)
+            for i in range(len(linears))
         )
 
     def forward(self, xc: Tensor, yc: Tensor, mask_c: Tensor | None = None) -> Tensor:
