@@ -2,12 +2,15 @@
 
 The paper trains 50k steps per family; :func:`train_toy_model` trains a few hundred so the notebook runs in a
 minute: the samples show the idea (prior draws look like the family; posterior draws pin down as context
-points arrive), not the paper's quality. ``python -m climate_bnnp.studies.demo_toy OUT.png`` draws it.
+points arrive), not the paper's quality. ``python -m climate_bnnp.studies.demo_toy --out OUT.png`` draws it;
+``--checkpoints DIR --out FOLDER`` draws ``showcase_<family>.png`` for every family meta-trained by the
+no-free-lunch study in ``DIR`` (:func:`climate_bnnp.studies.no_free_lunch.load_meta_trained`).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -97,6 +100,32 @@ def toy_samples_figure(
     return fig
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=Path("toy_samples.png"), help="a PNG, or a folder")
+    parser.add_argument(
+        "--checkpoints", type=Path, default=None, help="the no-free-lunch study's checkpoints"
+    )
+    args = parser.parse_args(argv)
+    if args.checkpoints is None:
+        toy_samples_figure(train_toy_model(progress=True)).savefig(args.out, dpi=120)
+        return 0
+    from .no_free_lunch import FAMILIES, load_meta_trained
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    for family in FAMILIES:
+        try:
+            model, steps = load_meta_trained(family, args.checkpoints)
+        except FileNotFoundError:
+            continue
+        fig = toy_samples_figure(model, family)
+        fig.suptitle(f"BNNP [48, 48] meta-trained on {family} tasks for {steps:,} steps (S = 8)")
+        fig.savefig(args.out / f"showcase_{family}.png", dpi=100)
+        print(f"wrote {args.out / f'showcase_{family}.png'} ({steps:,} steps)")
+    return 0
+
+
 if __name__ == "__main__":
-    fig = toy_samples_figure(train_toy_model(progress=True))
-    fig.savefig(sys.argv[1] if len(sys.argv) > 1 else "toy_samples.png", dpi=120)
+    raise SystemExit(main())

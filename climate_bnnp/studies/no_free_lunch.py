@@ -60,6 +60,7 @@ __all__ = [
     "METHODS",
     "assign_prior",
     "meta_trained",
+    "load_meta_trained",
     "evaluate_cell",
     "run",
     "main",
@@ -143,18 +144,27 @@ def meta_trained(
     """The learned-prior BNNP of ``family`` and its number of optimiser steps.
 
     With ``train`` it is meta-trained (resuming from ``checkpoint_dir``) to ``size.meta_steps``; without, the
-    latest saved state is used however far it got (the final checkpoint, else the periodic resume file).
+    latest saved state is used however far it got (:func:`load_meta_trained`).
     """
-    path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"transfer_{family}_rho1.pt"
-    if train or path is None:
+    if train or checkpoint_dir is None:
+        path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"transfer_{family}_rho1.pt"
         return train_model(family, 1.0, _meta_size(size), checkpoint=path, seed=seed).eval(), size.meta_steps
+    return load_meta_trained(family, checkpoint_dir, seed=seed)
+
+
+def load_meta_trained(family: str, checkpoint_dir: Path, *, seed: int = 0) -> tuple[BNNP, int]:
+    """The latest saved learned-prior BNNP of ``family`` in ``checkpoint_dir`` (the final checkpoint, else the
+    periodic resume file of a run still going) and its number of optimiser steps."""
+    path = Path(checkpoint_dir) / f"transfer_{family}_rho1.pt"
     for candidate in (path, resume_path_for(path)):
         if candidate.is_file():
             state = read_checkpoint_state(candidate)
             model = build_model(family, 1.0, seed=seed)
             model.load_state_dict(state["model_state"])
-            return model.eval(), int(state.get("step", size.meta_steps))
-    raise FileNotFoundError(f"no meta-training state for {family} at {path}; run without --no-train first.")
+            return model.eval(), int(state["step"])
+    raise FileNotFoundError(
+        f"no meta-training state for {family} at {path}; train it first (no_free_lunch without --no-train)."
+    )
 
 
 def assign_prior(model: BNNP, prior: WeightPrior) -> BNNP:
