@@ -291,18 +291,36 @@ def _exact_gp(size: TableSize) -> dict:
     return {"ppd": ppds, "mae": maes, "noise_std": GP_OPTIONS["noise"]}
 
 
-def _summary(cell: dict, reference: dict | None) -> dict:
-    ppd_mean, ppd_se = summarise(np.asarray(cell["ppd"]))
-    mae_mean, mae_se = summarise(np.asarray(cell["mae"]))
-    out = {"ppd": ppd_mean, "ppd_se": ppd_se, "mae": mae_mean, "mae_se": mae_se}
-    if reference is not None:
-        diff = np.asarray(cell["ppd"]) - np.asarray(reference["ppd"])
-        out["ppd_minus_bnnp"], out["ppd_minus_bnnp_se"] = summarise(diff)
+def _paired(a: dict, b: dict) -> dict:
+    """PPD of cell ``a`` minus cell ``b`` over the same tasks: mean, s.e., tasks where ``a`` is higher."""
+    diff = np.asarray(a["ppd"]) - np.asarray(b["ppd"])
+    mean, se = summarise(diff)
+    return {"mean": mean, "se": se, "wins": int((diff > 0).sum()), "tasks": len(diff)}
+
+
+def _summary(by_prior: dict, bnnp: dict | None) -> dict:
+    """Mean ± s.e. over tasks per prior, the paired learned − standard PPD, and the paired PPD minus the
+    amortised BNNP's (``bnnp``) under the learned prior."""
+    out: dict = {}
+    for kind, cell in by_prior.items():
+        ppd_mean, ppd_se = summarise(np.asarray(cell["ppd"]))
+        mae_mean, mae_se = summarise(np.asarray(cell["mae"]))
+        out[kind] = {"ppd": ppd_mean, "ppd_se": ppd_se, "mae": mae_mean, "mae_se": mae_se}
+    if {"standard", "learned"} <= by_prior.keys():
+        out["learned_minus_standard"] = _paired(by_prior["learned"], by_prior["standard"])
+    if bnnp is not None and "learned" in by_prior and by_prior["learned"] is not bnnp:
+        out["learned_minus_bnnp"] = _paired(by_prior["learned"], bnnp)
     return out
 
 
 def _cell(summary: dict | None, key: str) -> str:
     return "—" if summary is None else f"{summary[key]:.3f} ± {summary[key + '_se']:.3f}"
+
+
+def _difference(paired: dict | None) -> str:
+    if paired is None:
+        return "—"
+    return f"{paired['mean']:+.3f} ± {paired['se']:.3f} ({paired['wins']}/{paired['tasks']})"
 
 
 def _reference(family: str, method: str) -> str:
@@ -322,29 +340,28 @@ def _markdown(summary: dict, size: TableSize, meta_steps: dict[str, int], second
         "# No free lunch: inference methods × priors (spec §5.3)",
         "",
         f"Meta-training per family: PP-AVI, S = {size.meta_samples}, B = 5, "
-        + ", ".join(f"{f} {s:,} steps" for f, s in meta_steps.items())
+        + (", ".join(f"{f} {s:,} steps" for f, s in meta_steps.items()) or "not run")
         + f" (reference: 50k steps, S = 32). Per-task fits on the context only, {size.num_test_tasks} tasks "
         f"batched: single-task BNNP and GIVI {size.fit_steps} ELBO steps (S = {size.fit_samples}), MFVI "
         f"{size.mfvi_steps} steps, SWAG {size.swag_pretrain} MAP + {size.swag_steps} SWA steps, HMC "
         f"{size.hmc_burn} burn-in + {size.hmc_samples} × {size.hmc_thin} iterations of {size.hmc_leapfrog} "
         f"leapfrog steps (reference: 30k ELBO steps; HMC 100 leapfrog × 5,000 iterations). "
         f"{size.eval_samples} samples (HMC {size.hmc_samples}). PPD ↑ with the method's σ_y, MAE ↓; mean ± "
-        f"s.e. over tasks; Δ = PPD minus the amortised BNNP's (learned prior), paired over tasks. Wall time "
-        f"{seconds / 60:.1f} min.",
+        "s.e. over tasks; differences of PPD paired over tasks (tasks where the first is higher); BNNP = "
+        f"the amortised BNNP with the learned prior. Compute time of the cells {seconds / 60:.0f} min.",
         "",
-        "| family | method | PPD standard | PPD learned | Δ learned | MAE standard | MAE learned | "
-        "reference PPD std / learned | reference MAE std / learned |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| family | method | PPD standard | PPD learned | learned − standard | learned − BNNP | "
+        "MAE standard | MAE learned | reference PPD std / learned | reference MAE std / learned |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for family, rows in summary.items():
         for method, cells in rows.items():
             std, learned = cells.get("standard"), cells.get("learned")
-            delta = "—"
-            if learned and "ppd_minus_bnnp" in learned and method != "BNNP (amortised)":
-                delta = f"{learned['ppd_minus_bnnp']:+.3f} ± {learned['ppd_minus_bnnp_se']:.3f}"
             lines.append(
-                f"| {family} | {method} | {_cell(std, 'ppd')} | {_cell(learned, 'ppd')} | {delta} | "
-                f"{_cell(std, 'mae')} | {_cell(learned, 'mae')} | {_reference(family, method)} |"
+                f"| {family} | {method} | {_cell(std, 'ppd')} | {_cell(learned, 'ppd')} | "
+                f"{_difference(cells.get('learned_minus_standard'))} | "
+                f"{_difference(cells.get('learned_minus_bnnp'))} | {_cell(std, 'mae')} | "
+                f"{_cell(learned, 'mae')} | {_reference(family, method)} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -363,7 +380,6 @@ def run(
 ) -> dict:
     """Fill the table's ``methods`` × ``priors`` cells (cached under ``out/<name>_cells``); write
     ``out/<name>.{json,md}``."""
-    tick = time.perf_counter()
     cells_dir = None if out is None else Path(out) / f"{name}_cells"
     if cells_dir is not None:
         check_runs_size(cells_dir, size)
@@ -394,11 +410,10 @@ def run(
     summary = {}
     for family, rows in cells.items():
         bnnp = rows.get("BNNP (amortised)", {}).get("learned")
-        summary[family] = {
-            method: {kind: _summary(cell, bnnp) for kind, cell in by_prior.items()}
-            for method, by_prior in rows.items()
-        }
-    seconds = time.perf_counter() - tick
+        summary[family] = {method: _summary(by_prior, bnnp) for method, by_prior in rows.items()}
+    seconds = sum(
+        cell.get("seconds", 0.0) for rows in cells.values() for by in rows.values() for cell in by.values()
+    )
     data = {
         "size": asdict(size),
         "meta_steps": meta_steps,
