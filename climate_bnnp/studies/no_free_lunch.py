@@ -25,6 +25,7 @@ standard-prior cells can run while the meta-training does.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, replace
 from functools import partial
@@ -62,6 +63,7 @@ __all__ = [
     "meta_trained",
     "load_meta_trained",
     "evaluate_cell",
+    "learning_curves_figure",
     "run",
     "main",
 ]
@@ -366,6 +368,33 @@ def _markdown(summary: dict, size: TableSize, meta_steps: dict[str, int], second
     return "\n".join(lines) + "\n"
 
 
+def learning_curves_figure(checkpoint_dir: Path, path: Path, *, window: int = 10) -> None:
+    """The meta-training loss of each family (``<checkpoint stem>.jsonl`` logs), a running mean over
+    ``window`` log lines, on a log scale: whether the curves had flattened where the runs stopped."""
+    import matplotlib.pyplot as plt  # only when drawing
+
+    from ..plot import save_figure
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), constrained_layout=True)
+    for family in FAMILIES:
+        log = Path(checkpoint_dir) / f"transfer_{family}_rho1.jsonl"
+        if not log.is_file():
+            continue
+        lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        steps = np.array([line["step"] for line in lines])
+        loss = np.convolve([line["loss"] for line in lines], np.ones(window) / window, mode="valid")
+        axes[0].plot(steps[window - 1 :], loss, label=f"{family} ({FAMILY_SETTINGS[family]['activation']})")
+        axes[1].plot(steps, [line["noise_std"] for line in lines], label=family)
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel(f"−PP-AVI per batch (mean of {window} logs)")
+    axes[1].set_ylabel("learned σ_y")
+    for ax in axes:
+        ax.set_xlabel("optimiser step")
+        ax.legend(fontsize=8)
+    fig.suptitle("Meta-training of the no-free-lunch BNNPs ([48, 48], S = 8, B = 5)")
+    save_figure(fig, path, close=True)
+
+
 def run(
     size: TableSize,
     out: Path | None = None,
@@ -434,6 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-train", action="store_true", help="use the saved meta-training state however far it got"
     )
+    parser.add_argument(
+        "--figure", type=Path, default=None, help="also draw the meta-training curves into this PNG"
+    )
     args = parser.parse_args(argv)
     size = QUICK if args.quick else FULL
     if args.families:
@@ -444,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
         size, args.out, checkpoint_dir=args.checkpoints, priors=tuple(args.priors),
         methods=tuple(args.methods), train=not args.no_train, name=args.name,
     )  # fmt: skip
+    if args.figure is not None and args.checkpoints is not None:
+        learning_curves_figure(args.checkpoints, args.figure)
     return 0
 
 
