@@ -439,7 +439,8 @@ def run(
     summary = {}
     for family, rows in cells.items():
         bnnp = rows.get("BNNP (amortised)", {}).get("learned")
-        summary[family] = {method: _summary(by_prior, bnnp) for method, by_prior in rows.items()}
+        order = [*(m for m in METHODS if m in rows), *(m for m in rows if m not in METHODS)]
+        summary[family] = {method: _summary(rows[method], bnnp) for method in order}
     seconds = sum(
         cell.get("seconds", 0.0) for rows in cells.values() for by in rows.values() for cell in by.values()
     )
