@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "context_space_layer.py"
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def csl():
-    path = list(sys.path)  # the script puts benchmarks/ first (its distributed.py would shadow dask's)
-    spec = importlib.util.spec_from_file_location("benchmark_context_space_layer", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = path
-    return module
+    return load_benchmark("context_space_layer.py")
 
 
 def test_values_draw_law_and_gradients_match_the_current_route(csl):
