@@ -37,7 +37,7 @@ import torch
 from ..checkpoint import read_checkpoint_state
 from ..metrics import mae, ppd, summarise
 from ..models import BNNP
-from ..tasks import Batch, collate, exact_gp_predictive
+from ..tasks import Batch, collate
 from ..train.resume import resume_path_for
 from ._io import cached_json, check_runs_size, study_parser, write_results
 from ._single_task import maximise_elbo, taskwise_inference_nets
@@ -48,6 +48,8 @@ from .prior_transfer import (
     HIDDEN,
     StudySize,
     build_model,
+    exact_gp_scores,
+    paired_ppd,
     test_tasks,
     train_model,
 )
@@ -285,19 +287,8 @@ def evaluate_cell(
 
 
 def _exact_gp(size: TableSize) -> dict:
-    ppds, maes = [], []
-    for xc, yc, xt, yt in test_tasks("gp", size.num_test_tasks):
-        mean, var = exact_gp_predictive(xc, yc, xt, **GP_OPTIONS)
-        ppds.append(float(ppd(yt[:, 0], mean[None], np.sqrt(var)[None])))
-        maes.append(float(mae(yt[:, 0], mean)))
+    ppds, maes = exact_gp_scores(test_tasks("gp", size.num_test_tasks))
     return {"ppd": ppds, "mae": maes, "noise_std": GP_OPTIONS["noise"]}
-
-
-def _paired(a: dict, b: dict) -> dict:
-    """PPD of cell ``a`` minus cell ``b`` over the same tasks: mean, s.e., tasks where ``a`` is higher."""
-    diff = np.asarray(a["ppd"]) - np.asarray(b["ppd"])
-    mean, se = summarise(diff)
-    return {"mean": mean, "se": se, "wins": int((diff > 0).sum()), "tasks": len(diff)}
 
 
 def _summary(by_prior: dict, bnnp: dict | None) -> dict:
@@ -309,9 +300,9 @@ def _summary(by_prior: dict, bnnp: dict | None) -> dict:
         mae_mean, mae_se = summarise(np.asarray(cell["mae"]))
         out[kind] = {"ppd": ppd_mean, "ppd_se": ppd_se, "mae": mae_mean, "mae_se": mae_se}
     if {"standard", "learned"} <= by_prior.keys():
-        out["learned_minus_standard"] = _paired(by_prior["learned"], by_prior["standard"])
+        out["learned_minus_standard"] = paired_ppd(by_prior["learned"]["ppd"], by_prior["standard"]["ppd"])
     if bnnp is not None and "learned" in by_prior and by_prior["learned"] is not bnnp:
-        out["learned_minus_bnnp"] = _paired(by_prior["learned"], bnnp)
+        out["learned_minus_bnnp"] = paired_ppd(by_prior["learned"]["ppd"], bnnp["ppd"])
     return out
 
 

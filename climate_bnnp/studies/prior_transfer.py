@@ -19,6 +19,7 @@ the predictive mean; mean ± standard error over tasks. On the GP family the exa
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -42,7 +43,9 @@ __all__ = [
     "build_model",
     "train_model",
     "evaluate_model",
+    "exact_gp_scores",
     "evaluate_exact_gp",
+    "paired_ppd",
     "paired_difference",
     "run",
     "main",
@@ -151,14 +154,19 @@ def evaluate_model(model: BNNP, tasks, num_samples: int) -> dict[str, float]:
     return _summary(ppds, maes) | {"noise_std": sigma}
 
 
-def evaluate_exact_gp(tasks) -> dict[str, float]:
-    """The same metrics for the exact GP posterior predictive (ℓ = 0.5, noise 0.05): the GP ceiling."""
+def exact_gp_scores(tasks) -> tuple[list[float], list[float]]:
+    """PPD and MAE per task of the exact GP posterior predictive (ℓ = 0.5, noise 0.05): the GP ceiling."""
     ppds, maes = [], []
     for xc, yc, xt, yt in tasks:
         mean, var = exact_gp_predictive(xc, yc, xt, **GP_OPTIONS)
-        ppds.append(ppd(yt[:, 0], mean[None], np.sqrt(var)[None]))  # one "sample": the Gaussian predictive
-        maes.append(mae(yt[:, 0], mean))
-    return _summary(ppds, maes)
+        ppds.append(float(ppd(yt[:, 0], mean[None], np.sqrt(var)[None])))  # one "sample": the Gaussian
+        maes.append(float(mae(yt[:, 0], mean)))
+    return ppds, maes
+
+
+def evaluate_exact_gp(tasks) -> dict[str, float]:
+    """:func:`exact_gp_scores`, mean ± s.e. over tasks."""
+    return _summary(*exact_gp_scores(tasks))
 
 
 def _summary(ppds: list[float], maes: list[float]) -> dict[str, float]:
@@ -167,11 +175,22 @@ def _summary(ppds: list[float], maes: list[float]) -> dict[str, float]:
     return {"ppd": ppd_mean, "ppd_se": ppd_se, "mae": mae_mean, "mae_se": mae_se, "ppd_per_task": list(ppds)}
 
 
-def paired_difference(a: dict, b: dict) -> dict[str, float]:
-    """PPD of ``a`` minus ``b`` on the same test tasks: mean ± s.e. over tasks and tasks where ``a`` wins."""
-    diff = np.asarray(a["ppd_per_task"]) - np.asarray(b["ppd_per_task"])
+def paired_ppd(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """PPD per task ``a`` minus ``b`` (the same tasks): mean, s.e. and the tasks where ``a`` wins."""
+    diff = np.asarray(a) - np.asarray(b)
     mean, se = summarise(diff)
-    return {"ppd_diff": mean, "ppd_diff_se": se, "wins": int((diff > 0).sum()), "tasks": len(diff)}
+    return {"mean": mean, "se": se, "wins": int((diff > 0).sum()), "tasks": len(diff)}
+
+
+def paired_difference(a: dict, b: dict) -> dict[str, float]:
+    """:func:`paired_ppd` of two :func:`evaluate_model` results, as ``ppd_diff ± ppd_diff_se``."""
+    paired = paired_ppd(a["ppd_per_task"], b["ppd_per_task"])
+    return {
+        "ppd_diff": paired["mean"],
+        "ppd_diff_se": paired["se"],
+        "wins": paired["wins"],
+        "tasks": paired["tasks"],
+    }
 
 
 def _markdown(results: dict, paired: dict, size: StudySize, seconds: float) -> str:
