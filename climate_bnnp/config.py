@@ -324,7 +324,14 @@ class DataConfig:
             period as ``"mixed"``). ERA5 single levels (the sample) are 1-hour totals either way.
         n_val, n_test: number of validation and test time steps (the last ones; the rest train).
         subsample_fraction: fraction of a training task's cells kept per draw (paper: 0.25).
-        test_context_fraction: range of the test context proportion (paper: U(0.025, 0.25)).
+        test_context_fraction: range of the test context proportion (paper: U(0.025, 0.25)) of the random,
+            gap and held-out protocols.
+        sparse_context_fraction: range of the sparse protocol's context proportion (None: no sparse
+            protocol).
+        gap_size: side, in cells, of the square hidden from the context and scored in the gap protocol
+            (None: no gap protocol).
+        wet_threshold_mm: what counts as rain (mm per accumulation period): smaller amounts (storage
+            round-off traces) are dry in the model's target, in ``prob_rain`` and in the rain Brier score.
         held_out_country: Natural Earth NAME_EN of the held-out region (None: no held-out test).
         held_out_bbox: optional ``(lon_min, lon_max, lat_min, lat_max)`` keeping one part of the country.
         num_eval_samples: Monte-Carlo samples S per test task for prediction and metrics.
@@ -357,6 +364,9 @@ class DataConfig:
     n_test: int = 4
     subsample_fraction: float = 0.25
     test_context_fraction: tuple[float, float] = (0.025, 0.25)
+    sparse_context_fraction: tuple[float, float] | None = (0.005, 0.025)
+    gap_size: int | None = 8
+    wet_threshold_mm: float = 0.0
     held_out_country: str | None = "France"
     held_out_bbox: tuple[float, float, float, float] | None = None
     num_eval_samples: int = 64
@@ -394,6 +404,20 @@ class DataConfig:
         low, high = self.test_context_fraction
         if not 0.0 <= low <= high <= 1.0:
             raise ConfigError(f"data.test_context_fraction must satisfy 0 <= a <= b <= 1, got {(low, high)}.")
+        if self.sparse_context_fraction is not None:
+            low, high = self.sparse_context_fraction
+            if not 0.0 <= low <= high <= 1.0:
+                raise ConfigError(
+                    "data.sparse_context_fraction must satisfy 0 <= a <= b <= 1 (or be null), got "
+                    f"{(low, high)}."
+                )
+        if self.gap_size is not None and self.gap_size < 1:
+            raise ConfigError(f"data.gap_size must be a positive int (cells) or null, got {self.gap_size}.")
+        if not (math.isfinite(self.wet_threshold_mm) and self.wet_threshold_mm >= 0.0):
+            raise ConfigError(
+                f"data.wet_threshold_mm must be a finite amount >= 0 mm, got {self.wet_threshold_mm}; "
+                "e.g. 0.1."
+            )
         if self.tile_size is not None and self.tile_size < 1:
             raise ConfigError(f"data.tile_size must be a positive int or null, got {self.tile_size}.")
         if self.dask_scheduler is not None and not (

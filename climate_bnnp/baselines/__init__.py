@@ -28,8 +28,12 @@ BASELINES = {"kriging": gp_kriging, "idw": idw, "context_mean": context_mean}
 BASELINE_MOMENTS = {"kriging": gp_kriging_moments, "idw": idw_moments, "context_mean": context_mean_moments}
 """Name -> ``(xc, yc, xt, **options) -> (mean, std)``, ``(Nt,)`` each."""
 
+COVARIATE_BASELINES: frozenset[str] = frozenset()
+"""Baselines that take the standardised covariates as extra columns of ``x`` (after the xyz position)."""
+
 __all__ = [
     "BASELINES",
+    "COVARIATE_BASELINES",
     "BASELINE_MOMENTS",
     "MIN_STD",
     "context_mean",

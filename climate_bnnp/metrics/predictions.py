@@ -27,7 +27,7 @@ prediction at a target propagates to that task's scores (never skipped silently)
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -86,8 +86,8 @@ def score_predictions(
     *,
     truth_normalised: xr.DataArray | None = None,
     where: xr.DataArray | None = None,
-    dim: Hashable = "cell",
-    by: Hashable | None = "task",
+    dim: Hashable | Sequence[Hashable] = "cell",
+    by: Hashable | xr.DataArray | None = "task",
     sample_dim: Hashable = "sample",
     rain_threshold: float = RAIN_THRESHOLD_MM,
     pit_bins: int = 10,
@@ -103,8 +103,10 @@ def score_predictions(
         truth: the observed values along ``dim`` (physical units).
         truth_normalised: the truth in the model's normalised units (enables ``ppd`` and ``nll``).
         where: boolean along ``dim``: the cells to score (default: every cell with a truth).
-        dim: the points dimension.
-        by: a coordinate along ``dim`` naming the task of each point (None: one task).
+        dim: the points dimension, or several (e.g. ``("task", "latitude", "longitude")`` of a gridded
+            prediction store), read as one points axis in C order.
+        by: a coordinate along ``dim`` naming the task of each point, or such a DataArray over ``dim``
+            (None: one task). Integer labels below 0 mark points of no task (not scored).
         rain_threshold: the Brier score's event "truth > rain_threshold".
         pit_bins: bins of the PIT histogram. seed: seeds the PIT randomisation of ties.
 
@@ -125,8 +127,17 @@ def score_predictions(
         keep = keep & where.astype(bool)
     sigma_var = prediction.get("noise_std_normalised")
     sigma_attr = prediction.attrs.get("noise_std_normalised")
-    groups = np.zeros(truth.sizes[dim], dtype=np.int64) if by is None else np.asarray(truth[by].values)
-    labels = np.unique(groups)
+    dims = (dim,) if isinstance(dim, str) or not isinstance(dim, Sequence) else tuple(dim)
+
+    def points(a: xr.DataArray) -> np.ndarray:  # (..., N): the dims of ``dims`` as one points axis
+        a = a.transpose(..., *dims)
+        return a.values.reshape(*a.shape[: a.ndim - len(dims)], -1)
+
+    n_points = int(np.prod([truth.sizes[d] for d in dims]))
+    if by is None:
+        groups = np.zeros(n_points, dtype=np.int64)
+    else:
+        groups = points(by if isinstance(by, xr.DataArray) else truth[by])
     rng = np.random.default_rng(seed)
     bg = [n for n in BERNOULLI_GAMMA_VARIABLES if n in prediction]
     if bg and len(bg) < len(BERNOULLI_GAMMA_VARIABLES):
@@ -135,10 +146,12 @@ def score_predictions(
             "density needs all three (climate_bnnp.predict(..., return_samples=True) returns them)."
         )
     names = ["mean", "predictive_samples"] + (["f_normalised"] if "f_normalised" in prediction else []) + bg
-    arrays = {n: prediction[n].transpose(..., dim).values for n in names}  # (S, N) or (N,)
-    y_all, keep_all = truth.values, keep.values
-    z_all = None if truth_normalised is None else truth_normalised.values
-    sigma_all = None if sigma_var is None else sigma_var.values
+    arrays = {n: points(prediction[n]) for n in names}  # (S, N) or (N,)
+    y_all, keep_all = points(truth), points(keep)
+    z_all = None if truth_normalised is None else points(truth_normalised)
+    sigma_all = None if sigma_var is None else points(sigma_var)
+    labels = np.unique(groups)
+    labels = labels[labels >= 0] if np.issubdtype(labels.dtype, np.integer) else labels  # < 0: no task
     rows = []
     for label in labels:
         index = np.flatnonzero((groups == label) & keep_all)
@@ -148,7 +161,7 @@ def score_predictions(
         sigma = sigma_attr if sigma_all is None else sigma_all[index]
         z = None if z_all is None else z_all[index]
         rows.append(_task_scores(y_all[index], pred, z, sigma, rain_threshold, pit_bins, rng))
-    task_dim = "task" if by is None else by
+    task_dim = "task" if by is None else str(by.name if isinstance(by, xr.DataArray) else by)
     out = xr.Dataset(
         {k: ((task_dim,), np.array([r[k] for r in rows])) for k in rows[0] if k != "pit"},
         coords={task_dim: labels},
@@ -232,7 +245,12 @@ def methods_markdown(summary: xr.Dataset, *, units: str = "mm") -> list[str]:
     for method in summary["model"].values:
         for group in summary["group"].values:
             row = summary.sel(model=method, group=group)
-            cells = [f"{float(row[f'{n}_mean']):.3f} ± {float(row[f'{n}_se']):.3f}" for n in names]
+            cells = [
+                "—"
+                if np.isnan(row[f"{n}_mean"])
+                else f"{float(row[f'{n}_mean']):.3f} ± {float(row[f'{n}_se']):.3f}"
+                for n in names
+            ]
             cells += [
                 "—"
                 if method == ref

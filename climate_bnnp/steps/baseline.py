@@ -1,11 +1,13 @@
 """A per-task baseline's predictions on the same test tasks as the BNNP (the pipeline's baseline rule).
 
 What a geoscientist would use instead (climate_bnnp.baselines): GP kriging with hyperparameters fitted on
-each task's context, inverse-distance weighting, or the context mean. Each is fitted on the context of one
-test task alone, on unit-sphere positions, in the target units of data.baseline_tp_transform (default log1p,
-kriging's usual transform for rain, whatever the model uses; model: the model's own transform and
-normalisation), and predicts every cell of the task; the Gaussian predictive is written in the layout of the
-BNNP's prediction store, so the evaluate step scores every method the same way.
+each task's context (on position alone, or with the covariates the model sees), inverse-distance weighting,
+or the context mean. Each is fitted on the context of one test tile alone, on unit-sphere positions (plus
+the standardised covariates for the covariate kriging), in the target units of
+data.baseline_tp_transform (default log1p, kriging's usual transform for rain, whatever the model uses;
+model: the model's own transform and normalisation), and predicts every cell of the tile; the Gaussian
+predictive (draws and quantiles clipped at 0 mm on the way back to mm) is written on the test grid like the
+BNNP's predictions, so the evaluate step scores every method the same way.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 
-from climate_bnnp.baselines import BASELINE_MOMENTS
+from climate_bnnp.baselines import BASELINE_MOMENTS, COVARIATE_BASELINES
 from climate_bnnp.config import load_config
 from climate_bnnp.data import InputSchema, Normaliser, open_task_store, write_zarr_atomic
 from climate_bnnp.prediction import DEFAULT_QUANTILES
 from climate_bnnp.prediction.gaussian import gaussian_prediction
 from climate_bnnp.steps import existing_path
-from climate_bnnp.tasks.era5 import Era5TaskSet
-from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask, prediction_store
+from climate_bnnp.tasks.era5_eval import PredictTile, TestProtocols, build_test_grid, predict_grid
 
 EXAMPLE = (
     "climate-bnnp baseline --config configs/sample.yaml --store data/sample/tasks.zarr --method kriging "
@@ -48,29 +50,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="predictions Zarr folder")
 
 
+def tile_baseline(
+    method: str, schema: InputSchema, target_schema: InputSchema, *, num_samples: int, attrs: dict
+) -> PredictTile:
+    """The baseline as a :data:`~climate_bnnp.tasks.era5_eval.PredictTile`: fitted on the tile's context
+    (cells with ``tp``), predicting every cell whose covariates are valid, on the tile's grid. Position-only
+    methods see unit-sphere xyz; ``COVARIATE_BASELINES`` also see the standardised covariates the model
+    sees."""
+    moments = BASELINE_MOMENTS[method]
+    features = ("xyz", *(schema.covariates if method in COVARIATE_BASELINES else ()))
+
+    def predict_tile(tile: xr.Dataset, seed: int) -> xr.Dataset:
+        lat, lon = np.meshgrid(tile["latitude"].values, tile["longitude"].values, indexing="ij")  # (h, w)
+        values = {name: tile[name].values for name in schema.covariates}
+        x = np.stack([c for f in features for c in schema.columns(f, values, lat, lon, None)], axis=-1)
+        valid = np.isfinite(x).all(axis=-1)  # (h, w): inside the domain
+        tp = tile["tp"].values
+        context = valid & np.isfinite(tp)
+        yc = target_schema.target_forward(tp[context])  # (Nc,) in the baseline's target units
+        mean, std = moments(x[context], yc, x[valid])
+        cells = gaussian_prediction(
+            mean, std, lat[valid], lon[valid], schema=target_schema, num_samples=num_samples, seed=seed,
+            quantiles=DEFAULT_QUANTILES, attrs=attrs,
+        )  # fmt: skip
+        grid = {}
+        for name, var in cells.data_vars.items():  # the valid cells back onto the tile's grid, NaN outside
+            lead = var.dims[:-1]
+            full = np.full((*var.shape[:-1], *valid.shape), np.nan)
+            full[..., valid] = var.values
+            grid[name] = ((*lead, "latitude", "longitude"), full, var.attrs)
+        return xr.Dataset(grid, coords={"latitude": tile["latitude"], "longitude": tile["longitude"]}
+                          | {c: cells[c] for c in ("quantile", "sample")}, attrs=cells.attrs)  # fmt: skip
+
+    return predict_tile
+
+
 def run(args: argparse.Namespace) -> int:
     data = load_config(args.config).data
-    taskset = Era5TaskSet(open_task_store(args.store))
-    held_out = held_out_mask(taskset, data.held_out_country, data.held_out_bbox)
-    tests = build_test_tasks(taskset, split=data.eval_split, context_fraction=data.test_context_fraction,
-                             seed=data.eval_seed, held_out=held_out)  # fmt: skip
-    moments = BASELINE_MOMENTS[args.method]
-    schema = baseline_schema(taskset.schema, data.baseline_tp_transform)
+    store = open_task_store(args.store)
+    schema = InputSchema.from_dict(store.attrs["input_schema"], where="task store attribute input_schema")
+    protocols = TestProtocols.from_config(data, store)
+    tests = build_test_grid(store, schema, split=data.eval_split, settings=protocols)
+    target_schema = baseline_schema(schema, data.baseline_tp_transform)
     attrs = {
         "method": args.method,
-        "attribution": taskset.store.attrs["attribution"],
-        "tp_transform": schema.normaliser.tp_transform,
+        "attribution": store.attrs["attribution"],
+        "tp_transform": target_schema.normaliser.tp_transform,
     }
-    predictions = []
-    for i, test in enumerate(tests):
-        task = test.task
-        x = np.stack(schema.columns("xyz", {}, task.lat, task.lon, None), axis=-1)  # (N, 3) unit sphere
-        yc = schema.target_forward(task.tp_mm[test.context])  # (Nc,) in the baseline's target units
-        mean, std = moments(x[test.context], yc, x)
-        predictions.append(gaussian_prediction(
-            mean, std, task.lat, task.lon, schema=schema, num_samples=data.num_eval_samples,
-            seed=data.eval_seed + i, quantiles=DEFAULT_QUANTILES, attrs=attrs,
-        ))  # fmt: skip
-    store = prediction_store(tests, predictions, seed=data.eval_seed, held_out=held_out, attrs=attrs)
-    write_zarr_atomic(store, args.out)
+    predict_tile = tile_baseline(args.method, schema, target_schema, num_samples=data.num_eval_samples,
+                                 attrs=attrs)  # fmt: skip
+    write_zarr_atomic(predict_grid(tests, predict_tile, covariates=schema.covariates, attrs=attrs), args.out)
     return 0

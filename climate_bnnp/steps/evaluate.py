@@ -1,10 +1,13 @@
 """Every method's predictions on the same test tasks, scored by the library (the pipeline's evaluate rule).
 
-Each prediction store (the BNNP with learned and standard prior, and the per-task baselines) is scored with
-climate_bnnp.metrics.score_predictions on the target cells; climate_bnnp.metrics.compare_methods gives
-mean ± standard error over tasks per protocol and the paired difference of CRPS and MAE against the
-learned-prior BNNP (the method named "learned", required). The mean predictive std (mm) is also averaged
-over target cells inside vs outside the held-out region. Writes JSON, netCDF and a Markdown table.
+Each prediction store (the BNNP with learned and standard prior, and the per-task baselines) holds the
+same test grid (task, latitude, longitude) and is scored as it is, with climate_bnnp.metrics.score_predictions
+on the target cells; the unit of the scores is one tile of one test field (paired across methods).
+climate_bnnp.metrics.compare_methods gives mean ± standard error over units per protocol and the paired
+difference of CRPS and MAE against the learned-prior BNNP (the method named "learned", required). PPD and
+NLL are reported only for the methods of the reference's likelihood family (the same likelihood and target
+transform), never side by side in different units. The mean predictive std (mm) is also averaged over target
+cells inside vs outside the held-out region. Writes JSON, netCDF and a Markdown table.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from climate_bnnp import metrics
@@ -21,6 +25,7 @@ from climate_bnnp.data import InputSchema, atomic_write
 from climate_bnnp.steps import existing_path
 
 REFERENCE = "learned"
+GRID_DIMS = ("task", "latitude", "longitude")
 EXAMPLE = (
     "climate-bnnp evaluate --config configs/sample.yaml --predictions learned=results/sample/predictions/"
     "learned.zarr kriging=results/sample/predictions/kriging.zarr --json metrics.json --netcdf metrics.nc "
@@ -47,22 +52,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", required=True, type=Path)
 
 
-def _scores(pred: xr.Dataset) -> xr.Dataset:
-    schema = InputSchema.from_dict(json.loads(pred.attrs["input_schema"]))
+def test_units(pred: xr.Dataset) -> xr.DataArray:
+    """The scoring unit of every cell of a gridded prediction store: one tile of one test field
+    (``task * n_tiles + tile`` where the cell is a target, -1 elsewhere)."""
+    n_tiles = int(pred["tile"].max()) + 1
+    unit = pred["task"] * n_tiles + pred["tile"]
+    return unit.where(pred["is_target"], -1).astype(np.int64).rename("unit")
+
+
+def _scores(
+    pred: xr.Dataset, units: xr.DataArray, density_schema: InputSchema | None, wet: float
+) -> xr.Dataset:
+    """Per-unit scores of one method; the density scores (PPD, NLL) only with ``density_schema`` (the
+    reference's likelihood family, in its units)."""
     truth = pred["tp_truth"]
+    normalised = None if density_schema is None else density_schema.target_forward(truth)
     return metrics.score_predictions(
-        pred, truth, truth_normalised=schema.target_forward(truth), where=~pred["is_context"], by="task"
-    )
+        pred, truth, truth_normalised=normalised,
+        where=pred["is_target"], dim=GRID_DIMS, by=units, rain_threshold=wet,
+    )  # fmt: skip
 
 
 def _std_inside_outside(pred: xr.Dataset, protocol: str) -> tuple[float, float]:
-    """Mean predictive std (mm) over target cells of ``protocol`` tasks inside / outside the held-out
+    """Mean predictive std (mm) over target cells of ``protocol`` fields inside / outside the held-out
     region."""
-    tasks = (pred["protocol"] == protocol).values[pred["task"].values]  # (cell,)
-    target = ~pred["is_context"].values & tasks
-    inside = pred["in_held_out_region"].values
-    std = pred["std"].values
-    return float(std[target & inside].mean()), float(std[target & ~inside].mean())
+    target = pred["is_target"] & (pred["protocol"] == protocol)
+    inside = pred["in_held_out_region"]
+    std = pred["std"]
+    return float(std.where(target & inside).mean()), float(std.where(target & ~inside).mean())
+
+
+def _family(pred: xr.Dataset) -> tuple[str, str]:
+    """A prediction's density family: its likelihood and target normalisation (PPD/NLL compare only within
+    one)."""
+    normaliser = json.loads(pred.attrs["input_schema"]).get("normaliser")
+    return str(pred.attrs.get("likelihood", "gaussian")), json.dumps(normaliser, sort_keys=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,12 +94,22 @@ def run(args: argparse.Namespace) -> int:
     methods = [m for m, _ in args.predictions]
     if REFERENCE not in methods:
         raise ValueError(f"--predictions needs the reference method {REFERENCE}=PATH; got methods {methods}.")
-    preds = {m: xr.open_zarr(p, consolidated=False).load() for m, p in args.predictions}
-    scores = {m: _scores(p) for m, p in preds.items()}
+    preds = {m: xr.open_zarr(p, consolidated=False) for m, p in args.predictions}
     first = preds[REFERENCE]
-    groups = first["protocol"].rename(task_index="task")
-    summary = metrics.compare_methods(scores, groups, reference=REFERENCE)
-    std = {m: {g: _std_inside_outside(p, g) for g in summary["group"].values} for m, p in preds.items()}
+    units = test_units(first)
+    family = _family(first)
+    schema = InputSchema.from_dict(json.loads(first.attrs["input_schema"]))  # parsed once: the reference's
+    wet = config.data.wet_threshold_mm
+    protocols = list(dict.fromkeys(first["protocol"].values.tolist()))
+    scores, std = {}, {}
+    for method, pred in preds.items():  # one store in memory at a time
+        loaded = pred.copy().load()
+        scores[method] = _scores(loaded, units, schema if _family(pred) == family else None, wet)
+        std[method] = {g: _std_inside_outside(loaded, g) for g in protocols}
+        del loaded
+    unit_task = scores[REFERENCE]["unit"].values // (int(first["tile"].max()) + 1)
+    groups = xr.DataArray(first["protocol"].values[unit_task], dims="unit")
+    summary = metrics.compare_methods(scores, groups, reference=REFERENCE, task_dim="unit")
     report = {
         "experiment": config.data.name,
         "split": config.data.eval_split,
@@ -88,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
         | {"model": list(summary["model"].values), "group": list(summary["group"].values)},
         "std_inside_outside_region_mm": std,
     }
-    per_task = xr.concat(list(scores.values()), dim="model").assign_coords(model=list(scores))
-    out = xr.merge([summary, per_task.rename(task="test_task")], compat="override")
+    per_unit = xr.concat(list(scores.values()), dim="model").assign_coords(model=list(scores))
+    out = xr.merge([summary, per_unit], compat="override")
     out.attrs = {
         k: str(v) for k, v in report.items() if k in ("experiment", "note", "attribution", "num_samples")
     }
@@ -100,7 +134,10 @@ def run(args: argparse.Namespace) -> int:
         *metrics.methods_markdown(summary),
         "",
         "Mean ± standard error over tasks; Δ = method − learned-prior BNNP, paired over the same tasks "
-        "(negative: the method beats the BNNP). PPD/NLL in the model's normalised units.",
+        "(negative: the method beats the BNNP); a task is one tile of one test field. Every method's "
+        "precipitation draws and quantiles are clipped at 0 mm. PPD/NLL only for the methods of the "
+        f"reference's likelihood family ({family[0]}), in its normalised units; — where a method's density "
+        "is not comparable.",
         "",
         "| method | protocol | mean std inside / outside the held-out region (mm) |",
         "|---|---|---|",

@@ -1,4 +1,4 @@
-"""Uncertainty maps (PNG) of one test task per protocol, for one model's prediction store.
+"""Uncertainty maps (PNG) of one test field per protocol, for one model's gridded prediction store.
 
 Each figure shows the context locations, the truth, the predictive mean and std and two posterior samples
 (mm), with the held-out region outlined and the ERA5 attribution in the footer.
@@ -30,19 +30,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _figure(ds: xr.Dataset, protocol: str, title: str):
+    """The first test field of ``protocol``, cropped to the box of its predicted tiles."""
     index = int(np.flatnonzero(ds["protocol"].values == protocol)[0])
-    cells = ds.isel(cell=np.flatnonzero(ds["task"].values == index))
-    task = cells.set_index(cell=["latitude", "longitude"]).unstack("cell")  # the task's own region
-    context = cells.isel(cell=np.flatnonzero(cells["is_context"].values))
-    region = task["in_held_out_region"].fillna(False).astype(bool) if protocol == "held_out" else None
-    when = str(ds["time"].values[index])[:16]
+    field = ds.isel(task=index)
+    used = (field["is_target"] | field["is_context"]).values  # (lat, lon)
+    rows, cols = np.flatnonzero(used.any(axis=1)), np.flatnonzero(used.any(axis=0))
+    field = field.isel(latitude=slice(rows[0], rows[-1] + 1), longitude=slice(cols[0], cols[-1] + 1))
+    i, j = np.nonzero(field["is_context"].values)
+    region = field["in_held_out_region"] if protocol == "held_out" else None
+    when = str(field["time"].values)[:16]
     return plot.uncertainty_figure(
-        task["tp_truth"].assign_attrs(units="mm"),
-        task["mean"],
-        task["std"],
-        task["samples"],  # function samples: whole fields drawn with one weight draw each
-        context["latitude"].values,
-        context["longitude"].values,
+        field["tp_truth"].assign_attrs(units="mm"),
+        field["mean"],
+        field["std"],
+        field["samples"],  # function samples: whole fields drawn with one weight draw each
+        field["latitude"].values[i],
+        field["longitude"].values[j],
         held_out_region=region,
         attribution=ds.attrs["attribution"],
         title=f"{title}: {protocol} context, {when} UTC (tp, mm)",
@@ -51,7 +54,7 @@ def _figure(ds: xr.Dataset, protocol: str, title: str):
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    ds = xr.open_zarr(args.predictions, consolidated=False).load()
+    ds = xr.open_zarr(args.predictions, consolidated=False)
     title = f"{ds.attrs.get('method', 'BNNP')}, experiment {config.data.name}"
     plot.save_figure(_figure(ds, "random", title), args.out_random, close=True)
     if args.out_held_out is not None:

@@ -1,12 +1,12 @@
 """The checkpoint's predictions on the fixed ERA5 test tasks of a task store (the pipeline's predict rule).
 
-Every test task (random context, then held-out-region context) is handed to climate_bnnp.predict as a user
-would: its cells as points with tp observed at the context and NaN at the targets. The model samples
-S = data.num_eval_samples weight draws from its amortised posterior (seed data.eval_seed + task index; with
-data.fine_tune_steps > 0 after fine-tuning on the task's context, the paper's protocol) and predicts every
-cell. It runs on train.device, and on the Dask cluster at data.dask_scheduler when one is set. The store
-holds each task on its own cells along `cell` (climate_bnnp.tasks.era5_eval.prediction_store); the
-evaluate step scores it.
+Every test unit (one tile of one test field: random, sparse, gap and held-out-region protocols) is handed to
+climate_bnnp.predict as a user would: the tile's grid with tp observed at the context and NaN elsewhere.
+The model samples S = data.num_eval_samples weight draws from its amortised posterior (seed data.eval_seed
++ unit index; with data.fine_tune_steps > 0 after fine-tuning on the unit's context, the paper's protocol)
+and predicts every cell of the tile. It runs on train.device, and on the Dask cluster at data.dask_scheduler
+when one is set. The store has dims (task, latitude, longitude) like the test set
+(climate_bnnp.tasks.era5_eval.predict_grid); the evaluate and maps steps read it as it is.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import argparse
 from pathlib import Path
 
 import torch
+import xarray as xr
 
 import climate_bnnp
 from climate_bnnp.checkpoint import load_checkpoint
 from climate_bnnp.config import load_config
-from climate_bnnp.data import dask_client, open_task_store, write_zarr_atomic
+from climate_bnnp.data import InputSchema, dask_client, open_task_store, write_zarr_atomic
 from climate_bnnp.steps import existing_path
-from climate_bnnp.tasks.era5 import Era5TaskSet
-from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask, prediction_store
+from climate_bnnp.tasks.era5_eval import TestProtocols, build_test_grid, predict_grid
 from climate_bnnp.train import fine_tuner
 
 EXAMPLE = (
@@ -53,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     config = load_config(args.config)
     data = config.data
-    taskset = Era5TaskSet(open_task_store(args.store))
-    held_out = held_out_mask(taskset, data.held_out_country, data.held_out_bbox)
-    tests = build_test_tasks(taskset, split=data.eval_split, context_fraction=data.test_context_fraction,
-                             seed=data.eval_seed, held_out=held_out)  # fmt: skip
+    store = open_task_store(args.store)
+    schema = InputSchema.from_dict(store.attrs["input_schema"], where="task store attribute input_schema")
+    protocols = TestProtocols.from_config(data, store)
+    tests = build_test_grid(store, schema, split=data.eval_split, settings=protocols)
     checkpoint = load_checkpoint(args.checkpoint)
     train = checkpoint.experiment["train"] if checkpoint.experiment else {}
     chunk = train.get("chunk_size")
@@ -68,21 +68,21 @@ def run(args: argparse.Namespace) -> int:
             num_samples=train.get("num_samples", 8),
             chunk_size=chunk,
         )
-    with dask_client(data.dask_scheduler) as client:  # None: this process
-        predictions = [
-            climate_bnnp.predict(
-                checkpoint, test.dataset()[["tp", *taskset.schema.covariates]], seed=data.eval_seed + i,
-                num_samples=data.num_eval_samples, return_samples=True, predict_at="all", adapt=adapt,
-                context_chunk_size=chunk, progress=False, device=config.train.device, scheduler=client,
-            )
-            for i, test in enumerate(tests)
-        ]  # fmt: skip
     note = (
         AMORTISED_NOTE
         if adapt is None
         else FINE_TUNED_NOTE.format(steps=data.fine_tune_steps, lr=data.fine_tune_lr)
     )
     attrs = {"method": f"BNNP, {(checkpoint.experiment or {}).get('prior', 'unknown')} prior", "note": note}
-    store = prediction_store(tests, predictions, seed=data.eval_seed, held_out=held_out, attrs=attrs)
-    write_zarr_atomic(store, args.out)
+    with dask_client(data.dask_scheduler) as client:  # None: this process
+
+        def predict_tile(tile: xr.Dataset, seed: int) -> xr.Dataset:
+            return climate_bnnp.predict(
+                checkpoint, tile, seed=seed, num_samples=data.num_eval_samples, return_samples=True,
+                predict_at="all", adapt=adapt, context_chunk_size=chunk, progress=False,
+                device=config.train.device, scheduler=client,
+            )  # fmt: skip
+
+        store_out = predict_grid(tests, predict_tile, covariates=schema.covariates, attrs=attrs)
+    write_zarr_atomic(store_out, args.out)
     return 0
