@@ -24,7 +24,7 @@ from climate_bnnp.data import InputSchema, Normaliser, open_task_store, write_za
 from climate_bnnp.prediction import DEFAULT_QUANTILES
 from climate_bnnp.prediction.gaussian import gaussian_prediction
 from climate_bnnp.steps import existing_path
-from climate_bnnp.tasks.era5_eval import PredictTile, TestProtocols, build_test_grid, predict_grid
+from climate_bnnp.tasks.era5_eval import PredictTile, EvalProtocols, build_test_grid, predict_grid
 
 EXAMPLE = (
     "climate-bnnp baseline --config configs/sample.yaml --store data/sample/tasks.zarr --method kriging "
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     data = load_config(args.config).data
     store = open_task_store(args.store)
     schema = InputSchema.from_dict(store.attrs["input_schema"], where="task store attribute input_schema")
-    protocols = TestProtocols.from_config(data, store)
+    protocols = EvalProtocols.from_config(data, store)
     tests = build_test_grid(store, schema, split=data.eval_split, settings=protocols)
     target_schema = baseline_schema(schema, data.baseline_tp_transform)
     attrs = {

@@ -22,7 +22,7 @@ from climate_bnnp.checkpoint import load_checkpoint
 from climate_bnnp.config import load_config
 from climate_bnnp.data import InputSchema, dask_client, open_task_store, write_zarr_atomic
 from climate_bnnp.steps import existing_path
-from climate_bnnp.tasks.era5_eval import TestProtocols, build_test_grid, predict_grid
+from climate_bnnp.tasks.era5_eval import EvalProtocols, build_test_grid, predict_grid
 from climate_bnnp.train import fine_tuner
 
 EXAMPLE = (
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     data = config.data
     store = open_task_store(args.store)
     schema = InputSchema.from_dict(store.attrs["input_schema"], where="task store attribute input_schema")
-    protocols = TestProtocols.from_config(data, store)
+    protocols = EvalProtocols.from_config(data, store)
     tests = build_test_grid(store, schema, split=data.eval_split, settings=protocols)
     checkpoint = load_checkpoint(args.checkpoint)
     train = checkpoint.experiment["train"] if checkpoint.experiment else {}

@@ -35,7 +35,7 @@ from ..data.stores import SPLIT_NAMES
 
 __all__ = [
     "PROTOCOLS",
-    "TestProtocols",
+    "EvalProtocols",
     "build_test_grid",
     "held_out_mask",
     "predict_grid",
@@ -46,7 +46,7 @@ PROTOCOLS = ("random", "sparse", "gap", "held_out")
 
 
 @dataclass(frozen=True, kw_only=True)
-class TestProtocols:
+class EvalProtocols:
     """The test protocols' settings (see the module docstring).
 
     Attributes:
@@ -64,7 +64,7 @@ class TestProtocols:
     seed: int = 69
 
     @classmethod
-    def from_config(cls, data: DataConfig, store: xr.Dataset) -> TestProtocols:
+    def from_config(cls, data: DataConfig, store: xr.Dataset) -> EvalProtocols:
         """The protocols of a pipeline's data config on a task store (its held-out country as a mask)."""
         return cls(
             context_fraction=data.test_context_fraction,
@@ -87,7 +87,7 @@ def _context_count(rng: np.random.Generator, fraction: tuple[float, float], n: i
 
 
 def _tile_masks(
-    protocol: str, valid: np.ndarray, region: np.ndarray, settings: TestProtocols, rng: np.random.Generator
+    protocol: str, valid: np.ndarray, region: np.ndarray, settings: EvalProtocols, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """``(is_context, is_target)`` over one tile's cells ``(h, w)``, or None when the tile is no task."""
     n = int(valid.sum())
@@ -121,7 +121,7 @@ def _tile_masks(
 
 
 def build_test_grid(
-    store: xr.Dataset, schema: InputSchema, *, split: str = "test", settings: TestProtocols | None = None
+    store: xr.Dataset, schema: InputSchema, *, split: str = "test", settings: EvalProtocols | None = None
 ) -> xr.Dataset:
     """The fixed test set: one field per (protocol, snapshot of ``split``), on the store's grid.
 
@@ -129,7 +129,7 @@ def build_test_grid(
         store: an open task store (:func:`climate_bnnp.data.open_task_store`).
         schema: the store's input schema (its covariates and target are read).
         split: which split's snapshots.
-        settings: the protocols (default :class:`TestProtocols`()).
+        settings: the protocols (default :class:`EvalProtocols`()).
 
     Returns:
         Dataset with dims ``(task, latitude, longitude)``: ``tp_truth`` (mm), the covariates (physical
@@ -139,7 +139,7 @@ def build_test_grid(
     Raises:
         ValueError: an unknown split, a region mask of the wrong shape, or a region with no valid cell.
     """
-    settings = settings or TestProtocols()
+    settings = settings or EvalProtocols()
     if split not in SPLIT_NAMES:
         raise ValueError(f"split must be one of {SPLIT_NAMES}, got {split!r}.")
     grid = (store.sizes["latitude"], store.sizes["longitude"])

@@ -119,39 +119,34 @@ def test_train_and_predict_outputs(chain):
     lines = (tmp / "learned.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]
     pred = xr.open_zarr(tmp / "learned.zarr", consolidated=False).load()
-    assert list(pred["protocol"].values) == ["random"] * 4 + ["held_out"] * 4
+    assert list(pred["protocol"].values) == [
+        p for p in ("random", "sparse", "gap", "held_out") for _ in range(4)
+    ]
     assert pred.attrs["attribution"] == ERA5_ATTRIBUTION and pred.attrs["num_samples"] == 8
-    assert pred.sizes["cell"] == 8 * 13 * 19  # each task on its own cells, no global-grid padding
-    held = pred.isel(cell=np.flatnonzero(pred["protocol"].values[pred["task"].values] == "held_out"))
+    assert pred["mean"].dims == ("task", "latitude", "longitude")  # the test grid, as the store's
+    assert pred.sizes["latitude"] == 13 and pred.sizes["longitude"] == 19
+    held = pred.isel(task=pred["protocol"].values == "held_out")
     assert not (held["is_context"] & held["in_held_out_region"]).any()  # no context inside France
     assert int(held["in_held_out_region"].sum()) > 20
     for name in ("mean", "std", "predictive_samples", "f_normalised"):
-        assert np.isfinite(pred[name].values).all()
+        assert np.isfinite(pred[name].values).all()  # one tile = the whole crop: every cell predicted
 
 
 def test_pipeline_and_predict_give_the_same_numbers(chain):
-    """The pipeline's predictions of a test task equal a user's climate_bnnp.predict call on the grid."""
+    """The pipeline's predictions of a test field equal a user's climate_bnnp.predict call on the grid."""
     import climate_bnnp
 
     tmp = chain["tmp"]
     pred = xr.open_zarr(tmp / "learned.zarr", consolidated=False).load()
-    task = pred.isel(cell=np.flatnonzero(pred["task"].values == 0))
+    field = pred.isel(task=0)
     std = xr.open_zarr(chain["std"], consolidated=False)
-    grid = std.sel(time=pred["time"].values[0])[["tp", "t2m"]].load()  # a user's map of one time step
-    target = xr.zeros_like(grid["tp"], dtype=bool)
-    cells = zip(task["latitude"].values, task["longitude"].values, task["is_context"].values, strict=True)
-    for lat, lon, ctx in cells:
-        target.loc[{"latitude": lat, "longitude": lon}] = not ctx
+    grid = std.sel(time=field["time"].values)[["tp", "t2m"]].load()  # a user's map of one time step
     user = climate_bnnp.predict(
-        tmp / "learned.pt", grid.assign(tp=grid["tp"].where(~target)), num_samples=8, predict_at="all",
-        seed=int(pred["seed"].values[0]), context_chunk_size=4096,
+        tmp / "learned.pt", grid.assign(tp=grid["tp"].where(field["is_context"])), num_samples=8,
+        predict_at="all", seed=int(pred.attrs["eval_seed"]), context_chunk_size=4096,
     )  # fmt: skip
-    at_cells = user.sel(
-        latitude=xr.DataArray(task["latitude"].values, dims="cell"),
-        longitude=xr.DataArray(task["longitude"].values, dims="cell"),
-    )
-    np.testing.assert_allclose(at_cells["mean"].values, task["mean"].values, rtol=1e-9)
-    np.testing.assert_allclose(at_cells["quantiles"].values, task["quantiles"].values, rtol=1e-9)
+    np.testing.assert_allclose(user["mean"].values, field["mean"].values, rtol=1e-6)  # float32 store
+    np.testing.assert_allclose(user["quantiles"].values, field["quantiles"].values, rtol=1e-6)
 
 
 def test_evaluate_report(chain):
@@ -159,16 +154,23 @@ def test_evaluate_report(chain):
     assert report["num_samples"] == 8 and "50k" in report["note"]
     assert set(report["methods"]) == {"learned", "standard", "kriging", "idw", "context_mean"}
     kriging = xr.open_zarr(chain["tmp"] / "kriging.zarr", consolidated=False)
-    assert kriging.attrs["tp_transform"] == "log1p" and kriging.sizes["cell"] == 8 * 13 * 19
+    assert kriging.attrs["tp_transform"] == "log1p" and kriging["mean"].dims == (
+        "task",
+        "latitude",
+        "longitude",
+    )
+    assert float(kriging["predictive_samples"].min()) >= 0.0 and float(kriging["quantiles"].min()) >= 0.0
     nc = xr.open_dataset(chain["metrics"]["nc"])
-    assert set(nc["group"].values) == {"random", "held_out"}
+    assert set(nc["group"].values) == {"random", "sparse", "gap", "held_out"}
     assert float(nc["num_tasks"].sel(model="learned", group="held_out")) == 4
+    assert np.isnan(nc["nll_mean"].sel(model="kriging")).all()  # another likelihood: no NLL side by side
+    assert np.isfinite(nc["nll_mean"].sel(model="standard")).all()
     inside, outside = report["std_inside_outside_region_mm"]["learned"]["held_out"]
     assert inside > 0 and outside > 0
     pred = xr.open_zarr(chain["tmp"] / "learned.zarr", consolidated=False).load()
-    first = pred.isel(cell=np.flatnonzero((pred["task"].values == 0) & ~pred["is_context"].values))
+    first = pred.isel(task=0).where(pred["is_target"].isel(task=0))
     mae = float(np.abs(first["mean"] - first["tp_truth"]).mean())  # MAE of the predictive mean
-    assert float(nc["mae"].sel(model="learned").isel(test_task=0)) == pytest.approx(mae, rel=1e-6)
+    assert float(nc["mae"].sel(model="learned").isel(unit=0)) == pytest.approx(mae, rel=1e-6)
     assert float(nc["crps_diff_mean"].sel(model="learned", group="random")) == 0.0
     assert ERA5_ATTRIBUTION in nc.attrs["attribution"]
     text = chain["metrics"]["md"].read_text()

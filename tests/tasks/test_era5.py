@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import climate_bnnp
 from climate_bnnp.data import (
@@ -19,7 +20,7 @@ from climate_bnnp.data import (
 from climate_bnnp.models import BNNP
 from climate_bnnp.tasks import TaskSampler
 from climate_bnnp.tasks.era5 import Era5TaskSet, train_source
-from climate_bnnp.tasks.era5_eval import build_test_tasks, prediction_store
+from climate_bnnp.tasks.era5_eval import EvalProtocols, build_test_grid, predict_grid, tile_units
 
 
 def _store(tmp_path, *, source="sample", tile_size=None, tp_transform="none", n_lat=10, n_lon=12, **kw):
@@ -113,50 +114,81 @@ def test_train_source_subsamples_train_tasks(tmp_path):
         train_source(taskset, subsample_fraction=0.0)
 
 
-def test_test_tasks_random_and_held_out(tmp_path):
-    store = _store(tmp_path, source="cds", n_lat=21, n_lon=29)  # the paper's area at 0.25 deg
-    taskset = Era5TaskSet(store, ["lon", "lat", "t2m"])
+def _grid(store, **kw):
+    schema = Era5TaskSet(store, ["xyz", "t2m"]).schema
+    return schema, build_test_grid(store, schema, settings=EvalProtocols(**kw))
+
+
+def test_test_grid_protocols(tmp_path):
+    store = _store(tmp_path, source="cds", n_lat=21, n_lon=29, tile_size=10)  # the paper's area at 0.25 deg
     swiss = country_mask(store.latitude.values, store.longitude.values, "Switzerland")
     assert swiss.sum() >= 10
-    tests = build_test_tasks(taskset, context_fraction=(0.025, 0.25), seed=5, held_out=swiss)
-    again = build_test_tasks(taskset, context_fraction=(0.025, 0.25), seed=5, held_out=swiss)
-    assert [t.protocol for t in tests] == ["random"] * 2 + ["held_out"] * 2
-    for a, b in zip(tests, again, strict=True):  # a fixed, seeded set
-        np.testing.assert_array_equal(a.context, b.context)
-    for t in tests:
-        n = len(t.task.x)
-        assert np.array_equal(np.sort(np.r_[t.context, t.target]), np.arange(n))
-        assert 0.025 * n - 1 <= len(t.context) <= 0.25 * n
-        inside = swiss[t.task.rows, t.task.cols]
-        if t.protocol == "held_out":
-            assert not inside[t.context].any()  # no context inside the country
-            assert set(np.flatnonzero(inside)) <= set(t.target)  # every Swiss cell is a target
+    kw = dict(context_fraction=(0.025, 0.25), sparse_context_fraction=(0.01, 0.02), gap_size=4, seed=5)
+    _, tests = _grid(store, held_out=swiss, **kw)
+    assert tests["is_context"].dims == ("task", "latitude", "longitude")
+    assert list(tests["protocol"].values) == [
+        p for p in ("random", "sparse", "gap", "held_out") for _ in (0, 1)
+    ]
+    _, again = _grid(store, held_out=swiss, **kw)
+    xr.testing.assert_identical(tests, again)  # a fixed, seeded set
+    _, no_gap = _grid(store, **(kw | {"gap_size": None}))  # one protocol's draws never move another's
+    np.testing.assert_array_equal(no_gap["is_context"].values[:4], tests["is_context"].values[:4])
+    valid = tests["tp_truth"].notnull().values
+    tile = tests["tile"].values
+    for k, protocol in enumerate(tests["protocol"].values):
+        context, target = tests["is_context"].values[k], tests["is_target"].values[k]
+        assert not (context & target).any() and not (context & ~valid[k]).any()
+        for t in np.unique(tile):
+            cells = tile == t
+            n, nc = int((cells & valid[k]).sum()), int((cells & context).sum())
+            square = np.argwhere(cells & target)
+            if protocol == "gap":  # a 4 x 4 square (smaller in a smaller edge tile) hidden and scored
+                side = min(4, *np.ptp(np.argwhere(cells), axis=0) + 1)
+                assert len(square) == side**2 and np.ptp(square, axis=0).tolist() == [side - 1] * 2
+                assert 0.025 * n - 1 <= nc <= 0.25 * n
+            elif protocol == "held_out":
+                assert not (context & swiss).any()  # no context inside the country
+                if (cells & swiss).any():
+                    assert (target | ~cells | ~valid[k])[swiss].all()  # every Swiss cell is a target
+            else:
+                low, high = kw["sparse_context_fraction"] if protocol == "sparse" else kw["context_fraction"]
+                assert max(1, low * n - 1) <= nc <= max(1, high * n)
+                np.testing.assert_array_equal(target[cells], (valid[k] & ~context)[cells])
     with pytest.raises(ValueError, match="held_out mask must have the store's grid shape"):
-        build_test_tasks(taskset, held_out=swiss[:-1])
+        _grid(store, held_out=swiss[:-1])
     with pytest.raises(ValueError, match="held-out region has no valid cell"):
-        build_test_tasks(taskset, held_out=np.zeros_like(swiss))
+        _grid(store, held_out=np.zeros_like(swiss))
 
 
-def test_test_task_dataset_predicts_through_predict_and_store_keeps_task_cells(tmp_path):
+def test_predict_grid_equals_predict_on_each_tile(tmp_path):
+    """The gridded prediction store holds, tile by tile, exactly what a user's predict call on that tile's
+    grid returns (a second route), and NaN where no tile was predicted."""
     store = _store(tmp_path, tile_size=6)
-    taskset = Era5TaskSet(store, ["xyz", "t2m"])
-    tests = build_test_tasks(taskset, context_fraction=(0.2, 0.3), seed=0)
-    t = tests[0]
-    ds = t.dataset()
-    assert ds["tp"].isnull().sum() == len(t.target) and ds["tp"].attrs["units"] == "mm"
-    np.testing.assert_array_equal(ds["tp_truth"].values, t.task.tp_mm)
+    schema, tests = _grid(store, gap_size=3, seed=1)
     model = BNNP(dim_x=4, dim_y=1, hidden_dims=(8,), inf_hidden_dims=(8,)).double()
-    kw = dict(schema=taskset.schema, num_samples=3, return_samples=True, predict_at="all", seed=2)
-    full = climate_bnnp.predict(model, ds[["tp", "t2m"]], **kw)
-    chunked = climate_bnnp.predict(model, ds[["tp", "t2m"]], chunk_size=4, context_chunk_size=3, **kw)
-    np.testing.assert_allclose(chunked["f_normalised"], full["f_normalised"], rtol=1e-9, atol=1e-10)
+    kw = dict(schema=schema, num_samples=3, return_samples=True, predict_at="all")
+    calls = []
 
-    preds = [full] + [climate_bnnp.predict(model, s.dataset()[["tp", "t2m"]], **kw) for s in tests[1:]]
-    out = prediction_store(tests, preds, seed=5)
-    assert out.sizes["cell"] == sum(len(s.task.x) for s in tests) and out.sizes["task_index"] == len(tests)
-    for i, s in enumerate(tests):
-        cells = out.isel(cell=np.flatnonzero(out["task"].values == i))
-        np.testing.assert_allclose(cells["tp_truth"].values, s.task.tp_mm)
-        np.testing.assert_allclose(cells["mean"].values, preds[i]["mean"].values)
-        assert int(cells["is_context"].sum()) == len(s.context) == int(out["num_context"][i])
-    assert list(out["seed"].values) == list(5 + np.arange(len(tests)))
+    def predict_tile(tile, seed):
+        calls.append((tile, seed))
+        return climate_bnnp.predict(model, tile, seed=seed, **kw)
+
+    out = predict_grid(tests, predict_tile, covariates=["t2m"], dtype="float64", attrs={"method": "m"})
+    assert out["mean"].dims == ("task", "latitude", "longitude") and out.attrs["method"] == "m"
+    assert out["predictive_samples"].dims == ("sample", "task", "latitude", "longitude")
+    units = tile_units(tests)
+    assert [seed for _, seed in calls] == list(1 + np.arange(len(units)))
+    k, rows, cols = units[-1]
+    tile, seed = calls[-1]
+    ctx = tests.isel(task=k, latitude=rows, longitude=cols)
+    np.testing.assert_array_equal(tile["tp"].notnull().values, ctx["is_context"].values)
+    user = climate_bnnp.predict(model, tile, seed=seed, **kw)
+    np.testing.assert_array_equal(
+        out["quantiles"].isel(task=k, latitude=rows, longitude=cols), user["quantiles"]
+    )
+    chunked = climate_bnnp.predict(model, tile, seed=seed, chunk_size=4, context_chunk_size=3, **kw)
+    np.testing.assert_allclose(chunked["f_normalised"], user["f_normalised"], rtol=1e-9, atol=1e-10)
+    predicted = np.zeros(tests["tile"].shape + (tests.sizes["task"],), bool)
+    for k, rows, cols in units:
+        predicted[rows, cols, k] = True
+    assert np.isnan(out["mean"].transpose("latitude", "longitude", "task").values[~predicted]).all()
