@@ -40,11 +40,14 @@ class Normaliser:
         std: variable name -> standard deviation of ``g(x)`` (> 0); for tp with ``"scale"`` its
             root-mean-square.
         tp_transform: ``"none"``, ``"log1p"`` or ``"scale"``; applies to ``tp`` only.
+        wet_threshold: tp below this amount (mm) is dry: ``g`` maps it to exactly 0 mm first (storage
+            round-off traces are no rain for the model, its ``prob_rain`` or the Brier score).
     """
 
     mean: Mapping[str, float] = field(default_factory=dict)
     std: Mapping[str, float] = field(default_factory=dict)
     tp_transform: str = "none"
+    wet_threshold: float = 0.0
 
     def __post_init__(self) -> None:
         _check_transform(self.tp_transform)
@@ -57,6 +60,8 @@ class Normaliser:
                 raise ValueError(
                     f"std of {name!r} must be finite and > 0, got {s}; is the variable constant?"
                 )
+        if not (math.isfinite(self.wet_threshold) and self.wet_threshold >= 0.0):
+            raise ValueError(f"wet_threshold must be a finite amount >= 0 mm, got {self.wet_threshold}.")
         if self.tp_transform == "scale" and self.mean.get("tp", 0.0) != 0.0:
             raise ValueError(
                 f"with tp_transform='scale' the mean of 'tp' must be 0 (tp is only divided by its RMS, so "
@@ -76,8 +81,13 @@ class Normaliser:
         return self.mean[name], self.std[name]
 
     def transform(self, name: str, values: ArrayLike) -> ArrayLike:
-        """Apply ``g`` (log1p for tp when configured, otherwise the identity)."""
-        return np.log1p(values) if (name == "tp" and self.tp_transform == "log1p") else values
+        """Apply ``g``: for tp, amounts below the wet threshold set to 0, then log1p when configured; the
+        identity otherwise. NaN stays NaN."""
+        if name != "tp":
+            return values
+        if self.wet_threshold > 0.0:
+            values = values * (values >= self.wet_threshold)  # keeps numpy/xarray/dask types; NaN * 0 = NaN
+        return np.log1p(values) if self.tp_transform == "log1p" else values
 
     def untransform(self, name: str, values: ArrayLike) -> ArrayLike:
         """Apply ``g^{-1}`` (expm1 for tp when configured, otherwise the identity)."""
@@ -94,8 +104,10 @@ class Normaliser:
         return self.untransform(name, values * std + mean)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data: ``{"mean": {...}, "std": {...}, "tp_transform": str}``."""
-        return {"mean": dict(self.mean), "std": dict(self.std), "tp_transform": self.tp_transform}
+        """Plain JSON-able data: ``{"mean": {...}, "std": {...}, "tp_transform": str}`` (+
+        ``"wet_threshold"`` when above 0, so schemas without one read and write as before)."""
+        out = {"mean": dict(self.mean), "std": dict(self.std), "tp_transform": self.tp_transform}
+        return out | ({"wet_threshold": self.wet_threshold} if self.wet_threshold else {})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Normaliser:
@@ -105,9 +117,13 @@ class Normaliser:
             ValueError: if keys are missing or unexpected.
         """
         expected = {"mean", "std", "tp_transform"}
-        if set(data) != expected:
-            raise ValueError(f"Normaliser data needs keys {sorted(expected)}, got {sorted(data)}.")
-        return cls(mean=dict(data["mean"]), std=dict(data["std"]), tp_transform=str(data["tp_transform"]))
+        if not expected <= set(data) <= expected | {"wet_threshold"}:
+            raise ValueError(
+                f"Normaliser data needs keys {sorted(expected)} (+ optional 'wet_threshold'), "
+                f"got {sorted(data)}."
+            )
+        return cls(mean=dict(data["mean"]), std=dict(data["std"]), tp_transform=str(data["tp_transform"]),
+                   wet_threshold=float(data.get("wet_threshold", 0.0)))  # fmt: skip
 
 
 def fit_normaliser(
@@ -115,6 +131,7 @@ def fit_normaliser(
     variables: Sequence[str],
     *,
     tp_transform: str = "none",
+    wet_threshold: float = 0.0,
     times: Sequence[int] | None = None,
 ) -> Normaliser:
     """Fit per-variable mean/std over all (non-NaN) cells of the given time steps, lazily.
@@ -127,6 +144,8 @@ def fit_normaliser(
         variables: names to fit.
         tp_transform: ``"none"``, ``"log1p"`` (tp statistics are of the transformed values) or ``"scale"``
             (tp gets mean 0 and std = its root-mean-square ``sqrt(mean(tp²))``).
+        wet_threshold: tp below it (mm) counts as 0 (see :class:`Normaliser`); the statistics are of the
+            thresholded values.
         times: positions along ``time`` of the TRAIN split (e.g. ``split_times(...)["train"]``); ``None`` uses
             all of ``ds`` (the caller then passes a train-only dataset).
 
@@ -143,10 +162,9 @@ def fit_normaliser(
     if times is not None:
         ds = ds.isel(time=list(times))
     lazy = {}
+    stats_free = Normaliser(tp_transform=tp_transform, wet_threshold=wet_threshold)  # g only, no statistics
     for name in variables:
-        x = ds[name].astype("float64")
-        if name == "tp" and tp_transform == "log1p":
-            x = np.log1p(x)
+        x = stats_free.transform(name, ds[name].astype("float64"))
         rms = name == "tp" and tp_transform == "scale"
         spread = np.sqrt((x**2).mean(skipna=True)) if rms else x.std(skipna=True)
         lazy[name] = (x.mean(skipna=True).data, spread.data)
@@ -158,4 +176,4 @@ def fit_normaliser(
     bad = [k for k in variables if not math.isfinite(mean[k])]
     if bad:
         raise ValueError(f"No finite values to fit {bad}; check the train split is not all NaN.")
-    return Normaliser(mean=mean, std=std, tp_transform=tp_transform)
+    return Normaliser(mean=mean, std=std, tp_transform=tp_transform, wet_threshold=wet_threshold)

@@ -267,11 +267,13 @@ def fit_input_schema(
     features: Sequence[str],
     *,
     tp_transform: str = "none",
+    wet_threshold: float = 0.0,
     times: Sequence[int] | None = None,
     target: str = "tp",
 ) -> InputSchema:
     """The schema of a standardised dataset: normaliser fitted on ``times`` (the train split), coordinate
-    statistics of its grid, units of its variables and the period of its ``tp``.
+    statistics of its grid, units of its variables and the period of its ``tp``; ``wet_threshold`` (mm):
+    see :class:`~climate_bnnp.data.Normaliser`.
 
     Raises:
         ValueError: unknown features, or variables the dataset lacks.
@@ -288,7 +290,9 @@ def fit_input_schema(
     period = ds.attrs.get("tp_period_hours", ds[target].attrs.get("period_hours"))
     return InputSchema(
         features=tuple(features),
-        normaliser=fit_normaliser(ds, variables, tp_transform=tp_transform, times=times),
+        normaliser=fit_normaliser(
+            ds, variables, tp_transform=tp_transform, wet_threshold=wet_threshold, times=times
+        ),
         coord_stats={"lat": (lat.mean(), lat.std() or 1.0), "lon": (lon.mean(), lon.std() or 1.0)},
         units={v: str(ds[v].attrs.get("units", "")) for v in variables},
         target=target,

@@ -24,7 +24,7 @@ from climate_bnnp.data import InputSchema, Normaliser, open_task_store, write_za
 from climate_bnnp.prediction import DEFAULT_QUANTILES
 from climate_bnnp.prediction.gaussian import gaussian_prediction
 from climate_bnnp.steps import existing_path
-from climate_bnnp.tasks.era5_eval import PredictTile, EvalProtocols, build_test_grid, predict_grid
+from climate_bnnp.tasks.era5_eval import EvalProtocols, PredictTile, build_test_grid, predict_grid
 
 EXAMPLE = (
     "climate-bnnp baseline --config configs/sample.yaml --store data/sample/tasks.zarr --method kriging "

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
 def _build(data, args: argparse.Namespace) -> None:
     ds = xr.open_zarr(args.input, consolidated=False)
     split = split_times(ds["time"].values, n_val=data.n_val, n_test=data.n_test)
-    schema = fit_input_schema(ds, data.features, tp_transform=data.tp_transform, times=split["train"])
+    schema = fit_input_schema(ds, data.features, tp_transform=data.tp_transform,
+                              wet_threshold=data.wet_threshold_mm, times=split["train"])  # fmt: skip
     ds = ds[[*schema.covariates, schema.target]]
     attrs = {
         "experiment": data.name,

@@ -75,7 +75,8 @@ def train_demo(path: str | Path, *, steps: int = 200, progress: bool = False) ->
     data = config.data
     ds = standardise(open_sample(), source="sample")
     split = split_times(ds["time"].values, n_val=data.n_val, n_test=data.n_test)
-    schema = fit_input_schema(ds, data.features, tp_transform=data.tp_transform, times=split["train"])
+    schema = fit_input_schema(ds, data.features, tp_transform=data.tp_transform,
+                              wet_threshold=data.wet_threshold_mm, times=split["train"])  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         store_path = build_task_store(
             ds[["tp", "t2m"]], Path(tmp) / "tasks.zarr", tile_size=None, split=split, schema=schema

@@ -81,3 +81,24 @@ def test_scale_transform_divides_tp_by_its_train_rms(std):
 def test_scale_transform_requires_zero_tp_mean():
     with pytest.raises(ValueError, match=r"tp_transform='scale' the mean of 'tp' must be 0.*got 0.2"):
         Normaliser(mean={"tp": 0.2}, std={"tp": 0.5}, tp_transform="scale")
+
+
+def test_wet_threshold_makes_traces_dry_and_round_trips():
+    """Amounts below the wet threshold are dry (exactly 0 after the transform); statistics are those of the
+    thresholded values (brute force); the threshold travels in the plain data; without one, old data reads."""
+    rng = np.random.default_rng(0)
+    tp = np.where(rng.uniform(size=(6, 4, 5)) < 0.4, 0.0, rng.gamma(0.5, 0.4, size=(6, 4, 5)))
+    tp[0, 0, 0] = np.nan
+    ds = xr.Dataset({"tp": (("time", "latitude", "longitude"), tp)})
+    norm = fit_normaliser(ds, ["tp"], tp_transform="scale", wet_threshold=0.1)
+    kept = np.where(tp < 0.1, 0.0, tp)
+    assert norm.std["tp"] == pytest.approx(np.sqrt(np.nanmean(kept**2)), rel=1e-12)
+    z = norm.forward("tp", tp)
+    np.testing.assert_array_equal(z == 0, (tp < 0.1) | (tp == 0))
+    assert np.isnan(z[0, 0, 0])
+    np.testing.assert_allclose(norm.inverse("tp", z)[tp >= 0.1], tp[tp >= 0.1], rtol=1e-12)
+    assert Normaliser.from_dict(norm.to_dict()) == norm
+    plain = fit_normaliser(ds, ["tp"], tp_transform="log1p")
+    assert "wet_threshold" not in plain.to_dict() and Normaliser.from_dict(plain.to_dict()) == plain
+    with pytest.raises(ValueError, match="wet_threshold must be a finite amount >= 0 mm"):
+        Normaliser(tp_transform="scale", wet_threshold=-0.1)
