@@ -1,10 +1,10 @@
 """Seeded ``climate_bnnp.predict`` outputs, saved to compare the package's numbers before and after a change.
 
 Writes one netCDF file per case (Gaussian models with the identity and log1p tp transforms, a Gaussian
-baseline prediction, a Bernoulli–Gamma model) into ``--out``; ``--compare OTHER`` then reports, per case and
-variable, whether the arrays and attributes are bit-identical to those in ``OTHER`` and, where not, the largest
-difference and whether the new values are the old ones clipped at 0 mm (quantiles: the empirical quantiles of
-the old predictive samples clipped at 0 mm).
+baseline prediction, a Bernoulli–Gamma model) into ``--out``; ``--compare OTHER`` then reports, per case
+and variable, whether the arrays and attributes are bit-identical to those in ``OTHER`` and, where not, the
+largest difference and whether the new values are the old ones clipped at 0 mm (quantiles: the empirical
+quantiles of the old predictive samples clipped at 0 mm).
 
 Usage::
 
@@ -53,7 +53,9 @@ def cases() -> dict[str, xr.Dataset]:
         f"gaussian_{name}": predict(_model("gaussian"), grid, schema=schema_of(norms[name]), **kw)
         for name in ("none", "log1p")
     }
-    out["bernoulli_gamma"] = predict(_model("bernoulli_gamma"), wet_dry, schema=schema_of(norms["scale"]), **kw)
+    out["bernoulli_gamma"] = predict(
+        _model("bernoulli_gamma"), wet_dry, schema=schema_of(norms["scale"]), **kw
+    )
     rng = np.random.default_rng(3)
     n = 200
     out["baseline_log1p"] = gaussian_prediction(
@@ -97,7 +99,9 @@ def compare(new: xr.Dataset, old: xr.Dataset) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for the netCDF files")
     parser.add_argument("--compare", type=Path, help="folder of an earlier run to compare with")
     args = parser.parse_args(argv)
@@ -105,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, ds in cases().items():
         ds.to_netcdf(args.out / f"{name}.nc")
         if args.compare is not None:
-            with xr.open_dataset(args.compare / f"{name}.nc") as old, xr.open_dataset(args.out / f"{name}.nc") as new:
+            with (
+                xr.open_dataset(args.compare / f"{name}.nc") as old,
+                xr.open_dataset(args.out / f"{name}.nc") as new,
+            ):
                 lines = compare(new.load(), old.load())
             print(f"{name}: {'bit-identical' if not lines else 'differs'}", *lines, sep="\n")
     return 0

@@ -24,9 +24,17 @@ _TORCH_EXPORTS = {
     "build_likelihood": "climate_bnnp.likelihoods.base",
 }
 
-__all__ = sorted(
-    [*_TORCH_EXPORTS, "LIKELIHOODS", "BernoulliGamma", "Gaussian", "PredictiveLikelihood", "get_likelihood"]
-)
+__all__ = [
+    "LIKELIHOODS",
+    "BernoulliGamma",
+    "BernoulliGammaLikelihood",
+    "Gaussian",
+    "GaussianLikelihood",
+    "Likelihood",
+    "PredictiveLikelihood",
+    "build_likelihood",
+    "get_likelihood",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -55,7 +55,8 @@ class GaussianLikelihood(nn.Module):
 
     @classmethod
     def from_config(cls, config: ModelConfig) -> GaussianLikelihood:
-        """For ``config.dim_y`` dimensions with ``noise_init``, ``noise_bound``, ``learn_noise``, ``min_noise``."""
+        """For ``config.dim_y`` dimensions, with ``noise_init``, ``noise_bound``, ``learn_noise`` and
+        ``min_noise``."""
         return cls(
             config.dim_y,
             config.noise_init,

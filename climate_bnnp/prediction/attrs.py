@@ -12,6 +12,7 @@ from ..likelihoods.predictive import PredictiveLikelihood, get_likelihood
 
 __all__ = ["dataset_attrs", "variable_attrs"]
 
+
 def variable_attrs(
     target: str, units: str, *, likelihood: PredictiveLikelihood | str
 ) -> dict[str, dict[str, str]]:

@@ -53,9 +53,10 @@ def point_prediction(
     bad = {n: v.shape for n, v in params.items() if v.shape != (size,)}
     if bad:
         raise ValueError(f"every parameter must be (N,) = ({size},) like lat, got shapes {bad}.")
+    repeat = set(likelihood.per_draw)
     draws = {
-        n: np.broadcast_to(v, (num_samples, size)) if n in likelihood.per_draw else v for n, v in params.items()
-    }  # (S, N): S copies of one component
+        n: np.broadcast_to(v, (num_samples, size)) if n in repeat else v for n, v in params.items()
+    }  # (S, N)
     stats = summarise(
         likelihood, draws, normaliser=schema.normaliser, target=schema.target, keys=cell_keys(seed, lat, lon),
         quantiles=tuple(quantiles), return_samples=True,

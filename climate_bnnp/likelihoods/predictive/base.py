@@ -53,6 +53,13 @@ class PredictiveLikelihood(ABC):
     training: ClassVar[str]
 
     # ------------------------------------------------------------------------------------ distribution
+    def check_params(self, params: Params) -> None:  # noqa: B027 - optional hook, default: any is fine
+        """Refuse parameters outside the likelihood's range (NaN passes: it propagates to the scores).
+
+        Raises:
+            ValueError: naming the range and how many entries are outside it.
+        """
+
     @abstractmethod
     def log_density(self, y: np.ndarray, params: Params) -> np.ndarray:
         """``log p(y | θ)`` elementwise (a log probability at :attr:`point_mass`); NaN where ``y`` is NaN."""
@@ -100,7 +107,8 @@ class PredictiveLikelihood(ABC):
                 "on a linear target transform."
             )
         mu = self.mean(params)  # (S, ...)
-        return shift + scale * mu.mean(axis=0), scale * np.sqrt(self.variance(params).mean(axis=0) + mu.var(axis=0))
+        std = scale * np.sqrt(self.variance(params).mean(axis=0) + mu.var(axis=0))
+        return shift + scale * mu.mean(axis=0), std
 
     def point_summaries(self, params: Params) -> dict[str, np.ndarray]:
         """Extra per-point summaries of the mixture over the draws along axis 0 (names: :attr:`summaries`)."""
@@ -111,7 +119,9 @@ class PredictiveLikelihood(ABC):
         return {self.variables[n]: np.asarray(params[n]) for n in self.per_draw}
 
     # ------------------------------------------------------------------------- prediction Dataset side
-    def check_target_transform(self, *, target: str, mean: float | None, linear: bool, transform: str) -> None:
+    def check_target_transform(  # noqa: B027 - optional hook, default: any is fine
+        self, *, target: str, mean: float | None, linear: bool, transform: str
+    ) -> None:
         """Refuse a target normalisation this likelihood cannot express (default: any is fine).
 
         Args:
@@ -120,7 +130,9 @@ class PredictiveLikelihood(ABC):
         """
 
     @abstractmethod
-    def variable_attrs(self, base: Mapping[str, str], units: str, long_name: str) -> dict[str, dict[str, str]]:
+    def variable_attrs(
+        self, base: Mapping[str, str], units: str, long_name: str
+    ) -> dict[str, dict[str, str]]:
         """CF attributes of the prediction's ``mean, std, quantiles, samples, predictive_samples`` and of this
         likelihood's own variables.
 

@@ -43,21 +43,21 @@ class BernoulliGamma(PredictiveLikelihood):
     support = (0.0, np.inf)
     training = "climate_bnnp.likelihoods.bernoulli_gamma:BernoulliGammaLikelihood"
     quantile_method = (
-        "empirical quantiles (linear interpolation) of the S posterior predictive samples y_s = d F_s^-1(u_s) in "
-        "physical units, one Bernoulli-Gamma observation per weight draw by inverting its CDF (exactly 0 when "
-        "u_s <= 1 - pi_s), u_s uniform, a deterministic function of (seed, task, latitude, longitude, s)"
+        "empirical quantiles (linear interpolation) of the S posterior predictive samples "
+        "y_s = d F_s^-1(u_s) in physical units, one Bernoulli-Gamma observation per weight draw by inverting "
+        "its CDF (exactly 0 when u_s <= 1 - pi_s), u_s uniform, a deterministic function of (seed, task, "
+        "latitude, longitude, s)"
     )
 
-    @staticmethod
-    def check_params(params: Params) -> None:
-        """Refuse parameters outside ``0 <= prob <= 1``, ``shape > 0``, ``scale > 0`` (NaN passes, propagates)."""
+    def check_params(self, params: Params) -> None:
+        """Refuse parameters outside ``0 <= prob <= 1``, ``shape > 0``, ``scale > 0`` (NaN passes)."""
         prob, shape, scale = (np.asarray(params[n]) for n in ("prob", "shape", "scale"))
         bad = (prob < 0) | (prob > 1)
         bad = np.sum(bad) + np.sum(shape <= 0) + np.sum(scale <= 0)
         if bad:
             raise ValueError(
-                f"Bernoulli–Gamma parameters need 0 <= prob <= 1, shape > 0 and scale > 0; {int(bad)} entries "
-                "are outside (pass bg_prob, bg_shape, bg_scale as climate_bnnp.predict returns them)."
+                f"Bernoulli–Gamma parameters need 0 <= prob <= 1, shape > 0 and scale > 0; {int(bad)} "
+                "entries are outside (pass bg_prob, bg_shape, bg_scale as climate_bnnp.predict returns them)."
             )
 
     def _log_probs(self, params: Params) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +89,8 @@ class BernoulliGamma(PredictiveLikelihood):
     def ppf(self, u: np.ndarray, params: Params) -> np.ndarray:
         """Exactly 0 when ``u <= 1 − π``, else ``θ · P⁻¹(k, (u − (1 − π)) / π)``."""
         u, prob, shape, scale = np.broadcast_arrays(
-            np.asarray(u, np.float64), *(np.asarray(params[n], np.float64) for n in ("prob", "shape", "scale"))
+            np.asarray(u, np.float64),
+            *(np.asarray(params[n], np.float64) for n in ("prob", "shape", "scale")),
         )
         dry = 1.0 - prob
         wet = u > dry
@@ -111,13 +112,9 @@ class BernoulliGamma(PredictiveLikelihood):
         """``prob_rain``: ``P(y > 0) = mean_s π_s``."""
         return {"prob_rain": np.asarray(params["prob"]).mean(axis=0)}
 
-    def params_from_variables(self, get) -> dict | None:
-        params = super().params_from_variables(get)
-        if params is not None:
-            self.check_params(params)
-        return params
-
-    def check_target_transform(self, *, target: str, mean: float | None, linear: bool, transform: str) -> None:
+    def check_target_transform(
+        self, *, target: str, mean: float | None, linear: bool, transform: str
+    ) -> None:
         """Refuse a normalisation that does not map 0 to 0 linearly (exact zeros must stay exact zeros).
 
         Raises:
@@ -130,15 +127,17 @@ class BernoulliGamma(PredictiveLikelihood):
                 f"mean {mean!r}. Train it on a store built with tp_transform='scale'."
             )
 
-    def variable_attrs(self, base: Mapping[str, str], units: str, long_name: str) -> dict[str, dict[str, str]]:
+    def variable_attrs(
+        self, base: Mapping[str, str], units: str, long_name: str
+    ) -> dict[str, dict[str, str]]:
         mixture = "the Monte-Carlo mixture over the S weight draws of Bernoulli-Gamma(pi_s, k_s, theta_s)"
         return {
             "mean": {
                 **base,
                 "long_name": f"posterior predictive mean of {long_name}",
                 "cell_methods": "realization: mean",
-                "description": f"mean of the posterior predictive distribution of an observation, exactly from "
-                f"{mixture}: mean_s pi_s k_s theta_s (back-transformed)",
+                "description": "mean of the posterior predictive distribution of an observation, exactly "
+                f"from {mixture}: mean_s pi_s k_s theta_s (back-transformed)",
             },
             "std": {
                 "units": units,
@@ -172,8 +171,8 @@ class BernoulliGamma(PredictiveLikelihood):
             "bg_prob": {
                 "units": "1",
                 "long_name": "Bernoulli-Gamma rain probability pi_s per weight draw",
-                "description": "with bg_shape and bg_scale, the predictive density of the target in model units "
-                "is (1/S) sum_s [(1 - pi_s) if y <= 0 else pi_s Gamma(y; k_s, theta_s)]",
+                "description": "with bg_shape and bg_scale, the predictive density of the target in model "
+                "units is (1/S) sum_s [(1 - pi_s) if y <= 0 else pi_s Gamma(y; k_s, theta_s)]",
             },
             "bg_shape": {"units": "1", "long_name": "Bernoulli-Gamma shape k_s per weight draw"},
             "bg_scale": {
@@ -183,8 +182,7 @@ class BernoulliGamma(PredictiveLikelihood):
             "bg_logit": {
                 "units": "1",
                 "long_name": "Bernoulli-Gamma log-odds of rain log(pi_s / (1 - pi_s)) per weight draw",
-                "description": "the network's output before the sigmoid; the density scores take log pi_s and "
-                "log(1 - pi_s) from it, finite where pi_s rounds to 1",
+                "description": "the network's output before the sigmoid; the density scores take log pi_s "
+                "and log(1 - pi_s) from it, finite where pi_s rounds to 1",
             },
         }
-

@@ -39,6 +39,15 @@ class Gaussian(PredictiveLikelihood):
         "sample, eps_s a deterministic function of (seed, task, latitude, longitude, s)"
     )
 
+    def check_params(self, params: Params) -> None:
+        """Refuse ``scale <= 0`` (NaN passes)."""
+        bad = int(np.sum(np.asarray(params["scale"]) <= 0))
+        if bad:
+            raise ValueError(
+                f"a Gaussian needs scale (the noise std) > 0; {bad} entries are <= 0 (pass the model's "
+                "noise_std_normalised, or a baseline's per-point std)."
+            )
+
     def log_density(self, y: np.ndarray, params: Params) -> np.ndarray:
         """``−((y − loc)/scale)²/2 − log scale − log(2π)/2``."""
         scale = np.asarray(params["scale"], np.float64)
@@ -71,7 +80,9 @@ class Gaussian(PredictiveLikelihood):
             return first - 1.0, np.sqrt(np.maximum(second - first**2, 0.0))
         return shift + scale * f.mean(axis=0), np.sqrt(scale**2 * (f.var(axis=0) + sigma**2))
 
-    def variable_attrs(self, base: Mapping[str, str], units: str, long_name: str) -> dict[str, dict[str, str]]:
+    def variable_attrs(
+        self, base: Mapping[str, str], units: str, long_name: str
+    ) -> dict[str, dict[str, str]]:
         return {
             "mean": {
                 **base,
@@ -95,8 +106,8 @@ class Gaussian(PredictiveLikelihood):
             "samples": {
                 **base,
                 "long_name": f"posterior function samples of {long_name}",
-                "description": "back-transformed function samples g^-1(m + d f_s), without observation noise; "
-                "all cells of one sample s share the same weight draw (spatially coherent)",
+                "description": "back-transformed function samples g^-1(m + d f_s), without observation "
+                "noise; all cells of one sample s share the same weight draw (spatially coherent)",
             },
             "predictive_samples": {
                 **base,
