@@ -54,12 +54,15 @@ class Variable:
         standard_name: its CF standard name. units: the canonical units the stores use.
         long_name: ERA5's long name. accepted_units: raw units accepted on input, each with the
             ``(scale, offset)`` that converts to ``units`` (``value * scale + offset``).
+        valid_min: the smallest physical value (CF ``valid_min``; tp: 0 mm), or None when unbounded;
+            predictions of the variable are clipped at it.
     """
 
     standard_name: str
     units: str
     long_name: str
     accepted_units: dict[str, tuple[float, float]]
+    valid_min: float | None = None
 
 
 _WIND_UNITS = {"m s**-1": (1.0, 0.0), "m s-1": (1.0, 0.0), "m/s": (1.0, 0.0)}
@@ -68,7 +71,7 @@ VARIABLES: dict[str, Variable] = {
         "air_temperature", "degC", "2 metre temperature", {"K": (1.0, -273.15), "degC": (1.0, 0.0)}
     ),
     "tp": Variable(
-        "precipitation_amount", "mm", "Total precipitation", {"m": (1000.0, 0.0), "mm": (1.0, 0.0)}
+        "precipitation_amount", "mm", "Total precipitation", {"m": (1000.0, 0.0), "mm": (1.0, 0.0)}, 0.0
     ),
     "u10": Variable("eastward_wind", "m s-1", "10 metre U wind component", _WIND_UNITS),
     "v10": Variable("northward_wind", "m s-1", "10 metre V wind component", _WIND_UNITS),

@@ -1,35 +1,47 @@
-"""Observation models p(y | f).
+"""Observation models p(y | f): one home per likelihood, for training (torch) and prediction/scoring (numpy).
 
-Every likelihood has the same interface: ``num_params`` (network outputs per target dimension, so a model's
-output width is ``dim_y · num_params``), ``log_prob(y, f)``, ``sample(f, generator)``, ``mean(f)``,
-``variance(f)``, ``prob_positive(f)`` (where defined) and ``noise_std()`` (σ_y, or None without a single
-noise std); :class:`Likelihood` names it for type checking. :func:`build_likelihood` makes the one a
-:class:`~climate_bnnp.config.ModelConfig` names.
+Each likelihood has a torch training side in this package (``num_params`` network outputs per target
+dimension, so a model's output width is ``dim_y · num_params``; ``log_prob(y, f)``, ``sample(f, generator)``,
+``mean(f)``, ``variance(f)``, ``prob_positive(f)`` where defined, ``noise_std()``, and
+``predictive_params(f)``) and a torch-free predictive side in :mod:`.predictive` (log density, CDF, quantiles,
+draws, moments, the variables of a prediction), registered by the name ``ModelConfig.likelihood`` selects.
+:func:`build_likelihood` makes the training side a :class:`~climate_bnnp.config.ModelConfig` names;
+:func:`get_likelihood` returns a predictive side by name.
+
+The torch names are loaded lazily, so importing the predictive side (as :mod:`climate_bnnp.metrics` does)
+never imports torch.
 """
 
-from ..config import ModelConfig
-from .base import Likelihood
-from .bernoulli_gamma import BernoulliGammaLikelihood
-from .gaussian import GaussianLikelihood
+import importlib
+from typing import Any
 
-__all__ = ["BernoulliGammaLikelihood", "GaussianLikelihood", "Likelihood", "build_likelihood"]
+from .predictive import LIKELIHOODS, BernoulliGamma, Gaussian, PredictiveLikelihood, get_likelihood
+
+_TORCH_EXPORTS = {
+    "BernoulliGammaLikelihood": "climate_bnnp.likelihoods.bernoulli_gamma",
+    "GaussianLikelihood": "climate_bnnp.likelihoods.gaussian",
+    "Likelihood": "climate_bnnp.likelihoods.base",
+    "build_likelihood": "climate_bnnp.likelihoods.base",
+}
+
+__all__ = [
+    "LIKELIHOODS",
+    "BernoulliGamma",
+    "BernoulliGammaLikelihood",
+    "Gaussian",
+    "GaussianLikelihood",
+    "Likelihood",
+    "PredictiveLikelihood",
+    "build_likelihood",
+    "get_likelihood",
+]
 
 
-def build_likelihood(config: ModelConfig) -> GaussianLikelihood | BernoulliGammaLikelihood:
-    """The likelihood ``config.likelihood`` names, for ``config.dim_y`` target dimensions.
+def __getattr__(name: str) -> Any:
+    if name in _TORCH_EXPORTS:
+        return getattr(importlib.import_module(_TORCH_EXPORTS[name]), name)
+    raise AttributeError(f"module 'climate_bnnp.likelihoods' has no attribute {name!r}")
 
-    ``"gaussian"``: :class:`GaussianLikelihood` with ``noise_init``, ``noise_bound``, ``learn_noise`` and
-    ``min_noise``; ``"bernoulli_gamma"``: :class:`BernoulliGammaLikelihood` (no parameters of its own).
-    """
-    kind = config.likelihood
-    if kind == "gaussian":
-        return GaussianLikelihood(
-            config.dim_y,
-            config.noise_init,
-            bound=config.noise_bound,
-            learn=config.learn_noise,
-            min_noise=config.min_noise,
-        )
-    if kind == "bernoulli_gamma":
-        return BernoulliGammaLikelihood(config.dim_y)
-    raise ValueError(f"likelihood must be 'gaussian' or 'bernoulli_gamma', got {kind!r}.")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,19 +1,27 @@
-"""What every observation model p(y | f) offers (a :class:`typing.Protocol`, for type checking)."""
+"""What every observation model's training side offers (a :class:`typing.Protocol`, for type checking), and
+:func:`build_likelihood`, which builds the one a :class:`~climate_bnnp.config.ModelConfig` names."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Likelihood"]
+from .predictive import PredictiveLikelihood, get_likelihood
+
+if TYPE_CHECKING:
+    from ..config import ModelConfig
+
+__all__ = ["Likelihood", "build_likelihood"]
 
 
 class Likelihood(Protocol):
     """An observation model on network outputs ``f (S, ..., N, Dy · num_params)``."""
 
     num_params: ClassVar[int]  # network outputs per target dimension
+    predictive: ClassVar[PredictiveLikelihood]  # its predictive side (numpy), the registry's entry
 
     def log_prob(self, y: Tensor, f: Tensor) -> Tensor:
         """``log p(y | f)`` summed over Dy, ``(S, ..., N)``."""
@@ -38,3 +46,18 @@ class Likelihood(Protocol):
     def noise_std(self) -> Tensor | None:
         """The single noise std per output dimension ``(Dy,)``; None when the spread depends on the point."""
         ...
+
+    def predictive_params(self, f: np.ndarray) -> dict[str, Any]:
+        """The parameters of :attr:`predictive` (float64 numpy, last axis Dy) from outputs
+        ``f (S, ..., N, Dy · num_params)``."""
+        ...
+
+
+def build_likelihood(config: ModelConfig) -> Likelihood:
+    """The likelihood ``config.likelihood`` names, for ``config.dim_y`` target dimensions (its training
+    class's ``from_config``).
+
+    Raises:
+        ValueError: an unregistered name.
+    """
+    return get_likelihood(config.likelihood).training_class().from_config(config)

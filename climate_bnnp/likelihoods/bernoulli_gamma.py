@@ -1,4 +1,5 @@
-"""Zero-inflated Bernoulli–Gamma likelihood for a non-negative target with exact zeros (precipitation).
+"""Zero-inflated Bernoulli–Gamma likelihood for a non-negative target with exact zeros (precipitation): the
+training side (torch) of :class:`~climate_bnnp.likelihoods.predictive.BernoulliGamma`.
 
 For one target dimension, with rain probability π, Gamma shape k and scale θ::
 
@@ -16,9 +17,17 @@ The likelihood itself has no parameters. The target must be >= 0 with dry cells 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .predictive import BernoulliGamma
+
+if TYPE_CHECKING:
+    from ..config import ModelConfig
 
 __all__ = ["BernoulliGammaLikelihood", "SCALE_FLOOR", "SHAPE_FLOOR"]
 
@@ -34,10 +43,16 @@ class BernoulliGammaLikelihood(nn.Module):
     """
 
     num_params = 3  # network outputs per target dimension: logit π, raw k, raw θ
+    predictive = BernoulliGamma()
 
     def __init__(self, dim_y: int) -> None:
         super().__init__()
         self.dim_y = dim_y
+
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> BernoulliGammaLikelihood:
+        """For ``config.dim_y`` dimensions (no parameters of its own)."""
+        return cls(config.dim_y)
 
     def distribution_params(self, f: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``f (S, ..., N, 3 Dy)`` -> ``(logit π, k, θ)``, each ``(S, ..., N, Dy)``."""
@@ -49,6 +64,18 @@ class BernoulliGammaLikelihood(nn.Module):
             )
         logit, raw_shape, raw_scale = f.unflatten(-1, (self.num_params, self.dim_y)).unbind(-2)
         return logit, F.softplus(raw_shape) + SHAPE_FLOOR, F.softplus(raw_scale) + SCALE_FLOOR
+
+    @torch.no_grad()
+    def predictive_params(self, f: np.ndarray) -> dict[str, np.ndarray]:
+        """``prob`` (π), ``shape``, ``scale`` and ``logit`` ``(S, ..., N, Dy)`` float64 numpy from outputs
+        ``f (S, ..., N, 3 Dy)`` (this module's sigmoid and softplus + floors, in float64)."""
+        logit, shape, scale = self.distribution_params(torch.as_tensor(f, dtype=torch.float64))
+        return {
+            "prob": torch.sigmoid(logit).numpy(),
+            "shape": shape.numpy(),
+            "scale": scale.numpy(),
+            "logit": logit.numpy(),
+        }
 
     def log_prob(self, y: Tensor, f: Tensor) -> Tensor:
         """``log p(y | f)`` summed over Dy.

@@ -1,11 +1,19 @@
-"""Homoscedastic Gaussian likelihood ``p(y | f) = N(y; f, diag(σ_y²))`` with a learnable σ_y."""
+"""Homoscedastic Gaussian likelihood ``p(y | f) = N(y; f, diag(σ_y²))`` with a learnable σ_y: the training
+side (torch) of :class:`~climate_bnnp.likelihoods.predictive.Gaussian`."""
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+
+from .predictive import Gaussian
+
+if TYPE_CHECKING:
+    from ..config import ModelConfig
 
 __all__ = ["GaussianLikelihood"]
 
@@ -26,6 +34,7 @@ class GaussianLikelihood(nn.Module):
     """
 
     num_params = 1  # network outputs per target dimension: the mean
+    predictive = Gaussian()
 
     def __init__(
         self,
@@ -44,6 +53,18 @@ class GaussianLikelihood(nn.Module):
         raw = math.log(free) if bound is None else math.log(free / (bound - free))
         self.raw = nn.Parameter(torch.full((dim_y,), raw), requires_grad=learn)
 
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> GaussianLikelihood:
+        """For ``config.dim_y`` dimensions, with ``noise_init``, ``noise_bound``, ``learn_noise`` and
+        ``min_noise``."""
+        return cls(
+            config.dim_y,
+            config.noise_init,
+            bound=config.noise_bound,
+            learn=config.learn_noise,
+            min_noise=config.min_noise,
+        )
+
     def std(self) -> Tensor:
         """σ_y per output dimension, ``(Dy,)``."""
         free = self.raw.exp() if self.bound is None else self.bound * torch.sigmoid(self.raw)
@@ -52,6 +73,11 @@ class GaussianLikelihood(nn.Module):
     def noise_std(self) -> Tensor:
         """The noise std per output dimension, σ_y ``(Dy,)`` (as :meth:`std`)."""
         return self.std()
+
+    @torch.no_grad()
+    def predictive_params(self, f: np.ndarray) -> dict[str, np.ndarray]:
+        """``loc = f`` ``(S, ..., N, Dy)`` and ``scale = σ_y`` ``(Dy,)``, float64 numpy."""
+        return {"loc": np.asarray(f, np.float64), "scale": self.std().detach().cpu().double().numpy()}
 
     def log_prob(self, y: Tensor, f: Tensor) -> Tensor:
         """``log N(y; f, σ_y²)`` summed over Dy.

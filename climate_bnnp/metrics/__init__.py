@@ -1,19 +1,14 @@
-"""Evaluation metrics: one numpy implementation (:mod:`.scores`), xarray wrappers (:mod:`.xr`) and the
-scores table of a prediction Dataset (:func:`score_predictions`, used by the pipeline for every method).
+"""Evaluation metrics: one numpy implementation (:mod:`.scores`), xarray wrappers (:mod:`.xr`), the density
+scores of any registered likelihood's mixture (:mod:`.density`) and the scores table of a prediction Dataset
+(:func:`score_predictions`, used by the pipeline for every method).
 
 Torch-free. Samples lead: ``f_samples (S, ..., N)`` for targets ``y (..., N)``; NaN targets are ignored.
 PPD is exactly the paper's (log of the mean density over samples *and* points, spec §5);
 :func:`mean_log_predictive_density` averages per-point log densities instead.
 """
 
-from climate_bnnp.metrics.bernoulli_gamma import (
-    bernoulli_gamma_log_density,
-    log_predictive_density_bernoulli_gamma,
-    nll_bernoulli_gamma,
-    ppd_bernoulli_gamma,
-)
+from climate_bnnp.metrics.density import log_predictive_density_mixture, nll_mixture, ppd_mixture
 from climate_bnnp.metrics.predictions import (
-    BERNOULLI_GAMMA_VARIABLES,
     RAIN_THRESHOLD_MM,
     compare_methods,
     methods_markdown,
@@ -43,12 +38,10 @@ from climate_bnnp.metrics.xr import (
 )
 
 __all__ = [
-    "BERNOULLI_GAMMA_VARIABLES",
     "RAIN_THRESHOLD_MM",
-    "bernoulli_gamma_log_density",
-    "log_predictive_density_bernoulli_gamma",
-    "nll_bernoulli_gamma",
-    "ppd_bernoulli_gamma",
+    "log_predictive_density_mixture",
+    "nll_mixture",
+    "ppd_mixture",
     "compare_methods",
     "methods_markdown",
     "score_predictions",

@@ -6,12 +6,12 @@ baseline's prediction in the same layout — plus the truth, and returns an ``xr
 task (the values of the ``by`` coordinate along ``dim``):
 
 * ``ppd``, ``nll``: the paper's PPD and the mean negative log predictive density per point, in the model's
-  normalised units (needs ``truth_normalised``), from the Gaussian mixture ``(1/S) Σ_s N(f_s, σ²)``
-  (``f_normalised`` and ``noise_std_normalised``) or, when the prediction holds ``bg_prob``, ``bg_shape``
-  and ``bg_scale`` (a Bernoulli–Gamma model), from the mixed density ``(1/S) Σ_s p_s(y)`` with
-  ``p_s(y) = 1 − π_s`` for ``y <= 0`` and ``π_s Gamma(y; k_s, θ_s)`` above
-  (:mod:`climate_bnnp.metrics.bernoulli_gamma`); comparable between models of one likelihood and target
-  transform only (a probability at 0 is no density);
+  normalised units (needs ``truth_normalised``), of the mixture ``(1/S) Σ_s p(y | θ_s)`` of the likelihood
+  the prediction's ``likelihood`` attribute names (default ``"gaussian"``), with the per-draw parameters
+  from the variables (or attributes) that likelihood lists: Gaussian ``f_normalised`` and
+  ``noise_std_normalised``, Bernoulli–Gamma ``bg_prob``, ``bg_shape``, ``bg_scale`` (and ``bg_logit``)
+  (:mod:`climate_bnnp.metrics.density`); comparable between models of one likelihood and target transform
+  only (a probability at 0 is no density);
 * ``mae``: |truth − predictive mean|; ``crps``: the sample CRPS of ``predictive_samples`` (physical units);
 * ``coverage90``: the fraction of targets inside the central 90 % interval of the predictive samples;
 * ``brier_rain``: the Brier score of "truth > ``rain_threshold``" with the probability estimated by the
@@ -27,16 +27,16 @@ prediction at a target propagates to that task's scores (never skipped silently)
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 
-from climate_bnnp.metrics.bernoulli_gamma import nll_bernoulli_gamma, ppd_bernoulli_gamma
-from climate_bnnp.metrics.scores import coverage, crps_samples, nll, ppd, summarise
+from climate_bnnp.likelihoods.predictive import PredictiveLikelihood, get_likelihood
+from climate_bnnp.metrics.density import nll_mixture, ppd_mixture
+from climate_bnnp.metrics.scores import coverage, crps_samples, summarise
 
 __all__ = [
-    "BERNOULLI_GAMMA_VARIABLES",
     "RAIN_THRESHOLD_MM",
     "compare_methods",
     "methods_markdown",
@@ -45,8 +45,6 @@ __all__ = [
 
 RAIN_THRESHOLD_MM = 0.1
 """Threshold of the "rain" event for the Brier score (mm per accumulation period)."""
-BERNOULLI_GAMMA_VARIABLES = ("bg_prob", "bg_shape", "bg_scale")
-"""Per-draw Bernoulli–Gamma parameters (model units) of a prediction; with them ppd/nll use that density."""
 
 
 def _pit_histogram(y: np.ndarray, samples: np.ndarray, bins: int, rng: np.random.Generator) -> np.ndarray:
@@ -59,18 +57,15 @@ def _pit_histogram(y: np.ndarray, samples: np.ndarray, bins: int, rng: np.random
 
 
 def _task_scores(
-    y: np.ndarray, pred: dict[str, np.ndarray], z: np.ndarray | None, sigma, threshold: float, bins: int,
+    y: np.ndarray, pred: dict[str, np.ndarray], z: np.ndarray | None, density, threshold: float, bins: int,
     rng: np.random.Generator,
 ) -> dict[str, float | np.ndarray]:  # fmt: skip
     samples = pred["predictive_samples"]  # (S, N)
     out: dict[str, float | np.ndarray] = {"num_targets": float(y.size)}
-    if z is not None and "bg_prob" in pred:
-        params = [pred[n] for n in BERNOULLI_GAMMA_VARIABLES]  # (S, N) each
-        out["ppd"] = float(ppd_bernoulli_gamma(z, *params))
-        out["nll"] = float(nll_bernoulli_gamma(z, *params))
-    elif z is not None and "f_normalised" in pred:
-        out["ppd"] = float(ppd(z, pred["f_normalised"], sigma))
-        out["nll"] = float(nll(z, pred["f_normalised"], sigma))
+    if z is not None and density is not None:
+        likelihood, params = density
+        out["ppd"] = float(ppd_mixture(z, likelihood, params))
+        out["nll"] = float(nll_mixture(z, likelihood, params))
     out["mae"] = float(np.mean(np.abs(y - pred["mean"])))
     out["crps"] = float(np.mean(crps_samples(y, samples)))
     out["coverage90"] = float(coverage(y, samples, 0.9))
@@ -78,6 +73,20 @@ def _task_scores(
     out["brier_rain"] = float(np.mean((prob_rain - (y > threshold)) ** 2))
     out["pit"] = _pit_histogram(y, samples, bins, rng)
     return out
+
+
+def _density_params(
+    prediction: xr.Dataset, likelihood: PredictiveLikelihood, points: Callable[[xr.DataArray], np.ndarray]
+) -> dict[str, np.ndarray] | None:
+    """The likelihood's parameters from the prediction's variables (``(S, N)`` or ``(N,)`` via ``points``) or
+    attributes (scalars); None when it holds none of them."""
+
+    def get(name: str) -> np.ndarray | None:
+        if name in prediction:
+            return points(prediction[name])
+        return None if name not in prediction.attrs else np.asarray(float(prediction.attrs[name]))
+
+    return likelihood.params_from_variables(get)
 
 
 def score_predictions(
@@ -97,9 +106,9 @@ def score_predictions(
 
     Args:
         prediction: ``mean (dim)``, ``predictive_samples (sample_dim, dim)`` in the truth's units and,
-            optionally, ``f_normalised (sample_dim, dim)`` with the noise std as the variable or attribute
-            ``noise_std_normalised`` (Gaussian), or ``bg_prob``, ``bg_shape``, ``bg_scale (sample_dim, dim)``
-            (Bernoulli–Gamma, model units).
+            optionally, the per-draw parameters of the likelihood its ``likelihood`` attribute names (model
+            units; see the module docstring), e.g. ``f_normalised (sample_dim, dim)`` with the noise std as
+            the variable or attribute ``noise_std_normalised``.
         truth: the observed values along ``dim`` (physical units).
         truth_normalised: the truth in the model's normalised units (enables ``ppd`` and ``nll``).
         where: boolean along ``dim``: the cells to score (default: every cell with a truth).
@@ -114,7 +123,8 @@ def score_predictions(
         Dataset over ``by`` (a dimension named like the coordinate) with the scores.
 
     Raises:
-        ValueError: missing variables, or a task with no target.
+        ValueError: missing variables (some but not all of the likelihood's parameters, too), an unknown
+            likelihood, or a task with no target.
     """
     missing = [v for v in ("mean", "predictive_samples") if v not in prediction]
     if missing:
@@ -125,8 +135,6 @@ def score_predictions(
     keep = truth.notnull()
     if where is not None:
         keep = keep & where.astype(bool)
-    sigma_var = prediction.get("noise_std_normalised")
-    sigma_attr = prediction.attrs.get("noise_std_normalised")
     dims = (dim,) if isinstance(dim, str) or not isinstance(dim, Sequence) else tuple(dim)
 
     def points(a: xr.DataArray) -> np.ndarray:  # (..., N): the dims of ``dims`` as one points axis
@@ -138,29 +146,25 @@ def score_predictions(
         groups = np.zeros(n_points, dtype=np.int64)
     else:
         groups = points(by if isinstance(by, xr.DataArray) else truth[by])
-    rng = np.random.default_rng(seed)
-    bg = [n for n in BERNOULLI_GAMMA_VARIABLES if n in prediction]
-    if bg and len(bg) < len(BERNOULLI_GAMMA_VARIABLES):
-        raise ValueError(
-            f"prediction has {bg} but not all of {list(BERNOULLI_GAMMA_VARIABLES)}: the Bernoulli–Gamma "
-            "density needs all three (climate_bnnp.predict(..., return_samples=True) returns them)."
-        )
-    names = ["mean", "predictive_samples"] + (["f_normalised"] if "f_normalised" in prediction else []) + bg
-    arrays = {n: points(prediction[n]) for n in names}  # (S, N) or (N,)
-    y_all, keep_all = points(truth), points(keep)
-    z_all = None if truth_normalised is None else points(truth_normalised)
-    sigma_all = None if sigma_var is None else points(sigma_var)
     labels = np.unique(groups)
     labels = labels[labels >= 0] if np.issubdtype(labels.dtype, np.integer) else labels  # < 0: no task
+    likelihood = get_likelihood(prediction.attrs.get("likelihood", "gaussian"))
+    params = _density_params(prediction, likelihood, points)  # None: no density to score
+    rng = np.random.default_rng(seed)
+    arrays = {n: points(prediction[n]) for n in ("mean", "predictive_samples")}  # (S, N) or (N,)
+    y_all, keep_all = points(truth), points(keep)
+    z_all = None if truth_normalised is None else points(truth_normalised)
     rows = []
     for label in labels:
         index = np.flatnonzero((groups == label) & keep_all)
         if index.size == 0:
             raise ValueError(f"task {label} has no target cell to score (all masked or NaN truth).")
         pred = {n: a[..., index] for n, a in arrays.items()}
-        sigma = sigma_attr if sigma_all is None else sigma_all[index]
+        density = None
+        if params is not None:  # per-point parameters sliced to the task; attributes (scalars) as they are
+            density = likelihood, {n: a if np.ndim(a) == 0 else a[..., index] for n, a in params.items()}
         z = None if z_all is None else z_all[index]
-        rows.append(_task_scores(y_all[index], pred, z, sigma, rain_threshold, pit_bins, rng))
+        rows.append(_task_scores(y_all[index], pred, z, density, rain_threshold, pit_bins, rng))
     task_dim = "task" if by is None else str(by.name if isinstance(by, xr.DataArray) else by)
     out = xr.Dataset(
         {k: ((task_dim,), np.array([r[k] for r in rows])) for k in rows[0] if k != "pit"},

@@ -17,11 +17,11 @@ from ..data import InputSchema
 from ..data.cluster import dask_client
 from ..models.devices import resolve_device
 from .attrs import dataset_attrs, variable_attrs
-from .bernoulli_gamma import check_bernoulli_gamma_schema
-from .blocks import SAMPLE_OUTPUTS, PredictionPlan
-from .engine import check_model, likelihood_kind, noise_std, task_seed
+from .blocks import PredictionPlan
+from .engine import check_model, model_likelihood, noise_std, task_seed
 from .graph import PredictProgress, assemble, block_slices
 from .inputs import Layout, check_task_dims, check_variables, find_layout, interpolate_to
+from .summary import check_target_transform
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -71,8 +71,7 @@ def _resolve_model(
     if device is not None and next(model.parameters()).device != device:
         model = copy.deepcopy(model).to(device)  # the caller's model stays where it is
     schema.check_dim_x(int(model.config.dim_x), where="the model's dim_x")
-    if likelihood_kind(model) == "bernoulli_gamma":
-        check_bernoulli_gamma_schema(schema)
+    check_target_transform(model_likelihood(model), schema.normaliser, schema.target)
     model.eval()
     return model, schema, provenance
 
@@ -188,8 +187,8 @@ def predict(
             (observation draws, the ones the quantiles come from) and, for scoring the predictive
             density: Gaussian models ``f_normalised``, the function samples in the model's normalised
             units (with the ``noise_std_normalised`` attribute this is the predictive mixture);
-            Bernoulli–Gamma models ``bg_prob``, ``bg_shape``, ``bg_scale``, each draw's ``π, k, θ`` in model
-            units.
+            Bernoulli–Gamma models ``bg_prob``, ``bg_shape``, ``bg_scale``, ``bg_logit``, each draw's ``π, k,
+            θ`` and the log-odds of π, in model units.
         seed: base seed.
         chunk_size: target points per decoder call. context_chunk_size: context points per minibatch.
         predict_at: ``"missing"`` or ``"all"`` (see above). allow_prior: accept tasks without context.
@@ -209,7 +208,9 @@ def predict(
         sha256, ERA5 attribution). ``std`` includes the observation noise. A Bernoulli–Gamma model
         (``ModelConfig.likelihood="bernoulli_gamma"``, schema with ``tp_transform="scale"``) adds
         ``prob_rain`` (P(tp > 0)); its ``samples`` are the per-draw predictive means and its
-        ``predictive_samples`` are >= 0 with exact zeros (see :mod:`climate_bnnp.prediction.bernoulli_gamma`).
+        ``predictive_samples`` are >= 0 with exact zeros (see
+        :mod:`climate_bnnp.likelihoods.predictive.bernoulli_gamma`). Precipitation samples and quantiles are
+        clipped at 0 mm (:func:`~climate_bnnp.prediction.summary.to_physical`).
 
     Raises:
         ValueError: missing covariate or target, wrong units, mismatched grids, an all-NaN target without
@@ -273,7 +274,7 @@ def predict(
     for name, count in plan.outputs:  # slices of the stacked output axis
         if name == "quantiles":
             out[name] = (("quantile", *dims), array[start : start + count], vattrs[name])
-        elif name in SAMPLE_OUTPUTS:
+        elif name in plan.sample_outputs:
             out[name] = (("sample", *dims), array[start : start + count], vattrs[name])
         else:
             out[name] = (dims, array[start], vattrs[name])

@@ -19,17 +19,15 @@ import xarray as xr
 from torch import Tensor, nn
 
 from ..data import InputSchema
-from .bernoulli_gamma import summarise_bernoulli_gamma
-from .engine import bernoulli_gamma_params, decode_points, likelihood_kind, noise_std, sample_task_weights
+from ..likelihoods.predictive import PredictiveLikelihood
+from .engine import decode_points, model_likelihood, predictive_params, sample_task_weights
 from .inputs import Layout
 from .summary import cell_keys, summarise
 
-__all__ = ["RANGE_SIGMAS", "SAMPLE_OUTPUTS", "PredictionPlan", "block_outputs", "task_weights"]
+__all__ = ["RANGE_SIGMAS", "PredictionPlan", "block_outputs", "task_weights"]
 
 RANGE_SIGMAS = 6.0
 """Inputs further than this many training standard deviations from the training mean trigger a warning."""
-SAMPLE_OUTPUTS = ("samples", "predictive_samples", "f_normalised", "bg_prob", "bg_shape", "bg_scale")
-"""Outputs with one value per weight draw (along ``sample``), returned with ``return_samples=True``."""
 
 
 @dataclass(frozen=True)
@@ -48,25 +46,28 @@ class PredictionPlan:
     adapt: Callable[[nn.Module, np.ndarray, np.ndarray, int], nn.Module] | None = None
 
     @property
-    def likelihood(self) -> str:
-        """The model's likelihood, ``"gaussian"`` or ``"bernoulli_gamma"``."""
-        return likelihood_kind(self.model)
+    def likelihood(self) -> PredictiveLikelihood:
+        """The predictive side of the model's likelihood."""
+        return model_likelihood(self.model)
+
+    @property
+    def sample_outputs(self) -> tuple[str, ...]:
+        """Outputs with one value per weight draw (along ``sample``), returned with ``return_samples=True``:
+        ``samples, predictive_samples`` and the likelihood's per-draw variables (Gaussian: ``f_normalised``;
+        Bernoulli–Gamma: ``bg_prob, bg_shape, bg_scale, bg_logit``)."""
+        lik = self.likelihood
+        return ("samples", "predictive_samples", *(lik.variables[n] for n in lik.per_draw))
 
     @property
     def outputs(self) -> tuple[tuple[str, int], ...]:
-        """The stacked outputs ``(name, count)`` in order along the output axis.
-
-        Gaussian: ``mean, std, quantiles`` and on request ``samples, predictive_samples, f_normalised``
-        (S each); Bernoulli–Gamma: ``mean, std, prob_rain, quantiles`` and on request ``samples,
-        predictive_samples, bg_prob, bg_shape, bg_scale`` (S each).
-        """
-        bg = self.likelihood == "bernoulli_gamma"
-        head = [("mean", 1), ("std", 1), *([("prob_rain", 1)] if bg else [])]
+        """The stacked outputs ``(name, count)`` in order along the output axis: ``mean, std``, the
+        likelihood's point summaries (Bernoulli–Gamma: ``prob_rain``), ``quantiles`` and, on request, the
+        :attr:`sample_outputs` (S each)."""
+        head = [("mean", 1), ("std", 1), *((n, 1) for n in self.likelihood.summaries)]
         head.append(("quantiles", len(self.quantiles)))
         if not self.return_samples:
             return tuple(head)
-        tail = ("bg_prob", "bg_shape", "bg_scale") if bg else ("f_normalised",)
-        return tuple(head + [(n, self.num_samples) for n in ("samples", "predictive_samples", *tail)])
+        return tuple(head + [(n, self.num_samples) for n in self.sample_outputs])
 
     @property
     def num_outputs(self) -> int:
@@ -189,22 +190,16 @@ def block_outputs(
     out = np.full((plan.num_outputs, lat.size), np.nan)
     index = np.flatnonzero(todo)
     names = [name for name, _ in plan.outputs]
-    bg = plan.likelihood == "bernoulli_gamma"
-    sigma = None if bg else noise_std(plan.model)
+    likelihood = plan.likelihood
     for start in range(0, index.size, plan.chunk_size):  # memory ~ S x chunk_size, whatever the block size
         idx = index[start : start + plan.chunk_size]
         xt = plan.schema(lat=lat[idx], lon=lon[idx], time=time, values={k: v[idx] for k, v in values.items()})
         f = decode_points(plan.model, list(weights), xt, chunk_size=plan.chunk_size)  # (S, n, P)
-        common = dict(
-            normaliser=plan.schema.normaliser, target=plan.schema.target, quantiles=plan.quantiles,
-            keys=cell_keys(seed, lat[idx], lon[idx]), return_samples=plan.return_samples,
+        stats = summarise(
+            likelihood, predictive_params(plan.model, f), normaliser=plan.schema.normaliser,
+            target=plan.schema.target, quantiles=plan.quantiles, keys=cell_keys(seed, lat[idx], lon[idx]),
+            return_samples=plan.return_samples,
         )  # fmt: skip
-        if bg:
-            prob, k, theta = bernoulli_gamma_params(plan.model, f)  # (S, n) each
-            stats = summarise_bernoulli_gamma(prob, k, theta, **common)
-            stats |= {"bg_prob": prob, "bg_shape": k, "bg_scale": theta}
-        else:
-            stats = summarise(f[..., 0], sigma=sigma, **common) | {"f_normalised": f[..., 0]}
         parts = [np.reshape(stats[name], (-1, idx.size)) for name in names]  # (count, n) each
         out[:, idx] = np.concatenate(parts, axis=0)  # (K, n)
     return out.reshape((plan.num_outputs,) + (1,) * expand + shape)

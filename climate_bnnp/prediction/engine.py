@@ -23,17 +23,19 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..likelihoods.predictive import LIKELIHOODS as _REGISTRY
+from ..likelihoods.predictive import PredictiveLikelihood, get_likelihood
 from ..models import MODELS, AmortisedModel
 
 __all__ = [
     "LIKELIHOODS",
     "SUPPORTED_KINDS",
-    "bernoulli_gamma_params",
     "check_model",
     "decode_points",
-    "likelihood_kind",
+    "model_likelihood",
     "model_device_dtype",
     "noise_std",
+    "predictive_params",
     "sample_task_weights",
     "task_seed",
 ]
@@ -42,8 +44,8 @@ _RNG_LOCK = threading.Lock()  # the models draw from torch's global RNG: one see
 
 SUPPORTED_KINDS = tuple(kind for kind, cls in MODELS.items() if cls.pointwise_decoder)
 """Model kinds :func:`climate_bnnp.predict` supports (their decoders act on each point independently)."""
-LIKELIHOODS = ("gaussian", "bernoulli_gamma")
-"""Likelihoods :func:`climate_bnnp.predict` summarises (``ModelConfig.likelihood``)."""
+LIKELIHOODS = tuple(_REGISTRY)
+"""Likelihoods :func:`climate_bnnp.predict` summarises (``ModelConfig.likelihood``): every registered one."""
 
 
 def check_model(model: object) -> None:
@@ -75,25 +77,23 @@ def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     return param.device, param.dtype
 
 
-def likelihood_kind(model: nn.Module) -> str:
-    """The model's likelihood, ``"gaussian"`` or ``"bernoulli_gamma"`` (from ``model.config.likelihood``).
+def model_likelihood(model: nn.Module) -> PredictiveLikelihood:
+    """The predictive side of the model's likelihood (the registry's entry for ``model.config.likelihood``).
 
     Raises:
-        ValueError: another likelihood, or more than one target variable (predict() handles Dy = 1).
+        ValueError: an unregistered likelihood, or more than one target variable (predict() handles Dy = 1).
     """
-    kind = str(getattr(model.config, "likelihood", "gaussian"))
-    if kind not in LIKELIHOODS:
-        raise ValueError(f"predict() handles the likelihoods {LIKELIHOODS}; this model has {kind!r}.")
+    likelihood = get_likelihood(getattr(model.config, "likelihood", "gaussian"))
     dim_y = int(model.config.dim_y)
     if dim_y != 1:
         raise ValueError(f"predict() handles one target variable (Dy = 1); this model has Dy = {dim_y}.")
-    return kind
+    return likelihood
 
 
 def noise_std(model: AmortisedModel) -> float | None:
-    """Likelihood noise σ_y of the (single) output, in the model's normalised units; None for a
-    Bernoulli–Gamma model (its spread depends on the point: see :func:`bernoulli_gamma_params`)."""
-    likelihood_kind(model)  # raises for a likelihood or a Dy that predict() does not handle
+    """Likelihood noise σ_y of the (single) output, in the model's normalised units; None for a likelihood
+    whose spread depends on the point (Bernoulli–Gamma)."""
+    model_likelihood(model)  # raises for a likelihood or a Dy that predict() does not handle
     std = model.noise_std()
     if std is None:
         return None
@@ -174,7 +174,7 @@ def decode_points(model: nn.Module, weights: list[Tensor], xt: np.ndarray, *, ch
         ``f (S, Nt, P)`` float64 with ``P = Dy · likelihood.num_params`` output columns (Dy = 1): for the
         Gaussian likelihood (``P = 1``) the function samples in the model's normalised target units, for
         the Bernoulli–Gamma likelihood (``P = 3``) ``[logit π | raw k | raw θ]`` (see
-        :func:`bernoulli_gamma_params`).
+        :func:`predictive_params`).
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}.")
@@ -189,21 +189,11 @@ def decode_points(model: nn.Module, weights: list[Tensor], xt: np.ndarray, *, ch
     return out
 
 
-@torch.no_grad()
-def bernoulli_gamma_params(model: nn.Module, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rain probability π, Gamma shape k and scale θ (model units) from Bernoulli–Gamma outputs.
-
-    Uses the model's own likelihood (``distribution_params``: sigmoid, softplus + floors), in float64.
-
-    Args:
-        f: ``(S, N, 3)`` outputs of :func:`decode_points` (Dy = 1).
+def predictive_params(model: nn.Module, f: np.ndarray) -> dict[str, np.ndarray]:
+    """The parameters of the model's likelihood per draw and point, from :func:`decode_points`'s outputs
+    ``f (S, N, P)`` (Dy = 1), with the model's own likelihood (e.g. sigmoid, softplus + floors) in float64.
 
     Returns:
-        ``π, k, θ``, each ``(S, N)`` float64.
+        Parameter name -> ``(S, N)`` (or ``()`` for one shared by every draw and point, e.g. σ_y) float64.
     """
-    logit, shape, scale = model.likelihood.distribution_params(torch.as_tensor(f, dtype=torch.float64))
-    return (
-        torch.sigmoid(logit)[..., 0].numpy(),  # (S, N)
-        shape[..., 0].numpy(),
-        scale[..., 0].numpy(),
-    )
+    return {name: v[..., 0] for name, v in model.likelihood.predictive_params(f).items()}

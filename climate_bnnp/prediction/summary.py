@@ -1,23 +1,24 @@
-"""From function samples to the posterior predictive in physical units (numpy only), for Gaussian models
-(Bernoulli–Gamma models: :mod:`.bernoulli_gamma`, which shares the keyed draws :func:`uniform_at`).
+"""From posterior draws of a likelihood's parameters to the posterior predictive in physical units (numpy).
 
-Given S function samples ``f_s`` at a point (normalised units, from one set of weight draws per task) and
-the likelihood noise σ (normalised units), the posterior predictive of the normalised target ``z`` is the
-Monte-Carlo mixture ``p(z) = (1/S) Σ_s N(z; f_s, σ²)``, and the physical value is
-``y = g⁻¹(m + d·z)`` with the normaliser's mean ``m`` and std ``d`` and ``g`` the target transform
-(identity, or log1p for tp with ``tp_transform="log1p"``).
+Given S draws ``θ_s`` of an observation model's parameters at a point (model units, from one set of weight
+draws per task; :class:`~climate_bnnp.likelihoods.predictive.PredictiveLikelihood`), the posterior
+predictive of the model-units target ``z`` is the Monte-Carlo mixture ``p(z) = (1/S) Σ_s p(z | θ_s)``, and
+the physical value is ``y = g⁻¹(m + d·z)`` with the normaliser's mean ``m`` and std ``d`` and ``g`` the
+target transform (identity, or log1p for tp with ``tp_transform="log1p"``).
 
-* ``mean`` and ``std`` are the exact moments of that mixture in physical units (observation noise
-  included): for the identity, ``E[y] = m + d·mean_s f_s`` and ``Var[y] = d²(var_s f_s + σ²)``
-  (population variance over the S samples); for log1p, with ``g = m + d z ~ N(m + d f_s, d²σ²)`` per
-  component, ``E[e^g] = mean_s exp(m + d f_s + d²σ²/2)`` and ``E[e^{2g}] = mean_s exp(2m + 2d f_s + 2d²σ²)``,
-  so ``E[y] = E[e^g] − 1`` and ``Var[y] = E[e^{2g}] − E[e^g]²``.
-* quantiles are empirical quantiles (linear interpolation) of the S predictive samples
-  ``y_s = g⁻¹(m + d(f_s + σ ε_s))`` in physical units. The noise ``ε_s`` is a deterministic function of
-  (task seed, latitude, longitude, s) (:func:`standard_normal_at`), so a point's quantiles do not depend on
-  the chunking or on which other points are predicted.
-* samples (on request) are the back-transformed *function* samples ``g⁻¹(m + d f_s)`` (no noise: spatially
-  coherent fields), and the predictive samples ``y_s`` above (the draws the quantiles come from).
+* ``mean`` and ``std`` are the exact moments of that mixture in physical units (the likelihood's
+  ``mixture_moments``; observation noise included).
+* predictive samples: one observation per draw by inversion of that draw's CDF, ``y_s = g⁻¹(m + d
+  F_s⁻¹(u_s))``. ``u_s`` is a deterministic function of (task seed, latitude, longitude, s)
+  (:func:`uniform_at`), so a point's draws do not depend on the chunking or on which other points are
+  predicted. (A Gaussian's ``F_s⁻¹(u) = f_s + σ Φ⁻¹(u)``: the noise draws of :func:`standard_normal_at`.)
+  Quantiles are empirical quantiles (linear interpolation) of these draws.
+* samples (on request) are the back-transformed per-draw means ``g⁻¹(m + d μ_s)`` (a Gaussian's function
+  samples; spatially coherent fields), beside the predictive samples.
+* :func:`to_physical` is the one place where draws leave model units: a target with a physical lower bound
+  (the CF ``valid_min`` of :data:`climate_bnnp.data.VARIABLES`, 0 mm for tp) is clipped at it, so no
+  precipitation sample or quantile is negative (a Gaussian on log1p reaches down to −1 mm before clipping).
+  Clipping a sample towards the support never raises its CRPS against a truth inside the support.
 """
 
 from __future__ import annotations
@@ -27,10 +28,18 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import ndtri
 
-from ..data import Normaliser
+from ..data import VARIABLES, Normaliser
 from ..data.coords import wrap_longitude
+from ..likelihoods.predictive import Params, PredictiveLikelihood
 
-__all__ = ["cell_keys", "standard_normal_at", "summarise", "uniform_at"]
+__all__ = [
+    "cell_keys",
+    "check_target_transform",
+    "standard_normal_at",
+    "summarise",
+    "to_physical",
+    "uniform_at",
+]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -73,51 +82,67 @@ def standard_normal_at(keys: np.ndarray, num_samples: int) -> np.ndarray:
     return ndtri(uniform_at(keys, num_samples))
 
 
-def _moments(
-    f: np.ndarray, sigma: float, normaliser: Normaliser, target: str
-) -> tuple[np.ndarray, np.ndarray]:
-    m, d = normaliser.mean[target], normaliser.std[target]
-    if target == "tp" and normaliser.tp_transform == "log1p":
-        loc = m + d * f  # (S, N): mean of g per component
-        half_var = 0.5 * (d * sigma) ** 2
-        first = np.exp(loc + half_var).mean(axis=0)  # E[e^g]
-        second = np.exp(2.0 * loc + 4.0 * half_var).mean(axis=0)  # E[e^{2g}]
-        return first - 1.0, np.sqrt(np.maximum(second - first**2, 0.0))
-    mean = m + d * f.mean(axis=0)
-    var = d**2 * (f.var(axis=0) + sigma**2)
-    return mean, np.sqrt(var)
+def to_physical(normaliser: Normaliser, target: str, values: np.ndarray) -> np.ndarray:
+    """Model units -> physical units, ``g⁻¹(m + d·z)``, clipped at the target's ``valid_min`` (tp: 0 mm).
+
+    Args:
+        normaliser: holds ``target``'s statistics and transform. target: its name. values: model units.
+    """
+    y = np.asarray(normaliser.inverse(target, values))
+    known = VARIABLES.get(target)
+    if known is None or known.valid_min is None:
+        return y
+    return np.maximum(y, known.valid_min)
+
+
+def check_target_transform(likelihood: PredictiveLikelihood, normaliser: Normaliser, target: str) -> None:
+    """Refuse a target normalisation the likelihood cannot express (e.g. Bernoulli–Gamma needs 0 -> 0).
+
+    Raises:
+        ValueError: from the likelihood's ``check_target_transform``.
+    """
+    log1p = target == "tp" and normaliser.tp_transform == "log1p"
+    likelihood.check_target_transform(
+        target=target, mean=normaliser.mean.get(target), linear=not log1p, transform=normaliser.tp_transform
+    )
 
 
 def summarise(
-    f: np.ndarray,
+    likelihood: PredictiveLikelihood,
+    params: Params,
     *,
-    sigma: float,
     normaliser: Normaliser,
     target: str,
     keys: np.ndarray,
     quantiles: Sequence[float],
     return_samples: bool,
 ) -> dict[str, np.ndarray]:
-    """Posterior predictive summaries in physical units.
+    """Posterior predictive summaries in physical units (see the module docstring).
 
     Args:
-        f: function samples ``(S, N)`` in normalised units.
-        sigma: likelihood noise std in normalised units.
-        normaliser: the checkpoint's normaliser (holds ``target``).
-        target: target variable name (e.g. ``"tp"``).
-        keys: per-point keys ``(N,)`` from :func:`cell_keys` (fix the observation-noise draws).
+        likelihood: the observation model. params: its parameters per draw, ``(S, N)`` (or broadcastable,
+            e.g. a noise std ``()`` or ``(N,)``), model units.
+        normaliser: the checkpoint's normaliser (holds ``target``). target: target variable name.
+        keys: per-point keys ``(N,)`` from :func:`cell_keys` (fix the observation draws).
         quantiles: levels in (0, 1).
-        return_samples: also return the function and predictive samples.
+        return_samples: also return the per-draw means, the predictive samples and the likelihood's
+            per-draw variables.
 
     Returns:
-        ``mean (N,)``, ``std (N,)``, ``quantiles (Q, N)`` and, on request, ``samples (S, N)`` and
-        ``predictive_samples (S, N)``.
+        ``mean (N,)``, ``std (N,)``, the likelihood's point summaries ``(N,)`` (e.g. ``prob_rain``),
+        ``quantiles (Q, N)`` and, on request, ``samples (S, N)``, ``predictive_samples (S, N)`` and the
+        likelihood's draw variables ``(S, N)`` (e.g. ``f_normalised``).
     """
-    mean, std = _moments(f, sigma, normaliser, target)
-    eps = standard_normal_at(keys, f.shape[0])  # (S, N)
-    y = np.asarray(normaliser.inverse(target, f + sigma * eps))  # (S, N), physical units
-    out = {"mean": mean, "std": std, "quantiles": np.quantile(y, np.asarray(quantiles), axis=0)}
+    m, d = normaliser.mean[target], normaliser.std[target]
+    log1p = target == "tp" and normaliser.tp_transform == "log1p"
+    mean, std = likelihood.mixture_moments(params, shift=m, scale=d, exp=log1p)
+    num_samples = np.shape(likelihood.mean(params))[0]
+    z = likelihood.ppf(uniform_at(keys, num_samples), params)  # (S, N), model units
+    y = to_physical(normaliser, target, z)  # (S, N), physical units
+    out = {"mean": mean, "std": std, **likelihood.point_summaries(params)}
+    out["quantiles"] = np.quantile(y, np.asarray(quantiles), axis=0)
     if return_samples:
-        out["samples"] = np.asarray(normaliser.inverse(target, f))
+        out["samples"] = to_physical(normaliser, target, likelihood.mean(params))
         out["predictive_samples"] = y
+        out |= likelihood.draw_variables(params)
     return out
