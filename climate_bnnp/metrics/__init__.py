@@ -1,5 +1,7 @@
-"""Evaluation metrics: one numpy implementation (:mod:`.scores`), xarray wrappers (:mod:`.xr`) and the
-scores table of a prediction Dataset (:func:`score_predictions`, used by the pipeline for every method).
+"""Evaluation metrics: one numpy implementation (:mod:`.scores`; ensemble scores in :mod:`.ensemble`;
+calibration — randomised PIT, coverage, rank histogram — in :mod:`.calibration`), xarray wrappers
+(:mod:`.xr`) and the scores table of a prediction Dataset (:func:`score_predictions`, used by the pipeline
+for every method).
 
 Torch-free. Samples lead: ``f_samples (S, ..., N)`` for targets ``y (..., N)``; NaN targets are ignored.
 PPD is exactly the paper's (log of the mean density over samples *and* points, spec §5);
@@ -11,6 +13,25 @@ from climate_bnnp.metrics.bernoulli_gamma import (
     log_predictive_density_bernoulli_gamma,
     nll_bernoulli_gamma,
     ppd_bernoulli_gamma,
+)
+from climate_bnnp.metrics.calibration import (
+    central_coverage,
+    central_coverage_from_pit,
+    coverage_probability,
+    pit_histogram,
+    pit_interval,
+    pit_interval_from_cdf,
+    randomised_pit,
+    rank_histogram,
+)
+from climate_bnnp.metrics.ensemble import (
+    brier_score,
+    brier_score_ensemble,
+    exceedance_probability,
+    mae_of_median,
+    spread_skill,
+    spread_skill_ratio,
+    twcrps_samples,
 )
 from climate_bnnp.metrics.predictions import (
     BERNOULLI_GAMMA_VARIABLES,
@@ -70,4 +91,19 @@ __all__ = [
     "rmse",
     "rmse_xr",
     "summarise",
+    "brier_score",
+    "brier_score_ensemble",
+    "central_coverage",
+    "central_coverage_from_pit",
+    "coverage_probability",
+    "exceedance_probability",
+    "mae_of_median",
+    "pit_histogram",
+    "pit_interval",
+    "pit_interval_from_cdf",
+    "randomised_pit",
+    "rank_histogram",
+    "spread_skill",
+    "spread_skill_ratio",
+    "twcrps_samples",
 ]
