@@ -16,8 +16,8 @@ expected coverage exactly ``level`` (0.90 for the 90 % interval), whatever ``S``
 draws tie with a dry truth. The scores here use the *expectation* of that randomised indicator given the
 data — the fraction of ``[lo, hi]`` inside ``[(1−level)/2, (1+level)/2]`` — so they need no seed, have a
 smaller variance and the same mean. For contrast, the sample-quantile interval with both ends included
-(:func:`climate_bnnp.metrics.scores.coverage`) covers about ``level·(S−1)/(S+1)`` (0.845 for S = 32) for a
-continuous predictive, and always covers a dry truth once ≥ 5 % of the draws are exactly 0.
+(:func:`climate_bnnp.metrics.scores.coverage`) covers about ``level·(S−1)/(S+1)`` (0.85 for S = 32, 0.62
+for S = 5) for a continuous predictive, and always covers a dry truth once ≥ 5 % of the draws are exactly 0.
 
 Conventions as in :mod:`climate_bnnp.metrics.scores`: samples lead ``(S, ..., N)``; NaN targets and
 ``mask == False`` points are ignored (their PIT interval is NaN); NaN in a prediction at a valid point
