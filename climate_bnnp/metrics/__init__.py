@@ -1,13 +1,33 @@
-"""Evaluation metrics: one numpy implementation (:mod:`.scores`), xarray wrappers (:mod:`.xr`), the density
-scores of any registered likelihood's mixture (:mod:`.density`) and the scores table of a prediction Dataset
-(:func:`score_predictions`, used by the pipeline for every method).
+"""Evaluation metrics: one numpy implementation (:mod:`.scores`; ensemble scores in :mod:`.ensemble`;
+calibration — randomised PIT, coverage, rank histogram — in :mod:`.calibration`), xarray wrappers
+(:mod:`.xr`), the density scores of any registered likelihood's mixture (:mod:`.density`) and the scores
+table of a prediction Dataset (:func:`score_predictions`, used by the pipeline for every method).
 
 Torch-free. Samples lead: ``f_samples (S, ..., N)`` for targets ``y (..., N)``; NaN targets are ignored.
 PPD is exactly the paper's (log of the mean density over samples *and* points, spec §5);
 :func:`mean_log_predictive_density` averages per-point log densities instead.
 """
 
+from climate_bnnp.metrics.calibration import (
+    central_coverage,
+    central_coverage_from_pit,
+    coverage_probability,
+    pit_histogram,
+    pit_interval,
+    pit_interval_from_cdf,
+    randomised_pit,
+    rank_histogram,
+)
 from climate_bnnp.metrics.density import log_predictive_density_mixture, nll_mixture, ppd_mixture
+from climate_bnnp.metrics.ensemble import (
+    brier_score,
+    brier_score_ensemble,
+    exceedance_probability,
+    mae_of_median,
+    spread_skill,
+    spread_skill_ratio,
+    twcrps_samples,
+)
 from climate_bnnp.metrics.predictions import (
     RAIN_THRESHOLD_MM,
     compare_methods,
@@ -63,4 +83,19 @@ __all__ = [
     "rmse",
     "rmse_xr",
     "summarise",
+    "brier_score",
+    "brier_score_ensemble",
+    "central_coverage",
+    "central_coverage_from_pit",
+    "coverage_probability",
+    "exceedance_probability",
+    "mae_of_median",
+    "pit_histogram",
+    "pit_interval",
+    "pit_interval_from_cdf",
+    "randomised_pit",
+    "rank_histogram",
+    "spread_skill",
+    "spread_skill_ratio",
+    "twcrps_samples",
 ]

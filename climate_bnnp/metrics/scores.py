@@ -229,8 +229,11 @@ def in_interval(y, samples, level: float = 0.9, *, mask=None) -> np.ndarray:
 def coverage(y, samples, level: float = 0.9, *, mask=None, axis: Axis = -1) -> float | np.ndarray:
     """Fraction of valid targets inside the central ``level`` sample interval (see :func:`in_interval`).
 
-    A calibrated predictive gives ``coverage ≈ level``; with ``S`` samples the sample-quantile interval
-    covers on average about ``level·(S−1)/(S+1)``, slightly less than ``level``.
+    Both interval ends count as inside, so this estimator is biased: for a calibrated continuous predictive
+    the sample-quantile interval of ``S`` samples covers on average about ``level·(S−1)/(S+1)`` (0.85 for
+    ``S = 32``, ``level = 0.9``), while a truth tied with the interval end — a dry cell when ≥ ``(1−level)/2``
+    of the draws are exactly 0 — is always "covered". For a score whose calibrated value is ``level`` for
+    every ``S``, with ties, use :func:`climate_bnnp.metrics.calibration.central_coverage`.
     """
     inside = in_interval(y, samples, level, mask=mask)
     valid = valid_mask(as_float_array(y, "y"), mask, inside.shape)

@@ -167,8 +167,42 @@ def test_crps_converges_to_gaussian_closed_form():
     x = mu + s * rng.standard_normal(size=(num_samples, num_points))
     # Monte-Carlo error of the fair estimator is O(s / sqrt(S)) ~ 0.014 s: tolerance 0.05 s (> 3 sd).
     assert np.all(np.abs(crps_samples(y, x, fair=True) - exact) < 0.05 * s)
-    # The standard estimator is biased low by E|X-X'| / (2S) = s / (sqrt(pi) S): negligible here.
+    # The standard estimator is biased HIGH by E|X-X'| / (2S) = s / (sqrt(pi) S): its pair sum includes
+    # the S zero diagonal terms |x_i - x_i|, so its spread term is on average (S-1)/S of E|X-X'| / 2 and
+    # too little is subtracted (test_crps_standard_estimator_is_biased_high...). Negligible at S = 20,000.
     assert np.all(np.abs(crps_samples(y, x) - exact) < 0.05 * s)
+
+
+def _gaussian_crps(y, mu, s):
+    z = (y - mu) / s
+    return s * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / np.sqrt(np.pi))
+
+
+def test_crps_standard_estimator_is_biased_high_and_fair_is_unbiased():
+    # Members and truth from N(0, 1) with S = 4: E[standard] - CRPS = E|X-X'| / (2S) = 1 / (sqrt(pi) S)
+    # = 0.141 and E[fair] - CRPS = 0, the CRPS averaged over the truth's distribution (closed form per point).
+    rng = np.random.default_rng(40)
+    num_samples, num_points = 4, 200_000
+    y = rng.standard_normal(num_points)
+    x = rng.standard_normal((num_samples, num_points))
+    exact = _gaussian_crps(y, 0.0, 1.0)
+    bias_standard = np.mean(crps_samples(y, x) - exact)
+    bias_fair = np.mean(crps_samples(y, x, fair=True) - exact)
+    # per-point differences have sd < 1, so the means have sd < 1 / sqrt(2e5) = 0.0022: tolerance 0.01
+    assert bias_standard == pytest.approx(1 / (np.sqrt(np.pi) * num_samples), abs=0.01)
+    assert bias_standard > 0.1
+    assert abs(bias_fair) < 0.01
+
+
+@pytest.mark.parametrize(("fair", "estimator"), [(True, "fair"), (False, "nrg")])
+def test_crps_matches_scoringrules(fair, estimator):
+    sr = pytest.importorskip("scoringrules")
+    rng = np.random.default_rng(41)
+    x = rng.gamma(0.5, 2.0, size=(9, 3, 17))  # (S, B, N)
+    x[:, 0, :4] = 0.0  # ties at 0 mm
+    y = np.where(rng.uniform(size=(3, 17)) < 0.3, 0.0, rng.gamma(0.5, 2.0, size=(3, 17)))
+    expected = sr.crps_ensemble(y, x, m_axis=0, estimator=estimator)
+    np.testing.assert_allclose(crps_samples(y, x, fair=fair), expected, rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------- coverage
