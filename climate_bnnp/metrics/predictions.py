@@ -12,13 +12,23 @@ task (the values of the ``by`` coordinate along ``dim``):
   ``noise_std_normalised``, Bernoulli–Gamma ``bg_prob``, ``bg_shape``, ``bg_scale`` (and ``bg_logit``)
   (:mod:`climate_bnnp.metrics.density`); comparable between models of one likelihood and target transform
   only (a probability at 0 is no density);
-* ``mae``: |truth − predictive mean|; ``crps``: the sample CRPS of ``predictive_samples`` (physical units);
-* ``coverage90``: the fraction of targets inside the central 90 % interval of the predictive samples;
-* ``brier_rain``: the Brier score of "truth > ``rain_threshold``" with the probability estimated by the
-  fraction of predictive samples above it;
-* ``pit`` ``(task, pit_bin)``: the histogram (frequencies) of the randomised PIT ``(r + V) / (S + 1)`` with
-  the rank ``r = #{y_s < y} + U{0, ..., #{y_s = y}}`` and ``V ~ U(0, 1)`` (seeded): uniform for a
-  calibrated ensemble, and the many exact zeros of dry cells do not pile up in one bin;
+* ``mae``: |truth − predictive mean|; ``mae_median``: |truth − predictive median| (the median of the
+  predictive samples: the point forecast of least expected absolute error);
+* ``crps``: the standard sample CRPS of ``predictive_samples`` (physical units; biased high for a finite
+  ensemble); ``crps_fair``: the fair (unbiased) ensemble CRPS, the one to compare methods by;
+* ``twcrps``: the fair threshold-weighted CRPS of heavy rain, weight on amounts above
+  :data:`HEAVY_RAIN_MM` (chaining function ``max(x, t)``);
+* ``spread2``, ``skill2``: the mean ensemble variance with the ``(S+1)/S`` correction and the mean squared
+  error of the ensemble mean (WeatherBench 2's spread–skill; :func:`compare_methods` pools them into the
+  ratio ``sqrt(Σ spread2 / Σ skill2)``, ≈ 1 when calibrated);
+* ``coverage90``: the probability that the randomised PIT lies in the central 90 % interval: ties at the
+  interval ends (e.g. a dry truth among zero draws) count only in proportion, so a calibrated S-member
+  ensemble gives 0.90 for every S, point mass at 0 mm or not;
+* ``brier_rain``, ``brier_1mm``, ``brier_5mm``: Brier scores of "truth > t" for the wet threshold
+  ``rain_threshold`` and :data:`BRIER_THRESHOLDS_MM`, the probability estimated by the fraction of
+  predictive samples above ``t``;
+* ``pit`` ``(task, pit_bin)``: the expected histogram of the randomised PIT (flat when calibrated; the many
+  exact zeros of dry cells spread over the bins below the dry probability);
 * ``num_targets``.
 
 Targets are the cells where ``where`` is True (e.g. ``~is_context``) and the truth is not NaN; a NaN in a
@@ -33,8 +43,10 @@ import numpy as np
 import xarray as xr
 
 from climate_bnnp.likelihoods.predictive import PredictiveLikelihood, get_likelihood
+from climate_bnnp.metrics.calibration import central_coverage_from_pit, pit_histogram, pit_interval
 from climate_bnnp.metrics.density import nll_mixture, ppd_mixture
-from climate_bnnp.metrics.scores import coverage, crps_samples, summarise
+from climate_bnnp.metrics.ensemble import brier_score_ensemble, mae_of_median, spread_skill, twcrps_samples
+from climate_bnnp.metrics.scores import crps_samples, summarise
 
 __all__ = [
     "RAIN_THRESHOLD_MM",
@@ -44,22 +56,18 @@ __all__ = [
 ]
 
 RAIN_THRESHOLD_MM = 0.1
-"""Threshold of the "rain" event for the Brier score (mm per accumulation period)."""
-
-
-def _pit_histogram(y: np.ndarray, samples: np.ndarray, bins: int, rng: np.random.Generator) -> np.ndarray:
-    below = (samples < y).sum(axis=0)  # (N,)
-    ties = (samples == y).sum(axis=0)
-    rank = below + rng.integers(0, ties + 1)  # uniform on {0, ..., S} for a calibrated ensemble
-    pit = (rank + rng.uniform(size=y.shape)) / (samples.shape[0] + 1)
-    counts, _ = np.histogram(pit, bins=bins, range=(0.0, 1.0))
-    return counts / max(y.size, 1)
+"""Default threshold of the "rain" event (the wet threshold) for the Brier score (mm per accumulation
+period)."""
+BRIER_THRESHOLDS_MM = (1.0, 5.0)
+"""Further Brier-score events ``tp > t`` (mm), reported as ``brier_1mm`` and ``brier_5mm``."""
+BRIER_NAMES = tuple(f"brier_{t:g}mm" for t in BRIER_THRESHOLDS_MM)
+HEAVY_RAIN_MM = 1.0
+"""Threshold of the heavy-rain threshold-weighted CRPS (``twcrps``: weight on amounts above it)."""
 
 
 def _task_scores(
-    y: np.ndarray, pred: dict[str, np.ndarray], z: np.ndarray | None, density, threshold: float, bins: int,
-    rng: np.random.Generator,
-) -> dict[str, float | np.ndarray]:  # fmt: skip
+    y: np.ndarray, pred: dict[str, np.ndarray], z: np.ndarray | None, density, wet: float, bins: int
+) -> dict[str, float | np.ndarray]:
     samples = pred["predictive_samples"]  # (S, N)
     out: dict[str, float | np.ndarray] = {"num_targets": float(y.size)}
     if z is not None and density is not None:
@@ -67,11 +75,18 @@ def _task_scores(
         out["ppd"] = float(ppd_mixture(z, likelihood, params))
         out["nll"] = float(nll_mixture(z, likelihood, params))
     out["mae"] = float(np.mean(np.abs(y - pred["mean"])))
+    out["mae_median"] = float(mae_of_median(y, samples))
     out["crps"] = float(np.mean(crps_samples(y, samples)))
-    out["coverage90"] = float(coverage(y, samples, 0.9))
-    prob_rain = (samples > threshold).mean(axis=0)
-    out["brier_rain"] = float(np.mean((prob_rain - (y > threshold)) ** 2))
-    out["pit"] = _pit_histogram(y, samples, bins, rng)
+    out["crps_fair"] = float(np.mean(crps_samples(y, samples, fair=True)))
+    out["twcrps"] = float(np.mean(twcrps_samples(y, samples, HEAVY_RAIN_MM, fair=True)))
+    spread, skill = spread_skill(y, samples)
+    out["spread2"], out["skill2"] = float(spread) ** 2, float(skill) ** 2
+    lo, hi = pit_interval(y, samples)
+    out["coverage90"] = float(central_coverage_from_pit(lo, hi, 0.9))
+    briers = brier_score_ensemble(y, samples, (wet, *BRIER_THRESHOLDS_MM))  # (T,)
+    for name, value in zip(("brier_rain", *BRIER_NAMES), briers, strict=True):
+        out[name] = float(value)
+    out["pit"] = pit_histogram(lo, hi, bins)
     return out
 
 
@@ -100,7 +115,6 @@ def score_predictions(
     sample_dim: Hashable = "sample",
     rain_threshold: float = RAIN_THRESHOLD_MM,
     pit_bins: int = 10,
-    seed: int = 0,
 ) -> xr.Dataset:
     """Scores per task of a prediction Dataset (see the module docstring).
 
@@ -117,7 +131,7 @@ def score_predictions(
         by: a coordinate along ``dim`` naming the task of each point, or such a DataArray over ``dim``
             (None: one task). Integer labels below 0 mark points of no task (not scored).
         rain_threshold: the Brier score's event "truth > rain_threshold".
-        pit_bins: bins of the PIT histogram. seed: seeds the PIT randomisation of ties.
+        pit_bins: bins of the PIT histogram.
 
     Returns:
         Dataset over ``by`` (a dimension named like the coordinate) with the scores.
@@ -150,7 +164,6 @@ def score_predictions(
     labels = labels[labels >= 0] if np.issubdtype(labels.dtype, np.integer) else labels  # < 0: no task
     likelihood = get_likelihood(prediction.attrs.get("likelihood", "gaussian"))
     params = _density_params(prediction, likelihood, points)  # None: no density to score
-    rng = np.random.default_rng(seed)
     arrays = {n: points(prediction[n]) for n in ("mean", "predictive_samples")}  # (S, N) or (N,)
     y_all, keep_all = points(truth), points(keep)
     z_all = None if truth_normalised is None else points(truth_normalised)
@@ -164,7 +177,7 @@ def score_predictions(
         if params is not None:  # per-point parameters sliced to the task; attributes (scalars) as they are
             density = likelihood, {n: a if np.ndim(a) == 0 else a[..., index] for n, a in params.items()}
         z = None if z_all is None else z_all[index]
-        rows.append(_task_scores(y_all[index], pred, z, density, rain_threshold, pit_bins, rng))
+        rows.append(_task_scores(y_all[index], pred, z, density, rain_threshold, pit_bins))
     task_dim = "task" if by is None else str(by.name if isinstance(by, xr.DataArray) else by)
     out = xr.Dataset(
         {k: ((task_dim,), np.array([r[k] for r in rows])) for k in rows[0] if k != "pit"},
@@ -180,15 +193,19 @@ def score_predictions(
     return out
 
 
-SUMMARY_SCORES = ("ppd", "nll", "mae", "crps", "coverage90", "brier_rain")
-PAIRED_SCORES = ("crps", "mae")
+SUMMARY_SCORES = (
+    "ppd", "nll", "mae", "mae_median", "crps", "crps_fair", "twcrps", "coverage90", "brier_rain", *BRIER_NAMES
+)  # fmt: skip
+PAIRED_SCORES = ("crps_fair", "mae_median")
 
 
 def compare_methods(
     scores: Mapping[str, xr.Dataset], groups: xr.DataArray, *, reference: str, task_dim: Hashable = "task"
 ) -> xr.Dataset:
-    """Mean ± standard error over tasks of each method's scores per group (e.g. protocol), and the paired
-    difference ``method − reference`` (± its standard error over tasks) of CRPS and MAE.
+    """Mean ± standard error over tasks of each method's scores per group (e.g. protocol), the pooled
+    spread–skill ratio ``sqrt(Σ_n spread² / Σ_n skill²)`` over the group's target points, and the paired
+    difference ``method − reference`` (± its standard error over tasks) of :data:`PAIRED_SCORES` (the fair
+    CRPS and the MAE of the predictive median).
 
     Args:
         scores: method name -> :func:`score_predictions` output (the same tasks for every method).
@@ -219,6 +236,13 @@ def compare_methods(
                     mean, se = summarise(ds[name].values[tasks])
                     table.setdefault(f"{name}_mean", np.full(shape, np.nan))[i, j] = mean
                     table.setdefault(f"{name}_se", np.full(shape, np.nan))[i, j] = se
+            if "spread2" in ds:  # pooled over the group's tasks, weighted by their targets
+                w = ds["num_targets"].values[tasks]
+                ratio = np.sqrt(
+                    np.sum(w * ds["spread2"].values[tasks]) / np.sum(w * ds["skill2"].values[tasks])
+                )
+                table.setdefault("spread_skill_mean", np.full(shape, np.nan))[i, j] = ratio
+                table.setdefault("spread_skill_se", np.full(shape, np.nan))[i, j] = np.nan
             for name in PAIRED_SCORES:
                 mean, se = summarise(ds[name].values[tasks] - ref[name].values[tasks])
                 table.setdefault(f"{name}_diff_mean", np.full(shape, np.nan))[i, j] = mean
@@ -231,13 +255,23 @@ def compare_methods(
     return out
 
 
+def _mean_se(mean: float, se: float) -> str:
+    if np.isnan(mean):
+        return "—"  # not scored for this method (e.g. a density of another likelihood family)
+    return f"{mean:.4f}" if np.isnan(se) else f"{mean:.4f} ± {se:.4f}"
+
+
 def methods_markdown(summary: xr.Dataset, *, units: str = "mm") -> list[str]:
-    """Markdown table lines of :func:`compare_methods` output (one row per method and group)."""
+    """Markdown table lines of :func:`compare_methods` output (one row per method and group); scores in
+    ``units`` except PPD/NLL (the likelihood's normalised units), coverage, the ratio and Brier scores."""
     ref = summary.attrs["reference"]
-    heads = {"ppd": "PPD ↑", "nll": "NLL ↓", "mae": f"MAE ({units}) ↓", "crps": f"CRPS ({units}) ↓",
-             "coverage90": "90% cov.", "brier_rain": "Brier (rain) ↓"}  # fmt: skip
-    names = [n for n in SUMMARY_SCORES if f"{n}_mean" in summary]
-    diffs = [f"Δ{n.upper()} vs {ref}" for n in PAIRED_SCORES]
+    heads = {"ppd": "PPD ↑", "nll": "NLL ↓", "mae": "MAE mean ↓", "mae_median": "MAE median ↓",
+             "crps": "CRPS ↓", "crps_fair": "fair CRPS ↓", "twcrps": f"twCRPS >{HEAVY_RAIN_MM:g} ↓",
+             "spread_skill": "spread/skill", "coverage90": "90% cov.", "brier_rain": "Brier wet ↓",
+             **{n: f"Brier >{t:g} ↓" for n, t in zip(BRIER_NAMES, BRIER_THRESHOLDS_MM, strict=True)}
+             }  # fmt: skip
+    names = [n for n in (*SUMMARY_SCORES, "spread_skill") if f"{n}_mean" in summary]
+    diffs = [f"Δ {heads[n].removesuffix(' ↓')} vs {ref}" for n in PAIRED_SCORES]
     lines = [
         "| method | group | tasks | "
         + " | ".join(heads[n] for n in names)
@@ -249,12 +283,7 @@ def methods_markdown(summary: xr.Dataset, *, units: str = "mm") -> list[str]:
     for method in summary["model"].values:
         for group in summary["group"].values:
             row = summary.sel(model=method, group=group)
-            cells = [
-                "—"
-                if np.isnan(row[f"{n}_mean"])
-                else f"{float(row[f'{n}_mean']):.3f} ± {float(row[f'{n}_se']):.3f}"
-                for n in names
-            ]
+            cells = [_mean_se(float(row[f"{n}_mean"]), float(row[f"{n}_se"])) for n in names]
             cells += [
                 "—"
                 if method == ref
