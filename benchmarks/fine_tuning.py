@@ -1,6 +1,6 @@
 """Test-time fine-tuning (the paper's ERA5 protocol) against amortised prediction: skill and seconds per task.
 
-On the first ``--tasks`` random-protocol tasks of the config's evaluation split, the checkpoint predicts
+On the first ``--tasks`` random-protocol tiles of the config's evaluation split, the checkpoint predicts
 each task amortised and after ``--steps`` Adam steps of single-task ELBO fine-tuning
 (:func:`climate_bnnp.train.fine_tuner`); both are scored with :func:`climate_bnnp.metrics.score_predictions`
 and compared as paired differences (± s.e. over tasks).
@@ -25,9 +25,8 @@ import climate_bnnp
 from climate_bnnp import metrics
 from climate_bnnp.checkpoint import load_checkpoint
 from climate_bnnp.config import load_config
-from climate_bnnp.data import open_task_store
-from climate_bnnp.tasks.era5 import Era5TaskSet
-from climate_bnnp.tasks.era5_eval import build_test_tasks
+from climate_bnnp.data import InputSchema, open_task_store
+from climate_bnnp.tasks.era5_eval import EvalProtocols, build_test_grid, tile_units
 from climate_bnnp.train import fine_tuner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,32 +47,37 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     data = load_config(args.config).data
-    taskset = Era5TaskSet(open_task_store(args.store))
-    tests = build_test_tasks(taskset, split=data.eval_split, context_fraction=data.test_context_fraction,
-                             seed=data.eval_seed)[: args.tasks]  # fmt: skip
+    store = open_task_store(args.store)
+    schema = InputSchema.from_dict(store.attrs["input_schema"])
+    protocols = EvalProtocols(context_fraction=data.test_context_fraction, sparse_context_fraction=None,
+                              gap_size=None, seed=data.eval_seed)  # the random protocol only  # fmt: skip
+    tests = build_test_grid(store, schema, split=data.eval_split, settings=protocols)
+    units = tile_units(tests)[: args.tasks]
     checkpoint = load_checkpoint(args.checkpoint)
     adapt = fine_tuner(
         steps=args.steps, lr=args.lr, num_samples=checkpoint.experiment["train"]["num_samples"]
     )
     crps: dict[str, list[float]] = {"amortised": [], "fine_tuned": []}
     seconds: dict[str, list[float]] = {"amortised": [], "fine_tuned": []}
-    for i, test in enumerate(tests):
-        ds = test.dataset()
+    for i, (k, rows, cols) in enumerate(units):
+        tile = tests.isel(task=k, latitude=rows, longitude=cols)
+        ds = tile[list(schema.covariates)].assign(tp=tile["tp_truth"].where(tile["is_context"]))
         for name, hook in (("amortised", None), ("fine_tuned", adapt)):
             tick = time.perf_counter()
             pred = climate_bnnp.predict(
-                checkpoint, ds[["tp", *taskset.schema.covariates]], num_samples=data.num_eval_samples,
-                return_samples=True, predict_at="all", seed=data.eval_seed + i, adapt=hook, progress=False,
+                checkpoint, ds, num_samples=data.num_eval_samples, return_samples=True, predict_at="all",
+                seed=data.eval_seed + i, adapt=hook, progress=False,
             )  # fmt: skip
             seconds[name].append(time.perf_counter() - tick)
-            truth = ds["tp_truth"]
-            scores = metrics.score_predictions(pred, truth, where=~ds["is_context"], by=None)
-            crps[name].append(float(scores["crps"][0]))
+            scores = metrics.score_predictions(
+                pred, tile["tp_truth"], where=tile["is_target"], dim=("latitude", "longitude"), by=None
+            )
+            crps[name].append(float(scores["crps_fair"][0]))
     diff = np.array(crps["fine_tuned"]) - np.array(crps["amortised"])
     mean, se = metrics.summarise(diff)
     result = {
         "config": str(args.config), "checkpoint": str(args.checkpoint), "split": data.eval_split,
-        "tasks": len(tests), "steps": args.steps, "lr": args.lr, "threads": args.threads,
+        "tasks": len(units), "steps": args.steps, "lr": args.lr, "threads": args.threads,
         "crps_mm": {k: metrics.summarise(np.array(v)) for k, v in crps.items()},
         "fine_tuned_minus_amortised_crps_mm": [mean, se],
         "seconds_per_task": {k: float(np.median(v)) for k, v in seconds.items()},
