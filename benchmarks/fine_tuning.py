@@ -26,7 +26,7 @@ from climate_bnnp import metrics
 from climate_bnnp.checkpoint import load_checkpoint
 from climate_bnnp.config import load_config
 from climate_bnnp.data import InputSchema, open_task_store
-from climate_bnnp.tasks.era5_eval import EvalProtocols, build_test_grid, tile_units
+from climate_bnnp.tasks.era5_eval import EvalProtocols, build_test_grid, tile_inputs, tile_units
 from climate_bnnp.train import fine_tuner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds: dict[str, list[float]] = {"amortised": [], "fine_tuned": []}
     for i, (k, rows, cols) in enumerate(units):
         tile = tests.isel(task=k, latitude=rows, longitude=cols)
-        ds = tile[list(schema.covariates)].assign(tp=tile["tp_truth"].where(tile["is_context"]))
+        ds = tile_inputs(tests, (k, rows, cols), schema.covariates)
         for name, hook in (("amortised", None), ("fine_tuned", adapt)):
             tick = time.perf_counter()
             pred = climate_bnnp.predict(

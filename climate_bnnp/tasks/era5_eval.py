@@ -39,6 +39,7 @@ __all__ = [
     "build_test_grid",
     "held_out_mask",
     "predict_grid",
+    "tile_inputs",
     "tile_units",
 ]
 
@@ -220,6 +221,15 @@ def tile_units(tests: xr.Dataset) -> list[tuple[int, slice, slice]]:
     ]
 
 
+def tile_inputs(tests: xr.Dataset, unit: tuple[int, slice, slice], covariates: Sequence[str]) -> xr.Dataset:
+    """What a method sees of one test unit: the tile's covariates and ``tp`` (mm) at the context cells, NaN
+    elsewhere, on the tile's ``(latitude, longitude)`` with the scalar ``time`` coordinate."""
+    k, rows, cols = unit
+    tile = tests.isel(task=k, latitude=rows, longitude=cols)
+    tp = tile["tp_truth"].where(tile["is_context"]).assign_attrs(units="mm")
+    return tile[list(covariates)].assign(tp=tp).drop_vars(["protocol", "tile", "in_held_out_region", "task"])
+
+
 PredictTile = Callable[[xr.Dataset, int], xr.Dataset]
 """``(tile, seed) -> prediction``: ``tile`` has ``tp`` (mm, NaN except at the context) and the covariates on
 the tile's ``(latitude, longitude)``; the prediction holds variables over those dims (plus leading ``sample``
@@ -255,13 +265,7 @@ def predict_grid(
     var_attrs: dict[str, dict] = {}
     coords: dict[str, np.ndarray] = {}
     for i, (k, rows, cols) in enumerate(tile_units(tests)):
-        tile = tests.isel(task=k, latitude=rows, longitude=cols)
-        inputs = (
-            tile[list(covariates)]
-            .assign(tp=tile["tp_truth"].where(tile["is_context"]).assign_attrs(units="mm"))
-            .drop_vars(["protocol", "tile", "in_held_out_region", "task"])
-        )
-        pred = predict_tile(inputs, seed + i)
+        pred = predict_tile(tile_inputs(tests, (k, rows, cols), covariates), seed + i)
         if not out:
             first_attrs = dict(pred.attrs)
             for name, var in pred.data_vars.items():
