@@ -26,7 +26,7 @@ RES = f"{CFG.data.results_dir}/{NAME}"
 LOGS = f"logs/{NAME}"
 check_dim_x(CFG.data.features, CFG.model.dim_x, where="snakemake config: model.dim_x")  # fails at parse time
 PRIORS = ["learned", "standard"]
-BASELINES = ["kriging", "idw", "context_mean"]  # per-task methods a geoscientist would use instead
+BASELINES = ["kriging", "kriging_cov", "idw", "context_mean"]  # per-task methods a geoscientist would use instead
 PROTOCOLS = ["random"] + (["held_out"] if CFG.data.held_out_country else [])
 PIPE = f"{workflow.basedir}/pipelines"
 CONFIG_JSON = json.dumps(config_to_dict(CFG), sort_keys=True)

@@ -43,7 +43,7 @@ BASELINE_MOMENTS = {
 }
 """Name -> ``(xc, yc, xt, **options) -> (mean, std)``, ``(Nt,)`` each."""
 
-COVARIATE_BASELINES: frozenset[str] = frozenset()
+COVARIATE_BASELINES: frozenset[str] = frozenset({"kriging_cov"})
 """Baselines that take the standardised covariates as extra columns of ``x`` (after the xyz position)."""
 
 __all__ = [
