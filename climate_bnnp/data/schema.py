@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from climate_bnnp.config.vocab import COVARIATES, FEATURE_WIDTHS, feature_dim
 from climate_bnnp.data.coords import wrap_longitude
 from climate_bnnp.data.normalise import Normaliser, fit_normaliser
 
@@ -48,24 +49,6 @@ __all__ = [
 
 SCHEMA_VERSION = "climate_bnnp.input_schema/1"
 
-FEATURE_WIDTHS = {
-    "lon": 1,
-    "lat": 1,
-    "xyz": 3,
-    "sincos_lon": 2,
-    "rff3": 24,
-    "rff10": 24,
-    "t2m": 1,
-    "u10": 1,
-    "v10": 1,
-    "msl": 1,
-    "hour": 2,
-    "season": 2,
-}
-"""Number of input columns of each feature."""
-
-COVARIATES = ("t2m", "u10", "v10", "msl")
-"""Features read from data variables (physical units, z-scored with the normaliser)."""
 _TIME_FEATURES = ("hour", "season")
 _FOURIER_LENGTHSCALES_DEG = {"rff3": 3.0, "rff10": 10.0}
 _FOURIER_NUM = 12
@@ -79,20 +62,6 @@ def _fourier_frequencies(name: str) -> np.ndarray:
 
 
 _COORD_FEATURES = ("lat", "lon")
-
-
-def feature_dim(features: Sequence[str]) -> int:
-    """Input dimension Dx of a feature list.
-
-    Raises:
-        ValueError: unknown, repeated or no feature names.
-    """
-    unknown = [f for f in features if f not in FEATURE_WIDTHS]
-    if unknown or len(set(features)) != len(features) or not features:
-        raise ValueError(
-            f"features must be distinct names from {sorted(FEATURE_WIDTHS)}, got {list(features)}."
-        )
-    return sum(FEATURE_WIDTHS[f] for f in features)
 
 
 def check_dim_x(features: Sequence[str], dim_x: int, where: str = "model.dim_x") -> None:
