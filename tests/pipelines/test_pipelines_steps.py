@@ -242,7 +242,6 @@ def test_train_rejects_wrong_dim_x(chain, tmp_path):
     config["model"]["dim_x"] = 3
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))
-    load_config(path)
     with pytest.raises(ValueError, match="set model.dim_x: 4"):
         pipeline_step("train")(
             [
