@@ -6,25 +6,27 @@
 #   snakemake all --configfile configs/era5land_ceurope.yaml   # the paper's setting (CDS download, one GPU)
 #   snakemake --profile profiles/slurm all --configfile ...     # every job on a SLURM cluster (`cluster` extra)
 #
-# `--configfile X` MERGES X over configs/sample.yaml (Snakemake semantics): give complete sections.
-# The merged config is validated against climate_bnnp.config.ExperimentConfig at parse time (unknown keys
-# fail) and written to results/<name>/config.yaml, the one file every step reads; a config change reruns
-# the chain (params are a rerun trigger). Cores come from profiles/default/config.yaml.
+# `--configfile X` is applied over the code's defaults (climate_bnnp.config), never over the demo: a key X does
+# not give takes the code's default. Without --configfile the run is the demo, configs/sample.yaml (--config
+# values apply over it). The resolved config is validated at parse time (unknown keys and bad values fail, and
+# the sections must agree: features vs dim_x, likelihood vs tp_transform, split sizes), its differences from the
+# defaults are printed at the start of a run, and it is written to results/<name>/config.yaml, the one file
+# every step reads; a config change reruns the chain (params are a rerun trigger). Cores come from
+# profiles/default/config.yaml.
 # All derived files carry the ERA5 CC-BY attribution ("ERA5 ... Source: ECMWF.").
 
 import json
+import sys
 
-from climate_bnnp.config import ExperimentConfig, config_from_dict, config_to_dict
-from climate_bnnp.data import check_dim_x
+from climate_bnnp.config import config_changes, config_to_dict, resolve_workflow_config
 
-configfile: f"{workflow.basedir}/configs/sample.yaml"
-
-CFG = config_from_dict(ExperimentConfig, config, where="snakemake config")
+DEMO_CONFIG = f"{workflow.basedir}/configs/sample.yaml"
+CONFIG_FILES = [str(f) for f in workflow.overwrite_configfiles] or [DEMO_CONFIG]
+CFG = resolve_workflow_config(config, configfiles=workflow.overwrite_configfiles, demo=DEMO_CONFIG)
 NAME = CFG.data.name
 DATA = f"{CFG.data.data_dir}/{NAME}"
 RES = f"{CFG.data.results_dir}/{NAME}"
 LOGS = f"logs/{NAME}"
-check_dim_x(CFG.data.features, CFG.model.dim_x, where="snakemake config: model.dim_x")  # fails at parse time
 PRIORS = ["learned", "standard"]
 BASELINES = ["kriging", "kriging_cov", "idw", "context_mean"]  # per-task methods a geoscientist would use instead
 PROTOCOLS = ["random"] + (["held_out"] if CFG.data.held_out_country else [])
@@ -34,6 +36,12 @@ CONFIG_JSON = json.dumps(config_to_dict(CFG), sort_keys=True)
 NPROC = CFG.train.distributed.nproc
 TRAIN = "python" if NPROC == 1 else f"torchrun --standalone --nproc-per-node {NPROC} --"  # --: script args follow
 TRAIN_GPUS = 0 if CFG.train.device == "cpu" else NPROC  # a cluster profile's GPU request (profiles/slurm)
+
+
+onstart:
+    changes = "\n".join(f"  {line}" for line in config_changes(CFG)) or "  (none)"
+    print(f"config {' + '.join(CONFIG_FILES)} over the code's defaults; values that differ:\n{changes}", file=sys.stderr)
+
 
 localrules:
     all,

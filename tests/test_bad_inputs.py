@@ -106,7 +106,7 @@ CONFIG_CASES = [
          _config("train", "steps", 2.5)),
     Case("config-steps-zero", ConfigError, r"train\.steps: got 0; expected a positive integer",
          _config("train", "steps", 0)),
-    Case("config-lr-negative", ConfigError, r"train\.lr: got -1\.0; expected a positive number",
+    Case("config-lr-negative", ConfigError, r"train\.lr: got -1\.0; expected a finite number > 0, e\.g\. 0\.001",
          _config("train", "lr", -1.0)),
     Case("config-hidden-dims-string", ConfigError, r"model\.hidden_dims: got '64' \(str\); expected a list of integers",
          _config("model", "hidden_dims", "64")),
@@ -120,7 +120,7 @@ CONFIG_CASES = [
          _config("model", "kind", "xyz")),
     Case("config-dtype-choice", ConfigError, r"train\.dtype: got 'float16'.*expected one of \['float64', 'float32', 'mixed'\]",
          _config("train", "dtype", "float16")),
-    Case("config-activation-choice", ConfigError, r"model\.activation: got 'swish'; expected one of \['relu', 'tanh'",
+    Case("config-activation-choice", ConfigError, r"model\.activation: got 'swish'; expected 'relu', 'tanh'",
          _config("model", "activation", "swish")),
     Case("config-area-north-below-south", ConfigError, r"data\.area: got \[40\.0, 0\.0, 50\.0, 10\.0\]; expected \[north, west, south, east\].*south < north",
          _config("data", "area", [40.0, 0.0, 50.0, 10.0])),
@@ -128,17 +128,17 @@ CONFIG_CASES = [
          _config("data", "area", [95.0, 0.0, 50.0, 10.0])),
     Case("config-tp-transform-choice", ConfigError, r"data\.tp_transform: got 'sqrt'.*expected one of",
          _config("data", "tp_transform", "sqrt")),
-    Case("config-fraction-zero", ConfigError, r"data\.subsample_fraction must lie in \(0, 1\], got 0\.0",
+    Case("config-fraction-zero", ConfigError, r"data\.subsample_fraction: got 0\.0; expected a number in \(0, 1\]",
          _config("data", "subsample_fraction", 0.0)),
-    Case("config-fraction-above-one", ConfigError, r"data\.subsample_fraction must lie in \(0, 1\], got 1\.5",
+    Case("config-fraction-above-one", ConfigError, r"data\.subsample_fraction: got 1\.5; expected a number in \(0, 1\]",
          _config("data", "subsample_fraction", 1.5)),
-    Case("config-prior-fraction-above-one", ConfigError, r"prior_learnable_fraction must lie in \[0, 1\], got 1\.5",
+    Case("config-prior-fraction-above-one", ConfigError, r"model\.prior_learnable_fraction: got 1\.5; expected a number in \[0, 1\]",
          _config("model", "prior_learnable_fraction", 1.5)),
     Case("config-fraction-range-reversed", ConfigError, r"tasks\.context_fraction: got \[0\.5, 0\.2\]; expected \[a, b\]",
          _config("tasks", "context_fraction", [0.5, 0.2])),
     Case("config-fraction-range-length", ConfigError, r"context_fraction: got \[0\.1, 0\.2, 0\.3\].*list of 2 items",
          _config("tasks", "context_fraction", [0.1, 0.2, 0.3])),
-    Case("config-tile-size-zero", ConfigError, r"data\.tile_size must be a positive int or null, got 0",
+    Case("config-tile-size-zero", ConfigError, r"data\.tile_size: got 0; expected a positive integer \(>= 1\), or null",
          _config("data", "tile_size", 0)),
     Case("config-dim-x-vs-features", ValueError, r"model\.dim_x = 3, but the features \['xyz', 't2m'\] give dim_x = 4; "
          r"set model\.dim_x: 4", _dim_x(["xyz", "t2m"], 3)),
@@ -463,10 +463,10 @@ def test_the_code_checkpoint_really_carries_code(tmp_path):
 
 
 def test_config_activations_are_the_layers_activations():
-    from climate_bnnp.config import _ACTIVATIONS
+    from climate_bnnp.config import ACTIVATIONS as NAMES
     from climate_bnnp.layers.networks import ACTIVATIONS
 
-    assert set(_ACTIVATIONS) == set(ACTIVATIONS)
+    assert set(NAMES) == set(ACTIVATIONS)
 
 
 def test_catalogue_has_at_least_40_distinct_cases():

@@ -46,7 +46,7 @@ def _load(tmp_path: Path, text: str) -> ExperimentConfig:
         ("train:\n  steps: 10.5\n", r"train\.steps: got 10\.5 \(float\); expected an integer"),
         ("model:\n  learn_noise: 'yes'\n", r"model\.learn_noise: got 'yes' \(str\); expected true or false"),
         ("train:\n  lr: fast\n", r"train\.lr: got 'fast' \(str\); expected a number"),
-        ("train:\n  beta: .nan\n", r"train\.beta: got nan; expected a positive number"),
+        ("train:\n  beta: .nan\n", r"train\.beta: got nan; expected a finite number > 0"),
         ("model:\n  activation: 3\n", r"model\.activation: got 3 \(int\); expected a string"),
         # tuple elements, fixed-length tuples, Optional
         (
@@ -55,20 +55,26 @@ def _load(tmp_path: Path, text: str) -> ExperimentConfig:
         ),
         (
             "model:\n  hidden_dims: [64, 0]\n",
-            r"model\.hidden_dims: got \(64, 0\); expected a list of positive",
+            r"model\.hidden_dims: got \[64, 0\]; expected a list of positive",
         ),
         ("data:\n  area: [60, -12, 36]\n", r"data\.area: got \[60, -12, 36\].*4 items.*got 3 items"),
         ("data:\n  area: [60, -12, 36, x]\n", r"data\.area\[3\]: got 'x' \(str\); expected a number"),
         ("train:\n  chunk_size: many\n", r"train\.chunk_size: got 'many' \(str\); expected an integer"),
-        ("train:\n  chunk_size: 0\n", r"train\.chunk_size: got 0; expected a positive integer or null"),
+        (
+            "train:\n  chunk_size: 0\n",
+            r"train\.chunk_size: got 0; expected a positive integer \(>= 1\), or null \(full batch\)",
+        ),
         ("tasks:\n  mnist: [1]\n", r"tasks\.mnist: expected a mapping for MnistConfig, got list"),
         ("model: 3\n", r"model: expected a mapping for ModelConfig, got int"),
         # ranges
         ("train:\n  num_samples: 0\n", r"train\.num_samples: got 0; expected a positive integer"),
-        ("train:\n  lr: -1.0\n", r"train\.lr: got -1\.0; expected a positive number"),
+        ("train:\n  lr: -1.0\n", r"train\.lr: got -1\.0; expected a finite number > 0, e\.g\. 0\.001\."),
         ("tasks:\n  context_fraction: [0.5, 0.2]\n", r"tasks\.context_fraction: got \[0\.5, 0\.2\]"),
         ("tasks:\n  mnist:\n    eval_samples: 0\n", r"tasks\.mnist\.eval_samples: got 0; expected a positiv"),
-        ("data:\n  subsample_fraction: 0.0\n", r"data\.subsample_fraction must lie in \(0, 1\]"),
+        (
+            "data:\n  subsample_fraction: 0.0\n",
+            r"data\.subsample_fraction: got 0\.0; expected a number in \(0, 1\], e\.g\. 0\.25\.",
+        ),
         ("data:\n  source: ftp\n", r"data\.source: got 'ftp'.*one of \['sample', 'cds'\]"),
     ],
 )

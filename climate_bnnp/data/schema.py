@@ -15,9 +15,11 @@ Features (:data:`FEATURE_WIDTHS` gives their column counts):
 * ``xyz``: position on the unit sphere ``(cos φ cos λ, cos φ sin λ, sin φ)``, no seam at the dateline;
 * ``sincos_lon``: ``(sin λ, cos λ)``;
 * ``rff3``, ``rff10``: random Fourier features of the position, ``(sin, cos)(ω_j · xyz)`` for 12 fixed
-  frequencies ``ω_j ~ N(0, I / ℓ²)`` with ``ℓ`` = 3° or 10° of arc (24 columns each; the frequencies come
-  from a fixed seed, so they are the same in training and prediction). A Bayesian linear layer on them is a
-  GP with an RBF kernel of lengthscale ``ℓ`` (Rahimi & Recht): kriging's spatial inductive bias, at the
+  frequencies ``ω_j ~ N(0, I / ℓ²)`` with ``ℓ`` = 3° or 10° of arc (24 columns each). The frequencies
+  are drawn once, when the schema is built, and stored in it as numbers
+  (:attr:`InputSchema.fourier_frequencies`), so a checkpoint's inputs do not depend on the NumPy version
+  that reads it. A Bayesian linear layer on them is a GP with an RBF kernel of lengthscale ``ℓ`` (Rahimi &
+  Recht): kriging's spatial inductive bias, at the
   scale of a tile, for an MLP over coordinates;
 * ``t2m``, ``u10``, ``v10``, ``msl``: covariates, z-scored with the normaliser;
 * ``hour``: ``(sin, cos)(2π hour / 24)``; ``season``: ``(sin, cos)(2π day-of-year / 365.25)``.
@@ -25,6 +27,7 @@ Features (:data:`FEATURE_WIDTHS` gives their column counts):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,6 +36,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from climate_bnnp.config.vocab import COVARIATES, FEATURE_WIDTHS, feature_dim
 from climate_bnnp.data.coords import wrap_longitude
 from climate_bnnp.data.normalise import Normaliser, fit_normaliser
 
@@ -48,31 +52,14 @@ __all__ = [
 
 SCHEMA_VERSION = "climate_bnnp.input_schema/1"
 
-FEATURE_WIDTHS = {
-    "lon": 1,
-    "lat": 1,
-    "xyz": 3,
-    "sincos_lon": 2,
-    "rff3": 24,
-    "rff10": 24,
-    "t2m": 1,
-    "u10": 1,
-    "v10": 1,
-    "msl": 1,
-    "hour": 2,
-    "season": 2,
-}
-"""Number of input columns of each feature."""
-
-COVARIATES = ("t2m", "u10", "v10", "msl")
-"""Features read from data variables (physical units, z-scored with the normaliser)."""
 _TIME_FEATURES = ("hour", "season")
 _FOURIER_LENGTHSCALES_DEG = {"rff3": 3.0, "rff10": 10.0}
 _FOURIER_NUM = 12
 
 
 def _fourier_frequencies(name: str) -> np.ndarray:
-    """The fixed frequencies ``(12, 3)`` of a random-Fourier-feature set (seeded by its lengthscale)."""
+    """Draw the frequencies ``(12, 3)`` of a random-Fourier-feature set (seeded by its lengthscale; only when
+    a schema is built: afterwards they are read from the schema, never drawn again)."""
     scale = np.deg2rad(_FOURIER_LENGTHSCALES_DEG[name])  # chord ≈ arc on the unit sphere at these scales
     rng = np.random.default_rng(int(_FOURIER_LENGTHSCALES_DEG[name] * 1000))
     return rng.standard_normal((_FOURIER_NUM, 3)) / scale
@@ -81,18 +68,19 @@ def _fourier_frequencies(name: str) -> np.ndarray:
 _COORD_FEATURES = ("lat", "lon")
 
 
-def feature_dim(features: Sequence[str]) -> int:
-    """Input dimension Dx of a feature list.
+def _frequency_rows(name: str, values: Any, where: str = "input schema") -> tuple[tuple[float, ...], ...]:
+    """Stored frequencies as a ``(12, 3)`` tuple of finite floats.
 
     Raises:
-        ValueError: unknown, repeated or no feature names.
+        ValueError: another shape, or a value that is not a finite number.
     """
-    unknown = [f for f in features if f not in FEATURE_WIDTHS]
-    if unknown or len(set(features)) != len(features) or not features:
+    array = np.asarray(values, dtype=np.float64)
+    if array.shape != (_FOURIER_NUM, 3) or not np.isfinite(array).all():
         raise ValueError(
-            f"features must be distinct names from {sorted(FEATURE_WIDTHS)}, got {list(features)}."
+            f"{where}: fourier_frequencies[{name!r}] must be {_FOURIER_NUM} rows of 3 finite numbers, got an "
+            f"array of shape {array.shape}; rebuild the schema with fit_input_schema()."
         )
-    return sum(FEATURE_WIDTHS[f] for f in features)
+    return tuple(tuple(float(v) for v in row) for row in array)
 
 
 def check_dim_x(features: Sequence[str], dim_x: int, where: str = "model.dim_x") -> None:
@@ -120,6 +108,8 @@ class InputSchema:
         units: units of the covariates and the target, e.g. ``{"t2m": "degC", "tp": "mm"}``.
         target: the predicted variable. tp_period_hours: the accumulation period of ``tp`` in hours
             (``"mixed"`` for the paper's raw ERA5-Land mixing of 24 h and 12 h totals; None if unknown).
+        fourier_frequencies: ``{"rff3"|"rff10": ((ω_x, ω_y, ω_z), ...)}``, 12 frequencies per random-Fourier
+            feature set (in 1/radian); drawn when not given, then stored with the schema as numbers.
 
     Raises:
         ValueError: unknown features, or statistics missing for a feature or the target.
@@ -131,9 +121,15 @@ class InputSchema:
     units: Mapping[str, str] = field(default_factory=dict)
     target: str = "tp"
     tp_period_hours: int | str | None = None
+    fourier_frequencies: Mapping[str, tuple[tuple[float, ...], ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", tuple(self.features))
+        frequencies = {k: _frequency_rows(k, v) for k, v in dict(self.fourier_frequencies).items()}
+        for name in self.features:
+            if name in _FOURIER_LENGTHSCALES_DEG and name not in frequencies:
+                frequencies[name] = _frequency_rows(name, _fourier_frequencies(name))  # drawn once, here
+        object.__setattr__(self, "fourier_frequencies", frequencies)
         object.__setattr__(
             self, "coord_stats", {k: (float(m), float(s)) for k, (m, s) in dict(self.coord_stats).items()}
         )
@@ -194,7 +190,7 @@ class InputSchema:
             return [np.sin(lam), np.cos(lam)]
         if name in _FOURIER_LENGTHSCALES_DEG:
             xyz = np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1)
-            proj = xyz @ _fourier_frequencies(name).T  # (..., 12)
+            proj = xyz @ np.asarray(self.fourier_frequencies[name], np.float64).T  # (..., 12)
             return [*np.moveaxis(np.sin(proj), -1, 0), *np.moveaxis(np.cos(proj), -1, 0)]
         if time is None:
             raise ValueError(
@@ -240,25 +236,42 @@ class InputSchema:
             "units": dict(self.units),
             "target": self.target,
             "tp_period_hours": self.tp_period_hours,
+            "fourier_frequencies": {k: [list(row) for row in v] for k, v in self.fourier_frequencies.items()},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "input schema") -> InputSchema:
         """Rebuild from :meth:`to_dict` output.
 
+        A schema written before the random-Fourier-feature frequencies were stored has them drawn again
+        from their seed, with a warning: that gives the training's frequencies only while NumPy's random
+        stream is unchanged. Saving the schema again (a rebuilt store, a re-saved checkpoint) freezes them.
+
         Raises:
-            ValueError: not an input schema of this version.
+            ValueError: not an input schema of this version, or malformed stored frequencies.
         """
         if not isinstance(data, Mapping) or data.get("version") != SCHEMA_VERSION:
             got = data.get("version") if isinstance(data, Mapping) else type(data).__name__
             raise ValueError(f"{where}: expected an input schema of version {SCHEMA_VERSION!r}, got {got!r}.")
+        features = tuple(data["features"])
+        if "fourier_frequencies" not in data and any(n in _FOURIER_LENGTHSCALES_DEG for n in features):
+            warnings.warn(
+                f"{where}: written without its random-Fourier-feature frequencies (an earlier version); "
+                f"they are drawn again from their seed with NumPy {np.__version__}, which reproduces the "
+                "training's inputs only if NumPy's random stream has not changed since. Rebuild the task "
+                "store or re-save the checkpoint with this version to freeze them.",
+                stacklevel=2,
+            )
         return cls(
-            features=tuple(data["features"]),
+            features=features,
             normaliser=Normaliser.from_dict(data["normaliser"]),
             coord_stats={k: tuple(v) for k, v in data["coord_stats"].items()},
             units=dict(data["units"]),
             target=str(data["target"]),
             tp_period_hours=data["tp_period_hours"],
+            fourier_frequencies={
+                k: _frequency_rows(k, v, where) for k, v in data.get("fourier_frequencies", {}).items()
+            },
         )
 
 

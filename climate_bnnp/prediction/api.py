@@ -81,13 +81,14 @@ def _task_list(ds: xr.Dataset, task_dims: Sequence[str], seed: int) -> tuple[lis
     tasks = []
     for index in np.ndindex(*shape):
         sel = dict(zip(task_dims, index, strict=True))
-        key = tuple(ds[d].values[i] if d in ds.coords else i for d, i in sel.items())
+        values = {d: ds[d].values[i] if d in ds.coords else i for d, i in sel.items()}
+        key = tuple(values[d] for d in sorted(values))  # by dim name: (time, member) = (member, time)
         time = None
         if "time" in sel and "time" in ds.coords:
             time = ds["time"].values[sel["time"]]
         elif "time" in ds.coords and ds["time"].ndim == 0:
             time = ds["time"].values
-        label = "task " + (", ".join(f"{d}={k}" for d, k in zip(task_dims, key, strict=True)) or "(single)")
+        label = "task " + (", ".join(f"{d}={k}" for d, k in values.items()) or "(single)")
         tasks.append({"sel": sel, "seed": task_seed(seed, key), "time": time, "label": label})
     return tasks, shape
 

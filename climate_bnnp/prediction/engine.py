@@ -111,7 +111,8 @@ def task_seed(seed: int, key: Sequence[object] = ()) -> int:
 
     Args:
         seed: the user's seed.
-        key: the task's coordinate values along the extra dims (e.g. ``(np.datetime64(...),)``).
+        key: the task's coordinate values along the extra dims, ordered by dim name so that the order of the
+            dims does not matter (e.g. ``(member, np.datetime64(...))`` for dims member and time).
     """
     text = repr((int(seed), [str(np.asarray(k)) for k in key])).encode()
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") >> 1

@@ -27,7 +27,6 @@ import torch
 
 from climate_bnnp.config import config_to_dict, load_config
 from climate_bnnp.data import open_task_store
-from climate_bnnp.models import build_model
 from climate_bnnp.steps import existing_path
 from climate_bnnp.tasks import TaskSampler
 from climate_bnnp.tasks.era5 import Era5TaskSet, train_source
@@ -76,9 +75,8 @@ def run(args: argparse.Namespace) -> int:
         max_targets=config.tasks.max_targets,
         seed=config.train.seed,
     )
-    torch.manual_seed(config.train.seed)  # the initial weights too: two runs of a config are identical
     fit(
-        build_model(model_config),
+        model_config,  # built by fit from train.seed: two runs of a config are identical
         sampler,
         config.train,
         checkpoint_path=args.out,

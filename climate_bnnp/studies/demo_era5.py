@@ -15,8 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
-
 from ..checkpoint import load_checkpoint
 from ..config import DataConfig, ExperimentConfig, ModelConfig, TaskConfig, TrainConfig, config_to_dict
 from ..data import (
@@ -28,7 +26,6 @@ from ..data import (
     split_times,
     standardise,
 )
-from ..models import build_model
 from ..tasks import TaskSampler
 from ..tasks.era5 import Era5TaskSet, train_source
 from ..train import fit
@@ -88,9 +85,8 @@ def train_demo(path: str | Path, *, steps: int = 200, progress: bool = False) ->
             max_targets=config.tasks.max_targets,
             seed=config.train.seed,
         )
-        torch.manual_seed(config.train.seed)
         fit(
-            build_model(config.model), sampler, config.train, checkpoint_path=path, resume=False,
+            config.model, sampler, config.train, checkpoint_path=path, resume=False,
             schema=schema.to_dict(), experiment=config_to_dict(config) | {"prior": "learned (demo)"},
             progress=progress,
         )  # fmt: skip

@@ -29,7 +29,6 @@ import torch
 from ..checkpoint import load_checkpoint
 from ..config import ExperimentConfig, MnistConfig, config_to_dict, load_config
 from ..data import write_json_atomic
-from ..models import build_model
 from ..tasks.mnist import load_idx, load_mnist_5k, mnist_sampler, split_images
 from ..train import fit
 from .mnist_eval import (
@@ -122,8 +121,6 @@ def run(
         settings = dataclasses.replace(settings, test_images=min(settings.test_images, QUICK_TEST_IMAGES))
     label = settings.label + (" (smoke, --quick)" if quick else "")
     train, test = load_split(settings)
-    torch.manual_seed(config.train.seed)
-    model = build_model(config.model)
     sampler = mnist_sampler(
         train,
         context_fraction=config.tasks.context_fraction,
@@ -133,7 +130,7 @@ def run(
     )
     tick = time.perf_counter()
     records = fit(
-        model,
+        config.model,  # built by fit from train.seed
         sampler,
         config.train,
         checkpoint_path=out / "model.pt",

@@ -20,7 +20,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..config import TrainConfig, config_to_dict
+from ..config import ModelConfig, TrainConfig, config_to_dict
+from ..models import build_model
 from ..models.devices import resolve_device
 from ..objectives import OBJECTIVES
 from ..tasks import Batch, TaskSampler
@@ -33,7 +34,7 @@ from .resume import (
     save_training_state,
 )
 
-__all__ = ["fit", "build_optimiser", "optimisation_step", "step_record", "write_log_line"]
+__all__ = ["fit", "seeded_model", "build_optimiser", "optimisation_step", "step_record", "write_log_line"]
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -68,6 +69,17 @@ def _fingerprint(
         schema=schema,
         dtype=str(dtype),
     )
+
+
+def seeded_model(model: nn.Module | ModelConfig | Callable[[], nn.Module], seed: int) -> nn.Module:
+    """The model to train: ``model`` itself when it is one, else built under ``torch.manual_seed(seed)``
+    from its :class:`~climate_bnnp.config.ModelConfig` (:func:`~climate_bnnp.models.build_model`) or a
+    factory ``() -> model``, so its initial weights follow from the seed alone, whatever the caller did to
+    torch's random state before."""
+    if isinstance(model, nn.Module):
+        return model
+    torch.manual_seed(seed)
+    return build_model(model) if isinstance(model, ModelConfig) else model()
 
 
 def build_optimiser(
@@ -171,7 +183,7 @@ def _log_file(path: str | Path | None, lines: list[str], world: World) -> Iterat
 
 
 def fit(
-    model: nn.Module,
+    model: nn.Module | ModelConfig | Callable[[], nn.Module],
     sampler: TaskSampler,
     config: TrainConfig,
     *,
@@ -186,12 +198,16 @@ def fit(
 ) -> list[dict[str, float]]:
     """Meta-train ``model`` on batches from ``sampler``; crash-safe and reproducible.
 
-    A fresh run seeds torch and the sampler from ``config.seed`` (seed torch before building the model too:
-    the loop cannot know how it was initialised). Every ``checkpoint_every`` steps the whole training state
-    (model, optimiser, scheduler, sampler and torch RNG states, jitter counters, the log lines so far) goes
-    atomically to ``resume_path``; with ``resume`` a rerun continues from there and ends bit-identical to an
-    uninterrupted run (the same parameters; the same log apart from ``seconds``). At the end the final
-    checkpoint is written to ``checkpoint_path`` and the resume file is removed.
+    ``fit`` owns the seeding: given a model config or a factory, it builds the model under
+    ``torch.manual_seed(config.seed)`` (:func:`seeded_model`), and a fresh run then seeds torch and the
+    sampler from ``config.seed``; two runs of a config are identical without the caller seeding anything (a
+    model passed built keeps the caller's initial weights).
+
+    Every ``checkpoint_every`` steps the whole training state (model, optimiser, scheduler, sampler and
+    torch RNG states, jitter counters, the log lines so far) goes atomically to ``resume_path``; with
+    ``resume`` a rerun continues from there and ends bit-identical to an uninterrupted run (the same
+    parameters; the same log apart from ``seconds``). At the end the final checkpoint is written to
+    ``checkpoint_path`` and the resume file is removed.
 
     Inside a ``torch.distributed`` process group (``torchrun``; see :mod:`climate_bnnp.train.distributed`)
     every rank calls ``fit`` with the same arguments: each draws ``batch_size`` tasks per step from its own
@@ -202,7 +218,8 @@ def fit(
     derived from the seed, the rank and the step) with a warning that the run is no longer reproducible.
 
     Args:
-        model: a BNNP-family model.
+        model: a BNNP-family model, or (preferably) its :class:`~climate_bnnp.config.ModelConfig` or a
+            factory ``() -> model``, built from the seed.
         sampler: draws :class:`~climate_bnnp.tasks.Batch` objects; a fresh run reseeds it (``reseed``), a
             resumed one restores its checkpointed state (``load_state_dict``).
         config: the :class:`TrainConfig`.
@@ -222,6 +239,7 @@ def fit(
         The metric records of the steps run in this call.
     """
     world = current_world()
+    model = seeded_model(model, config.seed)
     device = _training_device(config, world)
     dtype = DTYPES[config.dtype]
     model.to(device=device, dtype=dtype)

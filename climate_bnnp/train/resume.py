@@ -94,8 +94,9 @@ def resumable_state(
 ) -> dict[str, Any] | None:
     """The newest saved state of this very run (the first of ``paths`` that holds one), or None.
 
-    A file of another run (other fingerprint) or one that is no checkpoint of this version (foreign,
-    earlier format, corrupt) is skipped with a warning; the run starts afresh and overwrites it.
+    A file of another run (other fingerprint), one without a fingerprint (never adopted: nothing says it
+    is this run's) or one that is no checkpoint of this version (foreign, earlier format, corrupt) is
+    skipped with a warning; the run starts afresh and overwrites it.
     """
     for path in paths:
         if path is None or not path.exists():
@@ -105,12 +106,14 @@ def resumable_state(
         except ValueError as err:
             warnings.warn(f"{err} Training starts afresh and will overwrite it.", stacklevel=3)
             continue
-        if state.get("fingerprint", fingerprint) != fingerprint:
-            warnings.warn(
-                f"{path} was written by a run with other settings (config, model, experiment or data "
-                "schema); training starts afresh and will overwrite it.",
-                stacklevel=3,
+        if state.get("fingerprint") != fingerprint:
+            why = (
+                "has no run fingerprint (an earlier version or another tool wrote it), so it cannot be told "
+                "to be this run's"
+                if state.get("fingerprint") is None
+                else "was written by a run with other settings (config, model, experiment or data schema)"
             )
+            warnings.warn(f"{path} {why}; training starts afresh and will overwrite it.", stacklevel=3)
             continue
         if "optimiser" in state and "step" in state:
             return state | {"path": str(path)}

@@ -56,8 +56,8 @@ def test_unknown_config_key_fails_at_parse_time(tmp_path):
 
 
 @pytest.mark.slow
-def test_snakemake_all_on_test_config(tmp_path):
-    result = _snakemake(tmp_path, "all", "--configfile", str(ROOT / "configs" / "test.yaml"), timeout=400)
+def test_snakemake_all_on_test_config(snakemake_test_run):
+    tmp_path, result = snakemake_test_run  # the session's run (tests/snakemake_runs.py)
     logs = "\n".join(p.read_text()[-2000:] for p in sorted((tmp_path / "logs" / "test").glob("*.log")))
     assert result.returncode == 0, result.stderr[-3000:] + logs
     res = tmp_path / "results" / "test"

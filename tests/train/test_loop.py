@@ -185,3 +185,27 @@ def test_checkpoint_loading_refuses_foreign_files(tmp_path):
         load_checkpoint(tmp_path / "x.pt")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_fit_builds_the_model_from_the_seed_whatever_the_caller_did_to_torch(tmp_path):
+    """fit(model config): the caller need not seed torch. Oracle: the old route, the caller seeding torch
+    with train.seed and building the model itself; two calls after different draws end identical."""
+    from climate_bnnp.config import ModelConfig
+    from climate_bnnp.models import build_model
+
+    model_config = ModelConfig(hidden_dims=(6,), inf_hidden_dims=(6,), seed=1)
+    cfg = TrainConfig(steps=2, batch_size=2, num_samples=2, device="cpu", seed=5)
+    torch.manual_seed(123)
+    torch.rand(7)
+    fit(model_config, _sampler(), cfg, checkpoint_path=tmp_path / "a.pt", progress=False)
+    torch.manual_seed(999)
+    fit(lambda: build_model(model_config), _sampler(), cfg, checkpoint_path=tmp_path / "b.pt", progress=False)
+    torch.manual_seed(cfg.seed)
+    by_hand = build_model(model_config)
+    fit(by_hand, _sampler(), cfg, progress=False)
+    a, b = load_checkpoint(tmp_path / "a.pt").model, load_checkpoint(tmp_path / "b.pt").model
+    assert _same_parameters(a, b) and _same_parameters(a, by_hand)
+    torch.manual_seed(cfg.seed + 1)
+    other = build_model(model_config)
+    fit(other, _sampler(), cfg, progress=False)
+    assert not _same_parameters(a, other)  # the initial weights matter: the test can fail

@@ -71,3 +71,36 @@ def test_an_unreadable_resume_file_is_reported_and_training_starts_afresh(tmp_pa
     assert [r["step"] for r in records] == [1, 2] and not resume.exists()
     fit(reference, _sampler(), cfg, progress=False)
     assert all(torch.equal(v, reference.state_dict()[k]) for k, v in fresh.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    "fingerprint, message",
+    [(None, "has no run fingerprint"), ("0" * 64, "was written by a run with other settings")],
+)
+def test_a_resume_file_without_or_with_another_fingerprint_is_never_adopted(tmp_path, fingerprint, message):
+    """A state of step 2 whose fingerprint is missing or foreign: the 3-step run starts at step 1 and ends as
+    a run from scratch (the oracle); with its own fingerprint the same file is continued (step 3 only)."""
+    cfg = TrainConfig(steps=2, batch_size=2, num_samples=2, device="cpu")
+    fit(_model(), _sampler(), cfg, checkpoint_path=tmp_path / "two.pt", progress=False)
+    state = torch.load(tmp_path / "two.pt", weights_only=True)
+    longer = TrainConfig(steps=3, batch_size=2, num_samples=2, device="cpu")
+    own = torch.load(tmp_path / "two.pt", weights_only=True)
+    resume = tmp_path / "c.resume.pt"
+    if fingerprint is None:
+        state.pop("fingerprint")
+    else:
+        state["fingerprint"] = fingerprint
+    torch.save(state, resume)
+    fresh, reference = _model(), _model()
+    with pytest.warns(UserWarning, match=f"c.resume.pt {message}.*training starts afresh"):
+        records = fit(fresh, _sampler(), longer, checkpoint_path=tmp_path / "c.pt", progress=False)
+    assert [r["step"] for r in records] == [1, 2, 3]
+    fit(reference, _sampler(), longer, progress=False)
+    assert all(torch.equal(v, reference.state_dict()[k]) for k, v in fresh.state_dict().items())
+    # the control: the same file with this run's fingerprint is continued, not restarted
+    probe = _model()
+    fit(probe, _sampler(), longer, checkpoint_path=tmp_path / "probe.pt", progress=False)  # its fingerprint
+    own["fingerprint"] = torch.load(tmp_path / "probe.pt", weights_only=True)["fingerprint"]
+    torch.save(own, tmp_path / "d.resume.pt")
+    continued = fit(_model(), _sampler(), longer, checkpoint_path=tmp_path / "d.pt", progress=False)
+    assert [r["step"] for r in continued] == [3]
