@@ -115,8 +115,9 @@ class PredictiveLikelihood(ABC):
         return {}
 
     def draw_variables(self, params: Params) -> dict[str, np.ndarray]:
-        """The per-draw parameters ``(S, ...)`` a prediction stores (:attr:`per_draw`), by variable name."""
-        return {self.variables[n]: np.asarray(params[n]) for n in self.per_draw}
+        """The per-draw parameters ``(S, ...)`` a prediction stores (those of :attr:`per_draw` that are given),
+        by variable name."""
+        return {self.variables[n]: np.asarray(params[n]) for n in self.per_draw if n in params}
 
     # ------------------------------------------------------------------------- prediction Dataset side
     def check_target_transform(  # noqa: B027 - optional hook, default: any is fine
