@@ -125,7 +125,7 @@ def test_score_predictions_uses_the_bernoulli_gamma_density():
     for name in ("mae", "crps", "coverage90", "brier_rain"):
         np.testing.assert_array_equal(out[name].values, plain[name].values)
     assert "ppd" not in plain
-    with pytest.raises(ValueError, match=r"lacks \['bg_scale'\] of the 'bernoulli_gamma' density's variables"):
+    with pytest.raises(ValueError, match=r"lacks \['bg_scale'\] of the 'bernoulli_gamma' density's"):
         score_predictions(pred.drop_vars("bg_scale"), truth, truth_normalised=z)
     with pytest.raises(ValueError, match=r"unknown likelihood 'poisson'; the registered likelihoods are"):
         score_predictions(pred.assign_attrs(likelihood="poisson"), truth, truth_normalised=z)

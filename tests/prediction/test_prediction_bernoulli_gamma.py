@@ -12,8 +12,8 @@ from scipy import stats
 
 from climate_bnnp import BNNP, predict, save_checkpoint
 from climate_bnnp.data import Normaliser
-from climate_bnnp.metrics import score_predictions
 from climate_bnnp.likelihoods import get_likelihood
+from climate_bnnp.metrics import score_predictions
 from climate_bnnp.prediction.gaussian import gaussian_prediction
 from climate_bnnp.prediction.summary import cell_keys, summarise, uniform_at
 

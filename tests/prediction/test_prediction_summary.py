@@ -25,8 +25,9 @@ def test_moments_match_brute_force(transform):
     sigma = 0.4
     keys = cell_keys(1, np.array([0.0, 10.0, 20.0]), np.array([5.0, 6.0, 7.0]))
     out = summarise(
-        GAUSSIAN, {"loc": f, "scale": sigma}, normaliser=norm, target="tp", keys=keys, quantiles=(0.1, 0.9), return_samples=False
-    )
+        GAUSSIAN, {"loc": f, "scale": sigma}, normaliser=norm, target="tp", keys=keys, quantiles=(0.1, 0.9),
+        return_samples=False,
+    )  # fmt: skip
     z = f[:, None, :] + sigma * rng.standard_normal((6, 400_000, 3))  # many noise draws per function sample
     y = norm.inverse("tp", z).reshape(-1, 3)
     np.testing.assert_allclose(out["mean"], y.mean(0), rtol=5e-3)

@@ -115,8 +115,8 @@ class PredictiveLikelihood(ABC):
         return {}
 
     def draw_variables(self, params: Params) -> dict[str, np.ndarray]:
-        """The per-draw parameters ``(S, ...)`` a prediction stores (those of :attr:`per_draw` that are given),
-        by variable name."""
+        """The per-draw parameters ``(S, ...)`` a prediction stores (those of :attr:`per_draw` that are
+        given), by variable name."""
         return {self.variables[n]: np.asarray(params[n]) for n in self.per_draw if n in params}
 
     # ------------------------------------------------------------------------- prediction Dataset side
