@@ -174,5 +174,12 @@ class PredictiveLikelihood(ABC):
         module, _, attr = self.training.partition(":")
         return getattr(importlib.import_module(module), attr)
 
+    def __eq__(self, other: object) -> bool:
+        """Stateless: every instance of one class is the same likelihood."""
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.name))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
