@@ -138,6 +138,16 @@ class LikelihoodContract:
         expected = module.log_prob(torch.as_tensor(y[:, None]), torch.as_tensor(f)).detach().numpy()  # (N,)
         np.testing.assert_allclose(self.likelihood.log_density(y, params), expected, rtol=1e-10, atol=1e-12)
 
+    def test_torch_and_numpy_moments_agree(self):
+        module = self.training_module()
+        f = self.raw_outputs(np.random.default_rng(4), 64)  # (N, P)
+        params = {n: v[..., 0] for n, v in module.predictive_params(f).items()}
+        f_t = torch.as_tensor(f)
+        for name in ("mean", "variance"):
+            expected = getattr(module, name)(f_t)[..., 0].detach().numpy()  # (N,)
+            got = np.broadcast_to(getattr(self.likelihood, name)(params), expected.shape)
+            np.testing.assert_allclose(got, expected, rtol=1e-10, err_msg=name)
+
     def test_log_density_is_finite_and_matches_training_at_saturated_parameters(self):
         module, f, y = self.saturated()
         params = {n: v[..., 0] for n, v in module.predictive_params(f).items()}
