@@ -67,14 +67,11 @@ from climate_bnnp import metrics  # noqa: E402
 from climate_bnnp.config import config_to_dict, load_config  # noqa: E402
 from climate_bnnp.data import InputSchema, open_task_store, write_zarr_atomic  # noqa: E402
 from climate_bnnp.data.files import atomic_write  # noqa: E402
+from climate_bnnp.likelihoods import get_likelihood  # noqa: E402
 from climate_bnnp.prediction import DEFAULT_QUANTILES  # noqa: E402
-from climate_bnnp.prediction.attrs import variable_attrs  # noqa: E402
-from climate_bnnp.prediction.bernoulli_gamma import (  # noqa: E402
-    check_bernoulli_gamma_schema,
-    summarise_bernoulli_gamma,
-)
 from climate_bnnp.prediction.gaussian import gaussian_prediction  # noqa: E402
-from climate_bnnp.prediction.summary import cell_keys  # noqa: E402
+from climate_bnnp.prediction.points import point_prediction  # noqa: E402
+from climate_bnnp.prediction.summary import check_target_transform  # noqa: E402
 from climate_bnnp.tasks import split_context_target  # noqa: E402
 from climate_bnnp.tasks.era5 import Era5Task, Era5TaskSet  # noqa: E402
 from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask, prediction_store  # noqa: E402
@@ -220,38 +217,13 @@ def train(model, inputs: Inputs, stream, args) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ prediction
-def bernoulli_gamma_prediction(prob, shape, scale, lat, lon, *, schema, num_samples, seed, quantiles, attrs):
+def bernoulli_gamma_prediction(prob, shape, scale, logit, lat, lon, **kw):
     """A per-point Bernoulli–Gamma predictive (model units) in the layout of a Bernoulli–Gamma BNNP's
     ``predict(..., return_samples=True)``: S identical draws of ``π, k, θ`` (a CNP has one), inverse-CDF
-    predictive samples keyed per cell, ``prob_rain`` and ``bg_*`` for the mixed density."""
-    params = [
-        np.broadcast_to(np.asarray(v, np.float64), (num_samples, len(lat))) for v in (prob, shape, scale)
-    ]
-    stats = summarise_bernoulli_gamma(
-        *params, normaliser=schema.normaliser, target=schema.target, keys=cell_keys(seed, lat, lon),
-        quantiles=tuple(quantiles), return_samples=True,
-    )  # fmt: skip
-    vattrs = variable_attrs(schema.target, schema.units.get(schema.target, ""), likelihood="bernoulli_gamma")
-    out = xr.Dataset(
-        {
-            "mean": ("cell", stats["mean"], vattrs["mean"]),
-            "std": ("cell", stats["std"], vattrs["std"]),
-            "prob_rain": ("cell", stats["prob_rain"], vattrs.get("prob_rain", {"units": "1"})),
-            "quantiles": (("quantile", "cell"), stats["quantiles"], vattrs["quantiles"]),
-            "samples": (("sample", "cell"), stats["samples"], vattrs["samples"]),
-            "predictive_samples": (
-                ("sample", "cell"), stats["predictive_samples"], vattrs["predictive_samples"]
-            ),
-            **{n: (("sample", "cell"), np.array(p), {"units": "1"})
-               for n, p in zip(metrics.BERNOULLI_GAMMA_VARIABLES, params, strict=True)},
-        },
-        coords={"latitude": ("cell", np.asarray(lat)), "longitude": ("cell", np.asarray(lon)),
-                "quantile": ("quantile", np.asarray(quantiles)),
-                "sample": ("sample", np.arange(num_samples))},
-    )  # fmt: skip
-    out.attrs = {"num_samples": int(num_samples), "likelihood": "bernoulli_gamma",
-                 "input_schema": json.dumps(schema.to_dict()), **dict(attrs)}  # fmt: skip
-    return out
+    predictive samples keyed per cell, ``prob_rain`` and ``bg_*`` for the mixed density (the logit keeps
+    ``log(1 − π)`` finite where π rounds to 1)."""
+    params = {"prob": prob, "shape": shape, "scale": scale, "logit": logit}
+    return point_prediction(get_likelihood("bernoulli_gamma"), params, lat, lon, **kw)
 
 
 def predict_tests(model, inputs: Inputs, tests, args, data, attrs) -> tuple[list[xr.Dataset], float]:
@@ -273,9 +245,10 @@ def predict_tests(model, inputs: Inputs, tests, args, data, attrs) -> tuple[list
             # (ConvNP.mixture_probs) rounds P(slab) to exactly 1 on confident cells, a zero density at y = 0
             log_spike = np.asarray(model._cast_numpy_and_squeeze(dist.logprobs), np.float64)[..., 0]
             prob = -np.expm1(log_spike).reshape(-1)
+            logit = np.log(prob) - log_spike.reshape(-1)  # log(π / (1 − π)), finite where π rounds to 1
             shape = np.asarray(model.k(dist), np.float64).reshape(-1)
             scale = np.asarray(model.scale(dist), np.float64).reshape(-1)
-            preds.append(bernoulli_gamma_prediction(prob, shape, scale, task.lat, task.lon, **common))
+            preds.append(bernoulli_gamma_prediction(prob, shape, scale, logit, task.lat, task.lon, **common))
     return preds, time.process_time() - cpu0
 
 
@@ -400,8 +373,8 @@ def fit_and_predict(args, config, taskset: Era5TaskSet, store_path: Path, tests,
     import torch
 
     data, schema = config.data, taskset.schema
-    if args.likelihood == "bernoulli-gamma":
-        check_bernoulli_gamma_schema(schema)
+    if args.likelihood == "bernoulli-gamma":  # DeepSensor's name for its Bernoulli–Gamma likelihood
+        check_target_transform(get_likelihood("bernoulli_gamma"), schema.normaliser, schema.target)
     step = float(abs(np.diff(taskset.store["latitude"].values[:2])[0]))  # grid spacing (deg)
     cells = data.tile_size or taskset.store.sizes["latitude"]
     unit_deg, ppu = cells * step, int(cells)  # one tile edge per unit; one internal point per cell

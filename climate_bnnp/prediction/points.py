@@ -47,12 +47,16 @@ def point_prediction(
         schema: the target's normalisation and transform.
         num_samples: S predictive samples. seed: the task's seed. quantiles: levels in (0, 1).
         attrs: dataset attributes (e.g. ``method``); ``likelihood`` is the likelihood's name.
+
+    Raises:
+        ValueError: a parameter that is not ``(N,)``, or outside the likelihood's range.
     """
     size = np.size(lat)
     params = {n: np.asarray(v, np.float64) for n, v in params.items()}
     bad = {n: v.shape for n, v in params.items() if v.shape != (size,)}
     if bad:
         raise ValueError(f"every parameter must be (N,) = ({size},) like lat, got shapes {bad}.")
+    likelihood.check_params(params)
     repeat = set(likelihood.per_draw)
     draws = {
         n: np.broadcast_to(v, (num_samples, size)) if n in repeat else v for n, v in params.items()

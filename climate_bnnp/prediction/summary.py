@@ -95,15 +95,22 @@ def to_physical(normaliser: Normaliser, target: str, values: np.ndarray) -> np.n
     return np.maximum(y, known.valid_min)
 
 
+def _is_log1p(normaliser: Normaliser, target: str) -> bool:
+    """Whether physical units are ``expm1`` of an affine function of model units (else affine)."""
+    return target == "tp" and normaliser.tp_transform == "log1p"
+
+
 def check_target_transform(likelihood: PredictiveLikelihood, normaliser: Normaliser, target: str) -> None:
     """Refuse a target normalisation the likelihood cannot express (e.g. Bernoulli–Gamma needs 0 -> 0).
 
     Raises:
         ValueError: from the likelihood's ``check_target_transform``.
     """
-    log1p = target == "tp" and normaliser.tp_transform == "log1p"
     likelihood.check_target_transform(
-        target=target, mean=normaliser.mean.get(target), linear=not log1p, transform=normaliser.tp_transform
+        target=target,
+        mean=normaliser.mean.get(target),
+        linear=not _is_log1p(normaliser, target),
+        transform=normaliser.tp_transform,
     )
 
 
@@ -134,8 +141,7 @@ def summarise(
         likelihood's draw variables ``(S, N)`` (e.g. ``f_normalised``).
     """
     m, d = normaliser.mean[target], normaliser.std[target]
-    log1p = target == "tp" and normaliser.tp_transform == "log1p"
-    mean, std = likelihood.mixture_moments(params, shift=m, scale=d, exp=log1p)
+    mean, std = likelihood.mixture_moments(params, shift=m, scale=d, exp=_is_log1p(normaliser, target))
     num_samples = np.shape(likelihood.mean(params))[0]
     z = likelihood.ppf(uniform_at(keys, num_samples), params)  # (S, N), model units
     y = to_physical(normaliser, target, z)  # (S, N), physical units

@@ -1,5 +1,5 @@
-"""Bernoulli–Gamma density scores against brute force with scipy.stats.gamma, alone and in
-score_predictions."""
+"""Bernoulli–Gamma density scores (the mixture scores of metrics.density with the registered likelihood)
+against brute force with scipy.stats.gamma, alone and in score_predictions."""
 
 from __future__ import annotations
 
@@ -8,13 +8,26 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from climate_bnnp.metrics import (
-    bernoulli_gamma_log_density,
-    log_predictive_density_bernoulli_gamma,
-    nll_bernoulli_gamma,
-    ppd_bernoulli_gamma,
-    score_predictions,
-)
+from climate_bnnp.likelihoods import get_likelihood
+from climate_bnnp.metrics import log_predictive_density_mixture, nll_mixture, ppd_mixture, score_predictions
+
+BG = get_likelihood("bernoulli_gamma")
+
+
+def bernoulli_gamma_log_density(y, prob, shape, scale):
+    return BG.log_density(y, {"prob": prob, "shape": shape, "scale": scale})
+
+
+def log_predictive_density_bernoulli_gamma(y, prob, shape, scale, **kw):
+    return log_predictive_density_mixture(y, BG, {"prob": prob, "shape": shape, "scale": scale}, **kw)
+
+
+def ppd_bernoulli_gamma(y, prob, shape, scale, **kw):
+    return ppd_mixture(y, "bernoulli_gamma", {"prob": prob, "shape": shape, "scale": scale}, **kw)
+
+
+def nll_bernoulli_gamma(y, prob, shape, scale, **kw):
+    return nll_mixture(y, BG, {"prob": prob, "shape": shape, "scale": scale}, **kw)
 
 
 def _params(rng, s: int, n: int):
@@ -67,7 +80,7 @@ def test_bad_parameters_are_refused_and_nan_predictions_propagate():
     bad_shape[0, 2] = -1.0
     with pytest.raises(ValueError, match=r"0 <= prob <= 1, shape > 0 and scale > 0; 1 entries"):
         ppd_bernoulli_gamma(y, prob, bad_shape, scale)
-    with pytest.raises(ValueError, match=r"shape: expected the shape of prob"):
+    with pytest.raises(ValueError, match=r"shape: expected a shape that broadcasts to the samples' \(4, 6\)"):
         nll_bernoulli_gamma(y, prob, shape[:2], scale)
     prob[1, 2] = np.nan
     assert np.isnan(nll_bernoulli_gamma(y, prob, shape, scale))
@@ -112,5 +125,16 @@ def test_score_predictions_uses_the_bernoulli_gamma_density():
     for name in ("mae", "crps", "coverage90", "brier_rain"):
         np.testing.assert_array_equal(out[name].values, plain[name].values)
     assert "ppd" not in plain
-    with pytest.raises(ValueError, match=r"has \['bg_prob', 'bg_shape'\] but not all of"):
+    with pytest.raises(ValueError, match=r"lacks \['bg_scale'\] of the 'bernoulli_gamma' density's"):
         score_predictions(pred.drop_vars("bg_scale"), truth, truth_normalised=z)
+    with pytest.raises(ValueError, match=r"unknown likelihood 'poisson'; the registered likelihoods are"):
+        score_predictions(pred.assign_attrs(likelihood="poisson"), truth, truth_normalised=z)
+
+
+def test_the_logit_keeps_saturated_probabilities_finite():
+    """π rounds to 1 at logit 40: log(1 − π) from π is −inf, from the logit it is −40 (as in training)."""
+    y = np.array([0.0, 1.0])
+    params = {"prob": np.full((1, 2), 1.0), "shape": np.ones((1, 2)), "scale": np.ones((1, 2))}
+    assert np.isposinf(nll_mixture(y, BG, params))
+    stable = nll_mixture(y, BG, params | {"logit": np.full((1, 2), 40.0)})
+    assert stable == pytest.approx((40.0 + 1.0) / 2, rel=1e-12)  # −log(1 − π) = 40 at y = 0; y = 1: y/θ

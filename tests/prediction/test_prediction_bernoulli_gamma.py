@@ -12,10 +12,10 @@ from scipy import stats
 
 from climate_bnnp import BNNP, predict, save_checkpoint
 from climate_bnnp.data import Normaliser
+from climate_bnnp.likelihoods import get_likelihood
 from climate_bnnp.metrics import score_predictions
-from climate_bnnp.prediction.bernoulli_gamma import summarise_bernoulli_gamma
 from climate_bnnp.prediction.gaussian import gaussian_prediction
-from climate_bnnp.prediction.summary import cell_keys, uniform_at
+from climate_bnnp.prediction.summary import cell_keys, summarise, uniform_at
 
 TOL = {"rtol": 1e-9, "atol": 1e-11}  # float64 model: only summation order differs
 RMS = 1.3  # tp = RMS · y
@@ -61,8 +61,9 @@ def test_summary_moments_and_draws_against_monte_carlo_with_spread_out_draws():
     )
     norm = Normaliser(mean={"tp": 0.0}, std={"tp": RMS}, tp_transform="scale")
     keys = cell_keys(3, np.linspace(-60, 60, n), np.linspace(0, 90, n))
-    out = summarise_bernoulli_gamma(prob, shape, scale, normaliser=norm, target="tp", keys=keys,
-                                    quantiles=(0.1, 0.5, 0.9), return_samples=True)  # fmt: skip
+    out = summarise(get_likelihood("bernoulli_gamma"), {"prob": prob, "shape": shape, "scale": scale},
+                    normaliser=norm, target="tp", keys=keys, quantiles=(0.1, 0.5, 0.9),
+                    return_samples=True)  # fmt: skip
     draws = 100_000  # per weight draw and point
     wet = rng.random((draws, s, n)) < prob
     y = RMS * np.where(wet, rng.gamma(shape, scale, (draws, s, n)), 0.0).reshape(-1, n)

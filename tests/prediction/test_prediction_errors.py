@@ -9,6 +9,9 @@ import xarray as xr
 from pred_helpers import schema_of
 
 from climate_bnnp import BNAM, predict, save_checkpoint
+from climate_bnnp.data import Normaliser
+from climate_bnnp.likelihoods import get_likelihood
+from climate_bnnp.prediction.points import point_prediction
 
 
 def _run(model, normaliser, ds, **kw):
@@ -106,3 +109,15 @@ def test_checkpoint_schema_errors(tmp_path, model, normaliser, grid):
     message = r"the model's dim_x = 4, but the features \['xyz', 't2m', 'hour'\] give dim_x = 6"
     with pytest.raises(ValueError, match=message):
         predict(model, grid, schema=schema_of(normaliser, ("xyz", "t2m", "hour")))
+
+
+def test_point_predictions_refuse_bad_parameters():
+    norm = Normaliser(mean={"tp": 0.0, "t2m": 15.0}, std={"tp": 1.3, "t2m": 5.0}, tp_transform="scale")
+    kw = {"schema": schema_of(norm), "num_samples": 4, "seed": 0, "quantiles": (0.5,)}
+    lat, lon = np.zeros(3), np.arange(3.0)
+    bg = get_likelihood("bernoulli_gamma")
+    good = {"prob": np.full(3, 0.5), "shape": np.ones(3), "scale": np.ones(3)}
+    with pytest.raises(ValueError, match=r"every parameter must be \(N,\) = \(3,\) like lat"):
+        point_prediction(bg, good | {"shape": np.ones(2)}, lat, lon, **kw)
+    with pytest.raises(ValueError, match=r"need 0 <= prob <= 1, shape > 0 and scale > 0; 1 entries"):
+        point_prediction(bg, good | {"prob": np.array([0.5, 1.5, 0.5])}, lat, lon, **kw)

@@ -115,8 +115,9 @@ class PredictiveLikelihood(ABC):
         return {}
 
     def draw_variables(self, params: Params) -> dict[str, np.ndarray]:
-        """The per-draw parameters ``(S, ...)`` a prediction stores (:attr:`per_draw`), by variable name."""
-        return {self.variables[n]: np.asarray(params[n]) for n in self.per_draw}
+        """The per-draw parameters ``(S, ...)`` a prediction stores (those of :attr:`per_draw` that are
+        given), by variable name."""
+        return {self.variables[n]: np.asarray(params[n]) for n in self.per_draw if n in params}
 
     # ------------------------------------------------------------------------- prediction Dataset side
     def check_target_transform(  # noqa: B027 - optional hook, default: any is fine
@@ -172,6 +173,13 @@ class PredictiveLikelihood(ABC):
         that this module stays torch-free."""
         module, _, attr = self.training.partition(":")
         return getattr(importlib.import_module(module), attr)
+
+    def __eq__(self, other: object) -> bool:
+        """Stateless: every instance of one class is the same likelihood."""
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.name))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
