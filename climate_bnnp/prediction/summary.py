@@ -7,7 +7,8 @@ the physical value is ``y = g⁻¹(m + d·z)`` with the normaliser's mean ``m`` 
 target transform (identity, or log1p for tp with ``tp_transform="log1p"``).
 
 * ``mean`` and ``std`` are the exact moments of that mixture in physical units (the likelihood's
-  ``mixture_moments``; observation noise included).
+  ``mixture_moments``; observation noise included), of the clipped values where the target has a lower
+  bound (below), so they describe the same distribution as the samples and quantiles.
 * predictive samples: one observation per draw by inversion of that draw's CDF, ``y_s = g⁻¹(m + d
   F_s⁻¹(u_s))``. ``u_s`` is a deterministic function of (task seed, latitude, longitude, s)
   (:func:`uniform_at`), so a point's draws do not depend on the chunking or on which other points are
@@ -89,10 +90,14 @@ def to_physical(normaliser: Normaliser, target: str, values: np.ndarray) -> np.n
         normaliser: holds ``target``'s statistics and transform. target: its name. values: model units.
     """
     y = np.asarray(normaliser.inverse(target, values))
+    lower = _valid_min(target)
+    return y if lower is None else np.maximum(y, lower)
+
+
+def _valid_min(target: str) -> float | None:
+    """The target's physical lower bound (CF ``valid_min``: 0 mm for tp), or None."""
     known = VARIABLES.get(target)
-    if known is None or known.valid_min is None:
-        return y
-    return np.maximum(y, known.valid_min)
+    return None if known is None else known.valid_min
 
 
 def _is_log1p(normaliser: Normaliser, target: str) -> bool:
@@ -141,7 +146,9 @@ def summarise(
         likelihood's draw variables ``(S, N)`` (e.g. ``f_normalised``).
     """
     m, d = normaliser.mean[target], normaliser.std[target]
-    mean, std = likelihood.mixture_moments(params, shift=m, scale=d, exp=_is_log1p(normaliser, target))
+    mean, std = likelihood.mixture_moments(
+        params, shift=m, scale=d, exp=_is_log1p(normaliser, target), lower=_valid_min(target)
+    )
     num_samples = np.shape(likelihood.mean(params))[0]
     z = likelihood.ppf(uniform_at(keys, num_samples), params)  # (S, N), model units
     y = to_physical(normaliser, target, z)  # (S, N), physical units

@@ -4,6 +4,7 @@ a physical lower bound, and clipping never raises the CRPS against a non-negativ
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from pred_helpers import make_model, schema_of
 
 from climate_bnnp import predict
@@ -57,3 +58,24 @@ def test_clipping_never_raises_the_crps_against_a_non_negative_truth():
     assert (cut <= raw + 1e-12).all()
     assert (cut < raw - 1e-6).mean() > 0.5  # and it lowers it wherever a sample moved
     np.testing.assert_allclose(crps_samples(truth, clipped), cut, rtol=1e-10, atol=1e-12)  # the scores agree
+
+
+@pytest.mark.parametrize("exp", [False, True])
+def test_clipped_mixture_moments_match_monte_carlo(exp):
+    """The mean and std a Gaussian prediction reports are those of the clipped predictive its samples
+    follow: closed forms against 2M Monte-Carlo draws of max(0, h(m + d (f_s + σ ε)))."""
+    from climate_bnnp.likelihoods.predictive import get_likelihood
+
+    gaussian = get_likelihood("gaussian")
+    rng = np.random.default_rng(3)
+    f = rng.normal(-0.3, 0.8, size=(4, 5))  # (S, N): four draws at five points, many below 0
+    params = {"loc": f, "scale": np.full(5, 0.7)}
+    scale = 0.6 if exp else 1.3  # a milder log-normal tail keeps the Monte-Carlo std accurate
+    mean, std = gaussian.mixture_moments(params, shift=0.2, scale=scale, exp=exp, lower=0.0)
+    draw = rng.integers(0, 4, size=(2_000_000, 1))  # the mixture: a draw, then its noise
+    g = 0.2 + scale * (np.take_along_axis(f, draw, axis=0) + 0.7 * rng.standard_normal((2_000_000, 5)))
+    y = np.maximum(np.expm1(g) if exp else g, 0.0)
+    np.testing.assert_allclose(mean, y.mean(0), rtol=5e-3, atol=2e-3)
+    np.testing.assert_allclose(std, y.std(0), rtol=5e-3, atol=2e-3)
+    unclipped, _ = gaussian.mixture_moments(params, shift=0.2, scale=scale, exp=exp)
+    assert (mean >= unclipped).all() and (mean > 0).all()

@@ -90,13 +90,22 @@ class PredictiveLikelihood(ABC):
 
     # ------------------------------------------------------------------- Monte-Carlo mixtures over draws
     def mixture_moments(
-        self, params: Params, *, shift: float, scale: float, exp: bool = False
+        self,
+        params: Params,
+        *,
+        shift: float,
+        scale: float,
+        exp: bool = False,
+        lower: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Exact mean and standard deviation of ``v = shift + scale · y`` (``exp=True``: ``expm1`` of that)
-        under the mixture ``(1/S) Σ_s p(y | θ_s)`` of the draws along axis 0.
+        under the mixture ``(1/S) Σ_s p(y | θ_s)`` of the draws along axis 0; with ``lower`` (a physical
+        lower bound the samples are clipped at), those of ``max(lower, v)``.
 
         The default (affine only): ``E = shift + scale · mean_s μ_s`` and ``SD = scale · sqrt(mean_s v_s +
-        var_s μ_s)`` (population variance over the S draws), with the per-draw moments ``μ_s, v_s``.
+        var_s μ_s)`` (population variance over the S draws), with the per-draw moments ``μ_s, v_s``. It
+        ignores ``lower``: a likelihood whose ``v`` can fall below the bound (a Gaussian) overrides this;
+        the default serves one whose support already respects it (Bernoulli–Gamma on ``tp / rms``: v >= 0).
 
         Raises:
             ValueError: ``exp=True`` for a likelihood without a closed form for it.

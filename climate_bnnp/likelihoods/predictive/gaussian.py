@@ -25,6 +25,30 @@ __all__ = ["Gaussian"]
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+def _clipped_moments(
+    a: np.ndarray, b: np.ndarray, exp: bool, lower: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of the mixture over draws (axis 0) of ``Y = max(L, h(G))``, ``G ~ N(a, b²)``, with
+    ``h = expm1`` (``exp``) or the identity. With ``t = h⁻¹(L)``, ``α = (t − a)/b``:
+    ``E[Y^k] = L^k Φ(α) + E[h(G)^k 1{G > t}]``, where ``E[G 1{G>t}] = a Φ(−α) + b φ(α)``,
+    ``E[G² 1{G>t}] = (a² + b²) Φ(−α) + b (a + t) φ(α)`` and
+    ``E[e^{kG} 1{G>t}] = e^{ka + k²b²/2} Φ(kb − α)``."""
+    t = math.log1p(lower) if exp else lower
+    alpha = (t - a) / b
+    below, above = ndtr(alpha), ndtr(-alpha)
+    if exp:
+        e1 = np.exp(a + 0.5 * b**2) * ndtr(b - alpha)  # E[e^G 1{G>t}]
+        e2 = np.exp(2.0 * a + 2.0 * b**2) * ndtr(2.0 * b - alpha)  # E[e^{2G} 1{G>t}]
+        first, second = e1 - above, e2 - 2.0 * e1 + above
+    else:
+        density = np.exp(-0.5 * alpha**2) / math.sqrt(2.0 * math.pi)
+        first = a * above + b * density
+        second = (a**2 + b**2) * above + b * (a + t) * density
+    mean = (lower * below + first).mean(axis=0)
+    second_moment = (lower**2 * below + second).mean(axis=0)
+    return mean, np.sqrt(np.maximum(second_moment - mean**2, 0.0))
+
+
 class Gaussian(PredictiveLikelihood):
     """``N(loc, scale²)``; see the module docstring."""
 
@@ -68,10 +92,19 @@ class Gaussian(PredictiveLikelihood):
         return np.broadcast_to(np.asarray(params["scale"], np.float64) ** 2, np.shape(params["loc"]))
 
     def mixture_moments(
-        self, params: Params, *, shift: float, scale: float, exp: bool = False
+        self,
+        params: Params,
+        *,
+        shift: float,
+        scale: float,
+        exp: bool = False,
+        lower: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact moments of the Gaussian mixture in physical units (the module docstring's closed forms)."""
+        """Exact moments of the Gaussian mixture in physical units (the module docstring's closed forms);
+        with ``lower`` those of ``max(lower, v)``, the clipped predictive the samples and quantiles follow."""
         f, sigma = np.asarray(params["loc"], np.float64), params["scale"]
+        if lower is not None:
+            return _clipped_moments(shift + scale * f, scale * np.asarray(sigma, np.float64), exp, lower)
         if exp:
             loc = shift + scale * f  # (S, ...): mean of g per draw
             half_var = 0.5 * (scale * sigma) ** 2
