@@ -56,7 +56,7 @@ def _median_step(records: list[dict]) -> float:
 
 def elbo_run(dtype: str, seed: int) -> dict:
     """Meta-train the ELBO study's BNNP (quick size, σ_y = 0.1) in ``dtype``; its float64 ELBO on the data."""
-    size, noise = elbo_study.QUICK, elbo_study.DATA_NOISE
+    size, noise = elbo_study.STUDY.size("quick"), elbo_study.DATA_NOISE
     model = elbo_study.build_bnnp(noise, seed=seed)
     source = family_source(
         "bnn",
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = [elbo_run(dtype, seed) for seed in range(args.seeds) for dtype in DTYPES]  # alternating dtypes
     by = {d: [r for r in runs if r["dtype"] == d] for d in DTYPES}
     result["elbo_study"] = {
-        "meta_steps": elbo_study.QUICK.meta_steps, "runs": runs,
+        "meta_steps": elbo_study.STUDY.size("quick").meta_steps, "runs": runs,
         **{d: _mean_se([r["elbo"] for r in by[d]]) for d in DTYPES},
         "difference": _mean_se([m["elbo"] - f["elbo"] for f, m in zip(*by.values(), strict=True)]),
         "step_seconds": {d: float(np.median([r["median_step_seconds"] for r in by[d]])) for d in DTYPES},

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from climate_bnnp.inference import TaskwiseMLP, WeightPrior, build_givi, taskwise_inference_nets
 from climate_bnnp.layers import MLP
 from climate_bnnp.objectives import elbo
 from climate_bnnp.studies import no_free_lunch as nfl
-from climate_bnnp.studies._single_task import TaskwiseMLP, taskwise_inference_nets
-from climate_bnnp.studies.givi import build_givi
 from climate_bnnp.studies.prior_transfer import build_model
-from climate_bnnp.studies.weight_space import WeightPrior
 from climate_bnnp.tasks import Batch, collate
+
+QUICK = nfl.STUDY.size("quick")
 
 
 def test_taskwise_mlp_is_separately_seeded_plain_mlps():
@@ -81,7 +81,7 @@ def test_assign_prior_round_trips_a_learned_prior_by_value():
 
 
 def test_quick_table_runs_resumes_and_refuses_another_size(tmp_path):
-    size, fast = replace(nfl.QUICK, families=("gp",)), ("MFVI", "SWAG", "HMC")
+    size, fast = replace(QUICK, families=("gp",)), ("MFVI", "SWAG", "HMC")
     data = nfl.run(size, tmp_path, priors=("standard",), methods=fast, log=lambda *_: None)
     assert set(data["summary"]["gp"]) == {*fast, "exact GP (ceiling)"}
     for method in fast:
@@ -105,7 +105,7 @@ def test_quick_table_runs_resumes_and_refuses_another_size(tmp_path):
 
 
 def test_learned_prior_cells_adopt_the_meta_trained_prior_and_noise(tmp_path):
-    size = replace(nfl.QUICK, num_test_tasks=3)
+    size = replace(QUICK, num_test_tasks=3)
     bnnp_type = ("BNNP (amortised)", "BNNP (single-task ELBO)", "GIVI")
     data = nfl.run(size, tmp_path, checkpoint_dir=tmp_path, priors=("learned",), methods=bnnp_type)
     model, steps = nfl.meta_trained("sawtooth", size, tmp_path, train=False)

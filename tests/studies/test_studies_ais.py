@@ -10,8 +10,8 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
+from climate_bnnp.inference import ais_log_marginal, geometric_schedule
 from climate_bnnp.studies import elbo as study
-from climate_bnnp.studies.ais import ais_log_marginal, geometric_schedule
 
 
 def _linear_regression(num_points=30, dim=5, prior_std=1.0, noise_std=0.1, seed=0):

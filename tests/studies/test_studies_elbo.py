@@ -11,9 +11,11 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import norm
 
+from climate_bnnp.inference import MeanFieldBNN
 from climate_bnnp.studies import elbo as study
 from climate_bnnp.studies import elbo_many as many
-from climate_bnnp.studies.mfvi import MeanFieldBNN
+
+QUICK = many.STUDY.size("quick")
 
 
 def test_dataset_is_seeded_and_in_range():
@@ -66,21 +68,21 @@ def test_quick_many_study_bnnp_elbo_is_just_below_the_ais_lml_and_beats_mfvi(tmp
     −3 s.e. (an ELBO cannot exceed the LML beyond noise) and below 2 nats, and the BNNP ELBO beats MFVI's by
     more than 10 nats plus 3 s.e.; a rerun resumes from the written results without computing anything, and
     one with other settings refuses them."""
-    result = many.run(many.QUICK, tmp_path, log=lambda *_: None)
+    result = many.run(QUICK, tmp_path, log=lambda *_: None)
     (row,) = result["rows"]
     assert row["noise_std"] == 0.1
     assert -3 * row["gap_se"] < row["gap"] < 2.0, row
     x, y = study.make_dataset(row["seed"])
-    mfvi, mfvi_se = study.fit_mfvi(x, y, 0.1, replace(many.QUICK.training, mfvi_steps=1500))
+    mfvi, mfvi_se = study.fit_mfvi(x, y, 0.1, replace(QUICK.training, mfvi_steps=1500))
     assert row["bnnp_elbo"] - mfvi > 10.0 + 3 * math.hypot(row["bnnp_se"], mfvi_se), (row, mfvi)
     assert (tmp_path / "elbo_many.md").exists()
 
     def no_new_rows(line):
         raise AssertionError(f"resumed run computed a row: {line}")
 
-    assert many.run(many.QUICK, tmp_path, log=no_new_rows)["rows"] == result["rows"]
+    assert many.run(QUICK, tmp_path, log=no_new_rows)["rows"] == result["rows"]
     with pytest.raises(ValueError, match="other settings"):
-        many.run(replace(many.QUICK, ais_temps=10), tmp_path)
+        many.run(replace(QUICK, ais_temps=10), tmp_path)
 
 
 def test_summary_median_interval_and_worst_gap():

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from climate_bnnp.inference import build_givi, fit_givi
 from climate_bnnp.layers import accumulate_natural
 from climate_bnnp.studies import goldilocks as gl
-from climate_bnnp.studies.givi import build_givi, fit_givi
+
+QUICK = gl.STUDY.size("quick")
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +29,8 @@ def _prior_tensors(model):
 def test_rho_zero_keeps_the_standard_prior_and_rho_one_moves_it(regions):
     moved = {}
     for rho in (0.0, 1.0):
-        model = gl.train_model(regions, rho, gl.QUICK, seed=0)
-        fresh = gl.build_model(rho, gl.QUICK, seed=0)
+        model = gl.train_model(regions, rho, QUICK, seed=0)
+        fresh = gl.build_model(rho, QUICK, seed=0)
         # the standard prior N(0, I / D): zero mean, zero log-scales and off-diagonals
         assert all(torch.count_nonzero(p) == 0 for p in _prior_tensors(fresh))
         moved[rho] = max(float(p.abs().max()) for p in _prior_tensors(model))
@@ -120,22 +122,22 @@ def test_aggregate_pairs_seeds_against_rho_zero_and_one():
 
 def test_quick_sweep_writes_every_row_and_resumes(tmp_path, monkeypatch):
     out = tmp_path / "goldilocks"
-    result = gl.run(gl.QUICK, out, log=lambda *_: None)
-    labels = {f"rho={r:g}" for r in gl.QUICK.rhos} | {"GIVI", "MFVI"}
+    result = gl.run(QUICK, out, log=lambda *_: None)
+    labels = {f"rho={r:g}" for r in QUICK.rhos} | {"GIVI", "MFVI"}
     assert set(result["table"]) == labels
     for row in result["per_seed"].values():
-        assert all(len(row["0"][k]) == gl.QUICK.num_test_tasks for k in ("ppd", "mae"))
+        assert all(len(row["0"][k]) == QUICK.num_test_tasks for k in ("ppd", "mae"))
         assert np.isfinite(row["0"]["ppd"]).all()
     saved = json.loads((out / "results.json").read_text())
     assert set(saved["table"]) == labels and (out / "goldilocks.png").stat().st_size > 0
-    assert (out / "results.md").read_text().count("| BNNP ρ = ") == len(gl.QUICK.rhos)
+    assert (out / "results.md").read_text().count("| BNNP ρ = ") == len(QUICK.rhos)
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished (ρ, seed) was trained again")
 
     monkeypatch.setattr(gl, "train_model", no_training)
     monkeypatch.setattr(gl, "evaluate_baselines", no_training)
-    again = gl.run(gl.QUICK, out, log=lambda *_: None)
+    again = gl.run(QUICK, out, log=lambda *_: None)
     assert again["per_seed"] == result["per_seed"]
     with pytest.raises(ValueError, match="another study size"):
-        gl.run(replace(gl.QUICK, steps=5), out, log=lambda *_: None)
+        gl.run(replace(QUICK, steps=5), out, log=lambda *_: None)
