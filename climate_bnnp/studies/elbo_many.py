@@ -13,8 +13,6 @@ from them.
     climate-bnnp study elbo_many --set ais_temps=4000 --set ais_chains=64  # a longer AIS (its bias)
 """
 
-from __future__ import annotations
-
 import json
 import math
 import time
@@ -50,7 +48,7 @@ class ManySize:
     ais_chains: int
     ais_temps: int
     ais_leapfrog: int
-    training: ElboSize
+    training: ElboSize  # a real class, not a string annotation: the config engine builds it from YAML
     first_seed: int
 
 

@@ -85,6 +85,29 @@ def test_quick_many_study_bnnp_elbo_is_just_below_the_ais_lml_and_beats_mfvi(tmp
         many.run(replace(QUICK, ais_temps=10), tmp_path)
 
 
+def test_bnn_outputs_match_the_toy_prior_function_for_the_same_draws():
+    """``z`` laid out layer by layer as ``tasks.toy.draw_bnn_function`` draws its matrices: the same f."""
+    from climate_bnnp.tasks.toy import draw_bnn_function
+
+    x = np.linspace(-4, 4, 9)[:, None]
+    f = draw_bnn_function(np.random.default_rng(5), study.HIDDEN, act="relu")
+    rng = np.random.default_rng(5)
+    z = np.concatenate([rng.standard_normal(d_out * (d_in + 1)) for d_in, d_out in study.LAYERS])
+    out = study.bnn_outputs(torch.as_tensor(x), torch.as_tensor(z)[None])
+    np.testing.assert_allclose(out[0].numpy(), f(x)[:, 0], rtol=1e-12)
+    with pytest.raises(ValueError, match="columns"):
+        study.bnn_outputs(torch.as_tensor(x), torch.zeros(1, 3, dtype=torch.float64))
+
+
+def test_bnn_ais_agrees_with_naive_monte_carlo_where_that_is_reliable():
+    """σ_y = 1 on the shared dataset: naive MC has a large ESS there, so both estimators must agree."""
+    x, y = study.make_dataset()
+    mc, ess = study.mc_log_marginal(study.prior_residuals(x, y, 20_000, seed=3), len(x), 1.0)
+    result = study.ais_lml(x, y, 1.0, num_chains=16, num_temps=60, leapfrog=3, seed=4)
+    assert ess > 500, ess
+    assert abs(result.log_z - mc) < 4 * result.se + 0.1, (result.log_z, result.se, mc)
+
+
 def test_summary_median_interval_and_worst_gap():
     rows = [{"seed": s, "gap": g, "gap_se": 0.1 * s} for s, g in enumerate([0.5, 0.2, 2.0, 0.4, 0.3])]
     summary = many.summarise(rows)

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers.oracles import blr_posterior, features  # tests/ is on sys.path
 
 from climate_bnnp.inference import (
     MeanFieldPosterior,
@@ -57,13 +58,13 @@ def _tasks(sizes=SIZES, seed=0, pad=math.nan):
 def _exact(prior: WeightPrior, xc, yc, mask, noise_std=NOISE):
     """Bayesian linear regression posterior per task: means ``(T, 2)`` and precisions ``(T, 2, 2)``."""
     (m,), (tril,) = prior.means, prior.scale_trils
-    prec0 = torch.cholesky_inverse(tril[0])
+    prior_cov = (tril[0] @ tril[0].T).numpy()
     means, precs = [], []
     for t in range(len(xc)):
-        phi = torch.cat([xc[t][mask[t]], torch.ones(int(mask[t].sum()), 1, dtype=F64)], dim=-1)  # (n, 2)
-        prec = prec0 + phi.T @ phi / noise_std**2
-        means.append(torch.linalg.solve(prec, prec0 @ m[0] + phi.T @ yc[t][mask[t]] / noise_std**2))
-        precs.append(prec)
+        h = features(xc[t][mask[t]].numpy())
+        mean, cov = blr_posterior(h, yc[t][mask[t]].numpy(), noise_std, prior_cov, m[0].numpy())
+        means.append(torch.as_tensor(mean))
+        precs.append(torch.linalg.inv(torch.as_tensor(cov)))
     return torch.stack(means), torch.stack(precs)
 
 
