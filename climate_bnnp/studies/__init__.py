@@ -21,11 +21,17 @@ from collections.abc import Sequence
 __all__ = ["STUDIES", "run_study"]
 
 STUDIES = ("elbo", "elbo_many", "prior_transfer", "no_free_lunch", "goldilocks", "mnist", "demo_toy")
-"""The names ``climate-bnnp study NAME`` accepts (each a module of this package with a ``main(argv)``)."""
+"""The names ``climate-bnnp study NAME`` accepts: modules of this package with a ``STUDY`` (run by the shared
+driver) or, for the two whose settings are not a study size, a ``main(argv)`` of their own."""
 
 
 def run_study(name: str, argv: Sequence[str] = ()) -> int:
     """Run study ``name`` with its command-line arguments ``argv``; returns the exit status."""
     if name not in STUDIES:
         raise ValueError(f"unknown study {name!r}; choose one of {list(STUDIES)}.")
-    return importlib.import_module(f"{__name__}.{name}").main(list(argv))
+    module = importlib.import_module(f"{__name__}.{name}")
+    if hasattr(module, "STUDY"):
+        from .driver import main
+
+        return main(module.STUDY, list(argv))
+    return module.main(list(argv))

@@ -57,7 +57,6 @@ __all__ = [
     "bnnp_elbo",
     "fit_mfvi",
     "run",
-    "main",
 ]
 
 HIDDEN = (20, 20)
@@ -345,10 +344,5 @@ def run(
 STUDY = Study(name="elbo", size_type=ElboSize, run=run, doc=__doc__)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``climate-bnnp study elbo`` (:func:`climate_bnnp.studies.driver.main`)."""
-    return driver_main(STUDY, argv)
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(driver_main(STUDY))

@@ -35,7 +35,7 @@ from .elbo import (
     prior_residuals,
 )
 
-__all__ = ["ManySize", "STUDY", "dataset_row", "summarise", "run", "main"]
+__all__ = ["ManySize", "STUDY", "dataset_row", "summarise", "run"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,10 +238,5 @@ def _summaries(rows: list[dict], size: ManySize) -> dict:
 STUDY = Study(name="elbo_many", size_type=ManySize, run=run, doc=__doc__)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``climate-bnnp study elbo_many`` (:func:`climate_bnnp.studies.driver.main`)."""
-    return driver_main(STUDY, argv)
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(driver_main(STUDY))

@@ -66,7 +66,6 @@ __all__ = [
     "evaluate_baselines",
     "aggregate",
     "run",
-    "main",
 ]
 
 # (lat_min, lat_max, lon_min, lon_max), inclusive, degrees: 30 × 30 cells each on the sample's 1° grid.
@@ -428,10 +427,5 @@ STUDY = Study(
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``climate-bnnp study goldilocks`` (:func:`climate_bnnp.studies.driver.main`)."""
-    return driver_main(STUDY, argv)
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(driver_main(STUDY))

@@ -76,7 +76,6 @@ __all__ = [
     "evaluate_cell",
     "learning_curves_figure",
     "run",
-    "main",
 ]
 
 FAMILIES = ("gp", "sawtooth", "heaviside")
@@ -471,10 +470,5 @@ STUDY = Study(
 )  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``climate-bnnp study no_free_lunch`` (:func:`climate_bnnp.studies.driver.main`)."""
-    return driver_main(STUDY, argv)
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(driver_main(STUDY))

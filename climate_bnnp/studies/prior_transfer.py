@@ -48,7 +48,6 @@ __all__ = [
     "paired_ppd",
     "paired_difference",
     "run",
-    "main",
 ]
 
 HIDDEN = (48, 48)
@@ -277,10 +276,5 @@ def run(
 STUDY = Study(name="prior_transfer", size_type=TransferSize, run=run, doc=__doc__)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``climate-bnnp study prior_transfer`` (:func:`climate_bnnp.studies.driver.main`)."""
-    return driver_main(STUDY, argv)
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(driver_main(STUDY))

@@ -32,11 +32,9 @@ def test_every_sized_study_has_both_sizes_and_every_size_file_belongs_to_a_study
         for preset in PRESETS:
             size = study.size(preset)
             assert type(size) is study.size_type
-            params = study.size_type.__dataclass_params__
-            assert params.frozen and params.kw_only
-            assert not any(
-                f.default is not dataclasses.MISSING for f in dataclasses.fields(size)
-            )  # one source
+            fields = dataclasses.fields(size)
+            assert study.size_type.__dataclass_params__.frozen and all(f.kw_only for f in fields)
+            assert all(f.default is dataclasses.MISSING for f in fields)  # the size file is the one source
     stems = {p.stem for p in CONFIG_DIR.glob("*.yaml")}
     assert {f"{n}_{p}" for n in SIZED for p in PRESETS} <= stems
     assert all(any(s.startswith(f"{n}_") for n in SIZED) for s in stems), stems
