@@ -14,6 +14,7 @@ import torch
 from helpers.oracles import blr_posterior, features  # tests/ is on sys.path
 
 from climate_bnnp.inference import (
+    MeanFieldBNN,
     MeanFieldPosterior,
     WeightPrior,
     bnn_forward,
@@ -146,6 +147,17 @@ def test_mfvi_kl_matches_torch_distributions_under_a_full_covariance_prior():
         pd = torch.distributions.MultivariateNormal(m, scale_tril=s)
         expected += torch.distributions.kl_divergence(qd, pd).sum(-1).detach()
     torch.testing.assert_close(q.kl().detach(), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_mean_field_bnn_kl_is_the_kl_to_the_standard_prior():
+    """The single-dataset face: per weight ``KL[N(μ, s²) ‖ N(0, 1 / D)]``."""
+    model = MeanFieldBNN((3, 2), noise_std=0.1, seed=0)
+    expected = 0.0
+    for mean, raw, prior_std in zip(model.means, model.raw_stds, model.prior_stds, strict=True):
+        q = torch.distributions.Normal(mean, torch.nn.functional.softplus(raw))
+        p = torch.distributions.Normal(torch.zeros_like(mean), prior_std)
+        expected += float(torch.distributions.kl_divergence(q, p).sum().detach())
+    assert float(model.kl().detach()) == pytest.approx(expected, rel=1e-10)
 
 
 def test_mfvi_reaches_the_mean_field_optimum_of_the_exact_posterior():
