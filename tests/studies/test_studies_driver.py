@@ -130,9 +130,9 @@ def test_the_cli_reports_bad_sizes_in_one_line_and_unknown_studies(capsys):
 
 def test_the_cli_runs_a_study_end_to_end(tmp_path):
     """prior_transfer at a tiny size through ``climate-bnnp study``: the result files of the driver."""
-    sets = ["steps=2", "num_samples=2", "eval_samples=10", "num_test_tasks=2", "families=[sawtooth]"]
+    sets = ["steps=1", "num_samples=1", "eval_samples=5", "num_test_tasks=1", "families=[sawtooth]"]
     argv = ["study", "prior_transfer", "--quick", "--out", str(tmp_path), "--threads", "1"]
     assert cli_main([*argv, *(a for s in sets for a in ("--set", s))]) == 0
     data = json.loads((tmp_path / "prior_transfer.json").read_text())
-    assert data["size"]["steps"] == 2 and data["size"]["families"] == ["sawtooth"]
+    assert data["size"]["steps"] == 1 and data["size"]["families"] == ["sawtooth"]
     assert Path(tmp_path / "prior_transfer.md").read_text().startswith("#")
