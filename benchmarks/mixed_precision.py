@@ -2,8 +2,9 @@
 against float64 (issue 12): accuracy cost and CPU speed-up.
 
 * **ELBO study, quick size** (:mod:`climate_bnnp.studies.elbo`, σ_y = 0.1): the study's BNNP meta-trained with
-  the ELBO for ``QUICK.meta_steps`` steps in each dtype and seed, then its ELBO on the study's dataset
-  (``QUICK.eval_samples`` draws, evaluated in float64: the cost of training in mixed precision).
+  the ELBO for ``meta_steps`` steps (``configs/studies/elbo_quick.yaml``) in each dtype and seed, then its
+  ELBO on the study's dataset (``eval_samples`` draws, evaluated in float64: the cost of training in mixed
+  precision).
 * **Toy study, quick size** (:func:`climate_bnnp.studies.demo_toy.train_toy_model`'s setting: sawtooth,
   [32, 32], PP-AVI, 300 steps): the per-point joint posterior predictive density (PPD) on 64 fixed test
   tasks, each model evaluated in its own dtype (the whole mixed workflow), plus the float64-trained model
