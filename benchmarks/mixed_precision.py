@@ -2,8 +2,9 @@
 against float64 (issue 12): accuracy cost and CPU speed-up.
 
 * **ELBO study, quick size** (:mod:`climate_bnnp.studies.elbo`, σ_y = 0.1): the study's BNNP meta-trained with
-  the ELBO for ``QUICK.meta_steps`` steps in each dtype and seed, then its ELBO on the study's dataset
-  (``QUICK.eval_samples`` draws, evaluated in float64: the cost of training in mixed precision).
+  the ELBO for ``meta_steps`` steps (``configs/studies/elbo_quick.yaml``) in each dtype and seed, then its
+  ELBO on the study's dataset (``eval_samples`` draws, evaluated in float64: the cost of training in mixed
+  precision).
 * **Toy study, quick size** (:func:`climate_bnnp.studies.demo_toy.train_toy_model`'s setting: sawtooth,
   [32, 32], PP-AVI, 300 steps): the per-point joint posterior predictive density (PPD) on 64 fixed test
   tasks, each model evaluated in its own dtype (the whole mixed workflow), plus the float64-trained model
@@ -56,7 +57,7 @@ def _median_step(records: list[dict]) -> float:
 
 def elbo_run(dtype: str, seed: int) -> dict:
     """Meta-train the ELBO study's BNNP (quick size, σ_y = 0.1) in ``dtype``; its float64 ELBO on the data."""
-    size, noise = elbo_study.QUICK, elbo_study.DATA_NOISE
+    size, noise = elbo_study.STUDY.size("quick"), elbo_study.DATA_NOISE
     model = elbo_study.build_bnnp(noise, seed=seed)
     source = family_source(
         "bnn",
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = [elbo_run(dtype, seed) for seed in range(args.seeds) for dtype in DTYPES]  # alternating dtypes
     by = {d: [r for r in runs if r["dtype"] == d] for d in DTYPES}
     result["elbo_study"] = {
-        "meta_steps": elbo_study.QUICK.meta_steps, "runs": runs,
+        "meta_steps": elbo_study.STUDY.size("quick").meta_steps, "runs": runs,
         **{d: _mean_se([r["elbo"] for r in by[d]]) for d in DTYPES},
         "difference": _mean_se([m["elbo"] - f["elbo"] for f, m in zip(*by.values(), strict=True)]),
         "step_seconds": {d: float(np.median([r["median_step_seconds"] for r in by[d]])) for d in DTYPES},

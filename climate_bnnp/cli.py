@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from climate_bnnp import __version__
 from climate_bnnp.data import CDSCredentialsError, CDSDownloadError
 from climate_bnnp.steps import STEPS, configure, step_module
+from climate_bnnp.studies import STUDIES, run_study
 
 EPILOG = """\
 The ERA5 pipeline step by step (what `snakemake all` runs; configs/sample.yaml: the bundled sample):
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     for command in STEPS:
         step = step_module(command)
         configure(commands.add_parser(command, help=step.__doc__.splitlines()[0]), step)
+    study = commands.add_parser("study", help="run one of the paper's studies (NAME --help: its options)")
+    study.add_argument("name", choices=STUDIES, metavar="NAME", help=f"one of {', '.join(STUDIES)}")
+    study.add_argument("options", nargs=argparse.REMAINDER, help="the study's own options")
     return parser
 
 
@@ -50,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv[argv.index(args.command) + 1 :]  # the command's own (train relaunches with them)
     try:
+        if args.command == "study":
+            return run_study(args.name, args.options)
         return step_module(args.command).run(args)
     except USER_ERRORS as exc:
         print(f"climate-bnnp {args.command}: error: {exc}", file=sys.stderr)

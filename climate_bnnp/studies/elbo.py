@@ -10,39 +10,39 @@ One dataset is drawn from a ReLU BNN prior ``[20, 20]`` (weights and biases ``N(
   targets with learned pseudo-noise) fitted by maximising the ELBO on this one dataset.
 * **BNNP meta-trained**: the same model meta-trained with the ELBO on fresh datasets from the same prior
   (``N ∈ [5, 50)``) and that σ_y, then evaluated on the dataset without further fitting.
-* **MFVI**: mean-field Gaussian VI (:class:`~climate_bnnp.studies.mfvi.MeanFieldBNN`) on the dataset.
+* **MFVI**: mean-field Gaussian VI (:class:`~climate_bnnp.inference.MeanFieldBNN`) on the dataset.
 
 Every ELBO is re-estimated with many samples and reported with its Monte-Carlo standard error.
 The naive MC LML is unreliable where its ESS is small (σ_y ≲ 0.1); :func:`ais_lml` (annealed importance
-sampling, :mod:`.ais`) is the reliable estimator, and :mod:`.elbo_many` runs the comparison on many datasets.
+sampling, :mod:`climate_bnnp.inference.ais`) is the reliable estimator, and :mod:`.elbo_many` runs the
+comparison on many datasets.
 
-    python -m climate_bnnp.studies.elbo [--quick] --out results/studies
+    climate-bnnp study elbo [--quick] --out results/studies
+    climate-bnnp study elbo --config configs/studies/elbo_grid.yaml  # 40 σ_y values
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..config import TrainConfig
+from ..inference import AISResult, MeanFieldBNN, ais_log_marginal, maximise_elbo
 from ..models import BNNP
 from ..tasks import Batch, TaskSampler, family_source
 from ..tasks.toy import draw_bnn_function
 from ..train import fit
-from ._io import study_parser, write_results
-from ._single_task import maximise_elbo
-from .ais import AISResult, ais_log_marginal
-from .mfvi import MeanFieldBNN
+from .driver import Study, write_results
+from .driver import main as driver_main
 
 __all__ = [
-    "StudySize",
-    "QUICK",
-    "FULL",
+    "ElboSize",
+    "STUDY",
     "make_dataset",
     "LAYERS",
     "NUM_WEIGHTS",
@@ -57,13 +57,11 @@ __all__ = [
     "bnnp_elbo",
     "fit_mfvi",
     "run",
-    "main",
 ]
 
 HIDDEN = (20, 20)
 INF_HIDDEN = (50, 50)
 DATA_NOISE = 0.1
-TABULATED_NOISE = (0.01, 0.0492, 0.0702, 0.1, 0.2031, 1.0, 10.0)
 # Seed-21 snapshot of the reference results files (spec §5.1), keyed by σ_y: (MC LML, BNNP, meta-BNNP, MFVI).
 REFERENCE = {
     0.01: (-919.43, -739.72, -1065.05, -3480.76),
@@ -76,9 +74,10 @@ REFERENCE = {
 }
 
 
-@dataclass(frozen=True)
-class StudySize:
-    """How big a run is: MC draws, σ_y values, optimiser steps (S = 8 per step) and evaluation samples."""
+@dataclass(frozen=True, kw_only=True)
+class ElboSize:
+    """How big a run is (``configs/studies/elbo_*.yaml``): MC draws, σ_y values, optimiser steps, the MC
+    samples per step, evaluation samples, learning rates and the batch of prior draws."""
 
     mc_samples: int
     noise_values: tuple[float, ...]
@@ -86,28 +85,10 @@ class StudySize:
     meta_steps: int
     mfvi_steps: int
     eval_samples: int
-    train_samples: int = 8
-    lr: float = 5e-3
-    final_lr: float = 5e-5
-    mc_batch: int = 50_000
-
-
-QUICK = StudySize(
-    mc_samples=100_000,
-    noise_values=(0.1,),
-    fit_steps=1500,
-    meta_steps=300,
-    mfvi_steps=1500,
-    eval_samples=2000,
-)
-FULL = StudySize(  # the size of the README table (about 5–15 min per σ_y on one core here)
-    mc_samples=1_000_000,
-    noise_values=TABULATED_NOISE,
-    fit_steps=3000,
-    meta_steps=2000,
-    mfvi_steps=4000,
-    eval_samples=10_000,
-)
+    train_samples: int
+    lr: float
+    final_lr: float
+    mc_batch: int
 
 
 def make_dataset(seed: int = 69) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +147,8 @@ def gaussian_log_lik(rss, num_points: int, noise_std: float):
 
 
 def ais_lml(x: np.ndarray, y: np.ndarray, noise_std: float, **options) -> AISResult:
-    """AIS ``log p(Y | X)`` under the prior BNN and σ_y (``options``: :func:`~.ais.ais_log_marginal`'s)."""
+    """AIS ``log p(Y | X)`` under the prior BNN and σ_y (``options``: those of
+    :func:`~climate_bnnp.inference.ais_log_marginal`)."""
     xt = torch.as_tensor(x, dtype=torch.float64)
     yt = torch.as_tensor(y[:, 0], dtype=torch.float64)
 
@@ -209,7 +191,7 @@ def _dataset_batch(x: np.ndarray, y: np.ndarray) -> Batch:
 
 
 def fit_single_task(
-    model: BNNP, x: np.ndarray, y: np.ndarray, size: StudySize, *, seed: int = 0
+    model: BNNP, x: np.ndarray, y: np.ndarray, size: ElboSize, *, seed: int = 0
 ) -> list[float]:
     """Maximise the ELBO of ``model`` on the one dataset (Adam, linear lr decay); returns the loss trace."""
     torch.manual_seed(seed)
@@ -219,7 +201,7 @@ def fit_single_task(
     )  # fmt: skip
 
 
-def meta_train(noise_std: float, size: StudySize, *, checkpoint: Path | None = None, seed: int = 0) -> BNNP:
+def meta_train(noise_std: float, size: ElboSize, *, checkpoint: Path | None = None, seed: int = 0) -> BNNP:
     """Meta-train a BNNP with the ELBO on datasets from the same BNN prior (``N ∈ [5, 50)``) and σ_y."""
     model = build_bnnp(noise_std, seed=seed)
     source = family_source(
@@ -259,7 +241,7 @@ def bnnp_elbo(
 
 
 def fit_mfvi(
-    x: np.ndarray, y: np.ndarray, noise_std: float, size: StudySize, *, seed: int = 0
+    x: np.ndarray, y: np.ndarray, noise_std: float, size: ElboSize, *, seed: int = 0
 ) -> tuple[float, float]:
     """Fit mean-field VI on the dataset; return its ELBO and MC standard error (``eval_samples`` draws)."""
     torch.manual_seed(seed)
@@ -274,7 +256,7 @@ def fit_mfvi(
     return float(v.mean()), float(v.std() / math.sqrt(len(v)))
 
 
-def _markdown(rows: list[dict], size: StudySize, n: int, seconds: float) -> str:
+def _markdown(rows: list[dict], size: ElboSize, n: int, seconds: float) -> str:
     lines = [
         "# ELBO vs Monte-Carlo log marginal likelihood (spec §5.1)",
         "",
@@ -303,7 +285,7 @@ def _markdown(rows: list[dict], size: StudySize, n: int, seconds: float) -> str:
 
 
 def run(
-    size: StudySize,
+    size: ElboSize,
     out: Path | None = None,
     *,
     checkpoint_dir: Path | None = None,
@@ -359,34 +341,8 @@ def run(
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = study_parser(__doc__, quick_help="small CI size (σ_y = 0.1 only)", name="elbo")
-    parser.add_argument("--noise", type=float, nargs="*", default=None, help="override the σ_y values")
-    parser.add_argument(
-        "--steps",
-        type=int,
-        nargs=3,
-        default=None,
-        metavar=("FIT", "META", "MFVI"),
-        help="override the optimiser steps of the three methods",
-    )
-    parser.add_argument("--mc-samples", type=int, default=None, help="override the number of prior draws M")
-    parser.add_argument("--grid", action="store_true", help="use geomspace(0.01, 10, 40) as the σ_y values")
-    args = parser.parse_args(argv)
-    size = QUICK if args.quick else FULL
-    if args.grid:
-        size = replace(size, noise_values=tuple(float(v) for v in np.geomspace(0.01, 10, 40)))
-    if args.noise:
-        size = replace(size, noise_values=tuple(args.noise))
-    if args.steps:
-        size = replace(size, **dict(zip(("fit_steps", "meta_steps", "mfvi_steps"), args.steps, strict=True)))
-    if args.mc_samples:
-        size = replace(size, mc_samples=args.mc_samples)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    run(size, args.out, checkpoint_dir=args.checkpoints, name=args.name)
-    return 0
+STUDY = Study(name="elbo", size_type=ElboSize, run=run, doc=__doc__)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(driver_main(STUDY))

@@ -2,17 +2,16 @@
 
 Each dataset is drawn like the shared one (:func:`~.elbo.make_dataset` with seeds ``first_seed + i``). For
 each dataset and σ_y it records the AIS LML (± s.e. over chains, ESS of the final weights; a stochastic lower
-bound of the LML, see :mod:`.ais`), the naive Monte-Carlo LML from ``mc_samples`` prior draws with its ESS,
-the ELBO of a BNNP fitted to that dataset alone and the ELBO of a BNNP meta-trained once per σ_y on the prior
-(both ± MC s.e.). ``gap = LML_AIS − ELBO`` estimates ``KL[q ‖ p(W | D)] ≥ 0``; the summary gives its median
-over datasets with a bootstrap 95 % interval and the worst (largest) gap with its s.e. Results are rewritten
-after every dataset, and a rerun with the same ``--out`` and ``--name`` resumes from them.
+bound of the LML, see :mod:`climate_bnnp.inference.ais`), the naive Monte-Carlo LML from ``mc_samples`` prior
+draws with its ESS, the ELBO of a BNNP fitted to that dataset alone and the ELBO of a BNNP meta-trained once
+per σ_y on the prior (both ± MC s.e.). ``gap = LML_AIS − ELBO`` estimates ``KL[q ‖ p(W | D)] ≥ 0``; the
+summary gives its median over datasets with a bootstrap 95 % interval and the worst (largest) gap with its
+s.e. Results are rewritten after every dataset, and a rerun with the same ``--out`` and ``--name`` resumes
+from them.
 
-    nice -n 15 python -m climate_bnnp.studies.elbo_many --threads 1 --out benchmarks/results \
-        --checkpoints ckpt
+    nice -n 15 climate-bnnp study elbo_many --threads 1 --out benchmarks/results --checkpoints ckpt
+    climate-bnnp study elbo_many --set ais_temps=4000 --set ais_chains=64  # a longer AIS (its bias)
 """
-
-from __future__ import annotations
 
 import json
 import math
@@ -21,11 +20,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ._io import study_parser, write_results
+from .driver import Study, write_results
+from .driver import main as driver_main
 from .elbo import (
-    StudySize,
+    ElboSize,
     ais_lml,
     bnnp_elbo,
     build_bnnp,
@@ -36,47 +35,21 @@ from .elbo import (
     prior_residuals,
 )
 
-__all__ = ["ManySize", "QUICK", "FULL", "dataset_row", "summarise", "run", "main"]
+__all__ = ["ManySize", "STUDY", "dataset_row", "summarise", "run"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ManySize:
-    """Datasets, σ_y values, AIS (chains, temperatures, leapfrog steps) and the BNNP training sizes."""
+    """How big a run is (``configs/studies/elbo_many_*.yaml``): datasets and their first seed, σ_y values,
+    AIS (chains, temperatures, leapfrog steps) and the BNNP and Monte-Carlo sizes (``training``)."""
 
     num_datasets: int
     noise_values: tuple[float, ...]
     ais_chains: int
     ais_temps: int
     ais_leapfrog: int
-    training: StudySize
-    first_seed: int = 1000
-
-
-QUICK = ManySize(  # the CI claim: about 8 s of one core
-    num_datasets=1,
-    noise_values=(0.1,),
-    ais_chains=32,
-    ais_temps=300,
-    ais_leapfrog=3,
-    training=StudySize(
-        mc_samples=5000, noise_values=(0.1,), fit_steps=250, meta_steps=0, mfvi_steps=0, eval_samples=1000
-    ),
-)
-FULL = ManySize(  # the README table: about 1 min of one core per dataset
-    num_datasets=12,
-    noise_values=(0.1,),
-    ais_chains=32,
-    ais_temps=1000,
-    ais_leapfrog=5,
-    training=StudySize(
-        mc_samples=200_000,
-        noise_values=(0.1,),
-        fit_steps=1000,
-        meta_steps=1000,
-        mfvi_steps=0,
-        eval_samples=5000,
-    ),
-)
+    training: ElboSize  # a real class, not a string annotation: the config engine builds it from YAML
+    first_seed: int
 
 
 def dataset_row(
@@ -262,37 +235,8 @@ def _summaries(rows: list[dict], size: ManySize) -> dict:
     return table
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = study_parser(__doc__, quick_help="small CI size (1 dataset, σ_y = 0.1)", name="elbo_many")
-    parser.add_argument("--datasets", type=int, default=None, help="override the number of datasets")
-    parser.add_argument("--noise", type=float, nargs="*", default=None, help="override the σ_y values")
-    parser.add_argument("--first-seed", type=int, default=None, help="override the first dataset seed")
-    parser.add_argument("--fit-steps", type=int, default=None, help="override the single-task BNNP's steps")
-    parser.add_argument(
-        "--ais",
-        type=int,
-        nargs=3,
-        default=None,
-        metavar=("CHAINS", "TEMPS", "LEAPFROG"),
-        help="override the AIS size (e.g. a longer rerun of some datasets to check its bias)",
-    )
-    args = parser.parse_args(argv)
-    size = QUICK if args.quick else FULL
-    if args.datasets:
-        size = replace(size, num_datasets=args.datasets)
-    if args.noise:
-        size = replace(size, noise_values=tuple(args.noise))
-    if args.first_seed is not None:
-        size = replace(size, first_seed=args.first_seed)
-    if args.fit_steps:
-        size = replace(size, training=replace(size.training, fit_steps=args.fit_steps))
-    if args.ais:
-        size = replace(size, **dict(zip(("ais_chains", "ais_temps", "ais_leapfrog"), args.ais, strict=True)))
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    run(size, args.out, checkpoint_dir=args.checkpoints, name=args.name)
-    return 0
+STUDY = Study(name="elbo_many", size_type=ManySize, run=run, doc=__doc__)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(driver_main(STUDY))

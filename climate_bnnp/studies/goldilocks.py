@@ -17,12 +17,12 @@ random cells of it, split with context proportion U(0.1, 0.5). BNNP: BNN and inf
 (MFVI here supports ReLU/tanh only, and all three methods share the network), full unit-wise prior with a
 fraction ρ learnable (:meth:`~climate_bnnp.models.BNNP.set_prior_learnable_fraction`, counted from the
 input layer), PP-AVI. Baselines fitted on each test context alone: MFVI
-(:class:`~climate_bnnp.studies.mfvi.MeanFieldBNN`, σ_y fixed at GIVI's fitted value for that task) and GIVI
-(:mod:`climate_bnnp.studies.givi`). Metrics on the test targets (:mod:`climate_bnnp.metrics`): PPD and MAE
+(:class:`~climate_bnnp.inference.MeanFieldBNN`, σ_y fixed at GIVI's fitted value for that task) and GIVI
+(:mod:`climate_bnnp.inference.givi`). Metrics on the test targets (:mod:`climate_bnnp.metrics`): PPD and MAE
 per task, averaged over the test tasks of a seed; tables give mean ± s.e. over seeds, and paired differences
 (per seed, same test tasks) of each ρ against ρ = 0 and ρ = 1.
 
-    python -m climate_bnnp.studies.goldilocks [--quick] --out results/studies/goldilocks
+    climate-bnnp study goldilocks [--quick] --out results/studies/goldilocks
 
 Every (ρ, seed) model and every seed's baselines are saved under ``<out>/runs/`` as they finish, so an
 interrupted run continues where it stopped.
@@ -31,7 +31,7 @@ interrupted run continues where it stopped.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,22 +39,21 @@ import torch
 
 from ..config import TrainConfig
 from ..data import open_sample, standardise
+from ..inference import MeanFieldBNN, fit_givi
 from ..metrics import mae, ppd, summarise
 from ..models import BNNP
 from ..tasks import TaskSampler
 from ..train import fit
-from ._io import cached_json, check_runs_size, study_parser, write_results
-from .givi import fit_givi
-from .mfvi import MeanFieldBNN
+from .driver import Study, cached_json, check_runs_size, write_results
+from .driver import main as driver_main
 
 __all__ = [
     "REGIONS",
     "TRAIN_REGIONS",
     "TEST_REGION",
     "FEATURES",
-    "StudySize",
-    "QUICK",
-    "FULL",
+    "GoldilocksSize",
+    "STUDY",
     "RegionData",
     "load_regions",
     "cube_split",
@@ -67,7 +66,6 @@ __all__ = [
     "evaluate_baselines",
     "aggregate",
     "run",
-    "main",
 ]
 
 # (lat_min, lat_max, lon_min, lon_max), inclusive, degrees: 30 × 30 cells each on the sample's 1° grid.
@@ -84,30 +82,23 @@ TEST_TIMES = range(16, 24)
 TEST_SEED = 69
 
 
-@dataclass(frozen=True)
-class StudySize:
-    """Training (steps, S, B, cells per task), the sweep (ρ values, seeds) and the evaluation sizes."""
+@dataclass(frozen=True, kw_only=True)
+class GoldilocksSize:
+    """How big a run is (``configs/studies/goldilocks_*.yaml``): training (steps, S, B, cells per task,
+    widths, learning rates), the sweep (ρ values, seeds) and the evaluation sizes."""
 
     steps: int
-    num_samples: int = 16
-    batch_size: int = 2
-    points_per_task: int = 200
-    hidden: tuple[int, ...] = (32, 32)
-    rhos: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
-    seeds: tuple[int, ...] = (0, 1, 2, 3)
-    num_test_tasks: int = 4
-    eval_samples: int = 500
-    baseline_steps: int = 300
-    lr: float = 3e-3
-    final_lr: float = 3e-4
-
-
-QUICK = StudySize(
-    steps=4, num_samples=2, points_per_task=30, hidden=(4,), rhos=(0.0, 1.0), seeds=(0,),
-    num_test_tasks=1, eval_samples=20, baseline_steps=3,
-)  # fmt: skip
-# 44 models + 16 GIVI/MFVI fits: 11 min on one thread of the shared 2-core machine (26 min with --steps 1000)
-FULL = StudySize(steps=300, hidden=(16, 16), eval_samples=200)
+    num_samples: int
+    batch_size: int
+    points_per_task: int
+    hidden: tuple[int, ...]
+    rhos: tuple[float, ...]
+    seeds: tuple[int, ...]
+    num_test_tasks: int
+    eval_samples: int
+    baseline_steps: int
+    lr: float
+    final_lr: float
 
 
 @dataclass(frozen=True)
@@ -188,7 +179,7 @@ def training_source(data: dict[str, RegionData], points: int):
     return source
 
 
-def build_model(rho: float, size: StudySize, *, seed: int = 0) -> BNNP:
+def build_model(rho: float, size: GoldilocksSize, *, seed: int = 0) -> BNNP:
     """BNN ``size.hidden`` (ReLU), inference nets of the same widths, full prior with fraction ρ learnable."""
     torch.manual_seed(seed)
     model = BNNP(
@@ -200,7 +191,12 @@ def build_model(rho: float, size: StudySize, *, seed: int = 0) -> BNNP:
 
 
 def train_model(
-    data: dict[str, RegionData], rho: float, size: StudySize, *, seed: int = 0, checkpoint: Path | None = None
+    data: dict[str, RegionData],
+    rho: float,
+    size: GoldilocksSize,
+    *,
+    seed: int = 0,
+    checkpoint: Path | None = None,
 ) -> BNNP:
     """Meta-train with PP-AVI on the two training regions (context U(0.1, 0.5)); resumes from checkpoint."""
     model = build_model(rho, size, seed=seed)
@@ -237,7 +233,7 @@ def evaluate_bnnp(model: BNNP, tasks, num_samples: int) -> dict[str, list[float]
 
 
 def fit_mfvi(
-    x: np.ndarray, y: np.ndarray, size: StudySize, *, noise_std: float, seed: int = 0
+    x: np.ndarray, y: np.ndarray, size: GoldilocksSize, *, noise_std: float, seed: int = 0
 ) -> MeanFieldBNN:
     """Mean-field VI on one context (``size.baseline_steps`` Adam steps, lr 10 × ``size.lr`` decayed linearly
     by the factor ``size.final_lr / size.lr``)."""
@@ -255,7 +251,7 @@ def fit_mfvi(
     return model
 
 
-def evaluate_baselines(tasks, size: StudySize, *, seed: int = 0) -> dict[str, dict[str, list[float]]]:
+def evaluate_baselines(tasks, size: GoldilocksSize, *, seed: int = 0) -> dict[str, dict[str, list[float]]]:
     """GIVI and MFVI fitted on each test context alone; per-task PPD and MAE (MFVI with GIVI's σ_y).
 
     GIVI: ``size.baseline_steps`` Adam steps, lr 10 × ``size.lr`` → ``size.final_lr``, S = ``num_samples``.
@@ -313,7 +309,7 @@ def _label(rho: float) -> str:
     return f"rho={rho:g}"
 
 
-def _markdown(summary: dict, size: StudySize, seconds: float) -> str:
+def _markdown(summary: dict, size: GoldilocksSize, seconds: float) -> str:
     table, paired = summary["table"], summary["paired"]
     lines = [
         "# Goldilocks: prior flexibility ρ under data starvation (spec §5.5, ERA5-sample protocol)",
@@ -376,7 +372,7 @@ def _figure(summary: dict, path: Path) -> None:
     save_figure(fig, path, close=True)
 
 
-def run(size: StudySize, out: Path | None = None, *, name: str = "results", log=print) -> dict:
+def run(size: GoldilocksSize, out: Path | None = None, *, name: str = "results", log=print) -> dict:
     """Train every (ρ, seed), fit the baselines per seed, write ``out/<name>.{json,md}`` and
     ``out/goldilocks.png``; return the results. Finished pieces are kept under ``out/runs`` and reused."""
     tick = time.perf_counter()
@@ -426,21 +422,10 @@ def run(size: StudySize, out: Path | None = None, *, name: str = "results", log=
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = study_parser(__doc__, quick_help="tiny CI size (3 ρ, 1 seed, 1 test task)", name="results")
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--seeds", type=int, nargs="*", default=None)
-    args = parser.parse_args(argv)
-    size = QUICK if args.quick else FULL
-    if args.steps:
-        size = replace(size, steps=args.steps)
-    if args.seeds:
-        size = replace(size, seeds=tuple(args.seeds))
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    run(size, args.out, name=args.name)
-    return 0
+STUDY = Study(
+    name="goldilocks", size_type=GoldilocksSize, run=run, doc=__doc__, checkpoints=False, basename="results"
+)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(driver_main(STUDY))

@@ -6,7 +6,7 @@ test sets (16 tasks of 50 points, context U(0.05, 0.5)) every inference method r
 
 * the **standard** prior ``N(0, 1/(d_in + 1))`` per weight and σ_y = 0.05 (the paper's value), and
 * the BNNP's **learned** unit-wise full-covariance prior and σ_y, adopted **by value**
-  (:meth:`~climate_bnnp.studies.weight_space.WeightPrior.from_model`, σ_y as a number: not the paper's raw
+  (:meth:`~climate_bnnp.inference.WeightPrior.from_model`, σ_y as a number: not the paper's raw
   parameter, whose reinterpretation as ``log σ`` broke its heaviside row, spec §7.3).
 
 Methods, each fitted on a task's context only: the meta-trained BNNP (amortised, learned prior only), a
@@ -19,12 +19,13 @@ mean ± s.e. over tasks, and paired differences to the BNNP.
 Every (family, prior, method) cell is cached as JSON under ``out/<name>_cells/``, so runs resume and the
 standard-prior cells can run while the meta-training does.
 
-    python -m climate_bnnp.studies.no_free_lunch [--quick] [--priors standard learned] [--no-train] \\
-        --checkpoints results/studies/nfl_ckpt --out results/studies
+    climate-bnnp study no_free_lunch [--quick] [--set families=[gp]] [--priors standard learned] \\
+        [--no-train] [--figure curves.png] --checkpoints results/studies/nfl_ckpt --out results/studies
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from dataclasses import asdict, dataclass, replace
@@ -35,30 +36,38 @@ import numpy as np
 import torch
 
 from ..checkpoint import read_checkpoint_state
+from ..inference import (
+    WeightPrior,
+    build_givi,
+    fit_mfvi,
+    fit_swag,
+    maximise_elbo,
+    run_hmc,
+    taskwise_inference_nets,
+)
 from ..metrics import mae, ppd, summarise
 from ..models import BNNP
 from ..tasks import Batch, collate
 from ..train.resume import resume_path_for
-from ._io import cached_json, check_runs_size, study_parser, write_results
-from ._single_task import maximise_elbo, taskwise_inference_nets
-from .givi import build_givi
+from .driver import Study, cached_json, check_runs_size, write_results
+from .driver import main as driver_main
 from .prior_transfer import (
     FAMILY_SETTINGS,
     GP_OPTIONS,
     HIDDEN,
-    StudySize,
+    TransferSize,
     build_model,
     exact_gp_scores,
     paired_ppd,
     test_tasks,
     train_model,
 )
-from .weight_space import WeightPrior, fit_mfvi, fit_swag, run_hmc
+from .prior_transfer import STUDY as TRANSFER
 
 __all__ = [
     "TableSize",
-    "QUICK",
-    "FULL",
+    "TableSize",
+    "STUDY",
     "FAMILIES",
     "METHODS",
     "assign_prior",
@@ -67,7 +76,6 @@ __all__ = [
     "evaluate_cell",
     "learning_curves_figure",
     "run",
-    "main",
 ]
 
 FAMILIES = ("gp", "sawtooth", "heaviside")
@@ -103,43 +111,32 @@ REFERENCE = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TableSize:
-    """Meta-training, per-task fitting and sampling budgets (the paper's in brackets)."""
+    """How big a run is (``configs/studies/no_free_lunch_*.yaml``, the paper's budgets in its comments):
+    meta-training, per-task fitting and sampling budgets, families and test tasks."""
 
-    meta_steps: int  # [50k]
-    meta_samples: int  # S [32]
-    fit_steps: int  # single-task BNNP and GIVI ELBO steps [30k]
-    fit_samples: int  # [8]
-    mfvi_steps: int  # [30k]
-    swag_pretrain: int  # [5k]
-    swag_steps: int  # [100]
-    hmc_burn: int  # [2,000]
-    hmc_thin: int  # [50]
-    hmc_leapfrog: int  # [100]
-    hmc_samples: int = 60  # [60]
-    eval_samples: int = 1000  # [1,000]
-    fit_lr: float = 5e-3
-    fit_final_lr: float = 1e-4
-    families: tuple[str, ...] = FAMILIES
-    num_test_tasks: int = 16
-
-
-QUICK = TableSize(
-    meta_steps=20, meta_samples=2, fit_steps=3, fit_samples=2, mfvi_steps=150, swag_pretrain=150,
-    swag_steps=20, hmc_burn=40, hmc_thin=2, hmc_leapfrog=10, hmc_samples=20, eval_samples=20,
-    families=("sawtooth",), num_test_tasks=8,
-)  # fmt: skip
-# What this CPU allows in one session (2 cores, shared with the meta-training): the BNNP-type fits cost
-# ~0.5 s per step for 16 tasks × 2 samples, most of it the per-unit posterior algebra (issue 14, item 1).
-FULL = TableSize(
-    meta_steps=10_000, meta_samples=8, fit_steps=150, fit_samples=2, mfvi_steps=3000, swag_pretrain=3000,
-    swag_steps=100, hmc_burn=400, hmc_thin=10, hmc_leapfrog=30, eval_samples=200,
-)  # fmt: skip
+    meta_steps: int
+    meta_samples: int
+    fit_steps: int  # single-task BNNP and GIVI ELBO steps
+    fit_samples: int
+    mfvi_steps: int
+    swag_pretrain: int
+    swag_steps: int
+    hmc_burn: int
+    hmc_thin: int
+    hmc_leapfrog: int
+    hmc_samples: int
+    eval_samples: int
+    fit_lr: float
+    fit_final_lr: float
+    families: tuple[str, ...]
+    num_test_tasks: int
 
 
-def _meta_size(size: TableSize) -> StudySize:
-    return StudySize(steps=size.meta_steps, num_samples=size.meta_samples)
+def _meta_size(size: TableSize) -> TransferSize:
+    """The prior-transfer study's learned-prior training (its full size) at this table's budget."""
+    return replace(TRANSFER.size("full"), steps=size.meta_steps, num_samples=size.meta_samples)
 
 
 def meta_trained(
@@ -194,7 +191,7 @@ def _fixed_noise_bnnp(family: str, noise: float, *, seed: int) -> BNNP:
 
 @torch.no_grad()
 def _bnnp_samples(model: BNNP, batch: Batch, num_samples: int, chunk: int = 100) -> np.ndarray:
-    """Posterior function samples ``(T, S, Nt)`` at the targets, drawn ``chunk`` at a time (memory)."""
+    """Posterior function samples ``(S, T, Nt)`` at the targets, drawn ``chunk`` at a time (memory)."""
     model.eval()
     draws = []
     for start in range(0, num_samples, chunk):
@@ -203,7 +200,7 @@ def _bnnp_samples(model: BNNP, batch: Batch, num_samples: int, chunk: int = 100)
             num_samples=min(chunk, num_samples - start),
         )  # fmt: skip
         draws.append(out.ft[..., 0])
-    return torch.cat(draws).transpose(0, 1).numpy()
+    return torch.cat(draws).numpy()
 
 
 def _fit_bnnp_type(model: BNNP, batch: Batch, size: TableSize) -> np.ndarray:
@@ -220,7 +217,7 @@ def _method_samples(
     method: str, family: str, prior: WeightPrior, noise: float, batch: Batch, size: TableSize, seed: int,
     amortised: BNNP | None,
 ) -> np.ndarray:  # fmt: skip
-    """Function samples ``(T, S, Nt)`` of one method at the test targets."""
+    """Function samples ``(S, T, Nt)`` of one method at the test targets."""
     torch.manual_seed(seed)
     tasks = batch.xc.shape[0]
     if method == "BNNP (amortised)":
@@ -264,10 +261,10 @@ def _mask(mask, x) -> torch.Tensor:
 
 
 def _scores(samples: np.ndarray, batch: Batch, noise: float) -> dict[str, list[float]]:
-    """PPD and MAE per task from samples ``(T, S, Nt)`` (only each task's real targets)."""
+    """PPD and MAE per task from samples ``(S, T, Nt)`` (only each task's real targets)."""
     yt, valid = batch.yt[..., 0].numpy(), _mask(batch.mask_t, batch.xt).numpy()
-    ppds = [float(ppd(yt[t, valid[t]], samples[t][:, valid[t]], noise)) for t in range(len(yt))]
-    maes = [float(mae(yt[t, valid[t]], samples[t][:, valid[t]].mean(0))) for t in range(len(yt))]
+    ppds = [float(ppd(yt[t, valid[t]], samples[:, t, valid[t]], noise)) for t in range(len(yt))]
+    maes = [float(mae(yt[t, valid[t]], samples[:, t, valid[t]].mean(0))) for t in range(len(yt))]
     return {"ppd": ppds, "mae": maes}
 
 
@@ -447,9 +444,7 @@ def run(
     return data
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = study_parser(__doc__, quick_help="small CI size (sawtooth, 6 tasks)", name="no_free_lunch")
-    parser.add_argument("--families", nargs="*", default=None, choices=FAMILIES)
+def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--priors", nargs="*", default=list(PRIORS), choices=PRIORS)
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
     parser.add_argument(
@@ -458,20 +453,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--figure", type=Path, default=None, help="also draw the meta-training curves into this PNG"
     )
-    args = parser.parse_args(argv)
-    size = QUICK if args.quick else FULL
-    if args.families:
-        size = replace(size, families=tuple(args.families))
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    run(
-        size, args.out, checkpoint_dir=args.checkpoints, priors=tuple(args.priors),
-        methods=tuple(args.methods), train=not args.no_train, name=args.name,
-    )  # fmt: skip
+
+
+def _options(args: argparse.Namespace) -> dict:
+    return {"priors": tuple(args.priors), "methods": tuple(args.methods), "train": not args.no_train}
+
+
+def _after(args: argparse.Namespace) -> None:
     if args.figure is not None and args.checkpoints is not None:
         learning_curves_figure(args.checkpoints, args.figure)
-    return 0
+
+
+STUDY = Study(
+    name="no_free_lunch", size_type=TableSize, run=run, doc=__doc__, add_options=_add_options,
+    options=_options, after=_after,
+)  # fmt: skip
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(driver_main(STUDY))

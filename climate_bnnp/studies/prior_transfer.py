@@ -13,14 +13,14 @@ PPD (log of the mean predictive density over samples and target points, with the
 the predictive mean; mean ± standard error over tasks. On the GP family the exact GP posterior predictive
 (the data-generating process) is the ceiling.
 
-    python -m climate_bnnp.studies.prior_transfer [--quick] --out results/studies
+    climate-bnnp study prior_transfer [--quick] --out results/studies
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +32,12 @@ from ..models import BNNP
 from ..tasks import TaskSampler, exact_gp_predictive, family_source, split_context_target
 from ..tasks.toy import gp, heaviside, sawtooth
 from ..train import fit
-from ._io import study_parser, write_results
+from .driver import Study, write_results
+from .driver import main as driver_main
 
 __all__ = [
-    "StudySize",
-    "QUICK",
-    "FULL",
+    "TransferSize",
+    "STUDY",
     "FAMILY_SETTINGS",
     "test_tasks",
     "build_model",
@@ -48,7 +48,6 @@ __all__ = [
     "paired_ppd",
     "paired_difference",
     "run",
-    "main",
 ]
 
 HIDDEN = (48, 48)
@@ -68,20 +67,17 @@ TEST_GENERATORS = {
 REFERENCE = {"gp": (0.459, 0.088, 0.316), "sawtooth": (0.950, 0.038, 0.068)}
 
 
-@dataclass(frozen=True)
-class StudySize:
-    """Optimiser steps, MC samples per training step (S) and evaluation samples."""
+@dataclass(frozen=True, kw_only=True)
+class TransferSize:
+    """How big a run is (``configs/studies/prior_transfer_*.yaml``): optimiser steps, MC samples per training
+    step (S), evaluation samples, families, test tasks and the learning rate."""
 
     steps: int
     num_samples: int
-    eval_samples: int = 1000
-    families: tuple[str, ...] = ("gp", "sawtooth")
-    num_test_tasks: int = 16
-    lr: float = 1e-3
-
-
-QUICK = StudySize(steps=100, num_samples=4, eval_samples=500, families=("sawtooth",))
-FULL = StudySize(steps=3000, num_samples=8)  # ~25 min per model on one core here
+    eval_samples: int
+    families: tuple[str, ...]
+    num_test_tasks: int
+    lr: float
 
 
 def test_tasks(family: str, num_tasks: int = 16, *, seed: int = 69):
@@ -116,7 +112,7 @@ def build_model(family: str, prior_fraction: float, *, seed: int = 0) -> BNNP:
 
 
 def train_model(
-    family: str, prior_fraction: float, size: StudySize, *, checkpoint: Path | None = None, seed: int = 0
+    family: str, prior_fraction: float, size: TransferSize, *, checkpoint: Path | None = None, seed: int = 0
 ) -> BNNP:
     """Meta-train with PP-AVI on fresh tasks (N ∈ [40, 100), context U(0.1, 0.9)); resumes from checkpoint."""
     settings = FAMILY_SETTINGS[family]
@@ -193,7 +189,7 @@ def paired_difference(a: dict, b: dict) -> dict[str, float]:
     }
 
 
-def _markdown(results: dict, paired: dict, size: StudySize, seconds: float) -> str:
+def _markdown(results: dict, paired: dict, size: TransferSize, seconds: float) -> str:
     lines = [
         "# Prior transfer: learned vs standard prior for the BNNP (spec §5.3)",
         "",
@@ -230,7 +226,7 @@ def _markdown(results: dict, paired: dict, size: StudySize, seconds: float) -> s
 
 
 def run(
-    size: StudySize,
+    size: TransferSize,
     out: Path | None = None,
     *,
     checkpoint_dir: Path | None = None,
@@ -277,24 +273,8 @@ def run(
     return data
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = study_parser(__doc__, quick_help="small CI size (sawtooth only)", name="prior_transfer")
-    parser.add_argument("--families", nargs="*", default=None, choices=sorted(FAMILY_SETTINGS))
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--samples", type=int, default=None, help="MC samples S per training step")
-    args = parser.parse_args(argv)
-    size = QUICK if args.quick else FULL
-    if args.families:
-        size = replace(size, families=tuple(args.families))
-    if args.steps:
-        size = replace(size, steps=args.steps)
-    if args.samples:
-        size = replace(size, num_samples=args.samples)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    run(size, args.out, checkpoint_dir=args.checkpoints, name=args.name)
-    return 0
+STUDY = Study(name="prior_transfer", size_type=TransferSize, run=run, doc=__doc__)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(driver_main(STUDY))

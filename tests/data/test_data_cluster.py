@@ -3,21 +3,17 @@ write the same stores as dask's local threaded scheduler."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import xarray as xr
-import yaml
 
 from climate_bnnp.config import ConfigError, DataConfig
 from climate_bnnp.data import dask_client
 
 distributed = pytest.importorskip("distributed", reason="the `cluster` extra is not installed")
 
-from pipeline_steps import pipeline_step  # noqa: E402  (tests/ is on sys.path, see tests/conftest.py)
-
-ROOT = Path(__file__).resolve().parents[2]
+from helpers.stores import task_store  # noqa: E402  (tests/ is on sys.path, see tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -30,19 +26,7 @@ def cluster():
 
 def _stores(tmp: Path, scheduler: str | None) -> tuple[Path, Path]:
     """download -> standardise -> build_tasks on a crop of the bundled sample, with ``scheduler``."""
-    config = yaml.safe_load((ROOT / "configs" / "test.yaml").read_text())
-    config["data"].update({"area": [52.0, -6.0, 40.0, 12.0], "tile_size": 6, "dask_scheduler": scheduler})
-    path = tmp / "config.yaml"
-    assert pipeline_step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
-    manifest, std, store = tmp / "raw" / "manifest.json", tmp / "std.zarr", tmp / "tasks.zarr"
-    assert pipeline_step("download")(["--config", str(path), "--out", str(manifest)]) == 0
-    assert (
-        pipeline_step("standardise")(["--config", str(path), "--manifest", str(manifest), "--out", str(std)])
-        == 0
-    )
-    assert (
-        pipeline_step("build_tasks")(["--config", str(path), "--input", str(std), "--out", str(store)]) == 0
-    )
+    _, std, store = task_store(tmp, data={"tile_size": 6, "dask_scheduler": scheduler})
     return std, store
 
 

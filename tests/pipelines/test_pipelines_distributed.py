@@ -4,30 +4,17 @@ CPU); rank 0 writes the checkpoint and log, which record both ranks' task stream
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import torch
-import yaml
-from pipeline_steps import pipeline_step  # noqa: E402  (tests/ is on sys.path, see tests/conftest.py)
-
-ROOT = Path(__file__).resolve().parents[2]
+from helpers.stores import task_store  # tests/ is on sys.path, see tests/conftest.py
+from pipeline_steps import pipeline_step
 
 
 def test_train_step_with_two_processes_runs_under_torchrun(tmp_path):
-    config = yaml.safe_load((ROOT / "configs" / "test.yaml").read_text())
-    config["data"].update({"area": [52.0, -6.0, 40.0, 12.0]})
-    config["train"].update({"steps": 3, "log_every": 1, "checkpoint_every": 2, "distributed": {"nproc": 2}})
-    config["model"].update({"hidden_dims": [8], "inf_hidden_dims": [8]})
-    path = tmp_path / "config.yaml"
-    assert pipeline_step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
-    manifest, std, store = tmp_path / "raw" / "manifest.json", tmp_path / "std.zarr", tmp_path / "tasks.zarr"
-    assert pipeline_step("download")(["--config", str(path), "--out", str(manifest)]) == 0
-    assert (
-        pipeline_step("standardise")(["--config", str(path), "--manifest", str(manifest), "--out", str(std)])
-        == 0
-    )
-    assert (
-        pipeline_step("build_tasks")(["--config", str(path), "--input", str(std), "--out", str(store)]) == 0
+    path, _, store = task_store(
+        tmp_path,
+        train={"steps": 3, "log_every": 1, "checkpoint_every": 2, "distributed": {"nproc": 2}},
+        model={"hidden_dims": [8], "inf_hidden_dims": [8]},
     )
 
     ckpt, log = tmp_path / "learned.pt", tmp_path / "learned.jsonl"

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from helpers.stores import ROOT  # tests/ is on sys.path, see tests/conftest.py
 
 _spec = importlib.util.spec_from_file_location(
     "pipelines_resume", Path(__file__).with_name("test_pipelines_resume.py")
@@ -26,7 +27,6 @@ _spec = importlib.util.spec_from_file_location(
 resume = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(resume)
 store = resume.store  # the fixture: a 4-step config and its task store, built uninterrupted
-ROOT = resume.ROOT
 
 _SLOW_TRAIN = """
 import runpy, sys, time

@@ -8,32 +8,19 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
-from pipeline_steps import pipeline_step  # noqa: E402  (tests/ is on sys.path, see tests/conftest.py)
+from helpers.stores import task_store  # tests/ is on sys.path, see tests/conftest.py
+from pipeline_steps import pipeline_step
 
 from climate_bnnp.objectives import OBJECTIVES
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """download -> standardise -> build_tasks on a crop of the bundled sample; a 4-step config."""
-    tmp = tmp_path_factory.mktemp("resume")
-    config = yaml.safe_load((ROOT / "configs" / "test.yaml").read_text())
-    config["data"].update({"area": [52.0, -6.0, 40.0, 12.0]})
-    config["train"].update({"steps": 4, "log_every": 1, "checkpoint_every": 2})
-    config["model"].update({"hidden_dims": [8], "inf_hidden_dims": [8]})
-    path = tmp / "config.yaml"
-    assert pipeline_step("resolve_config")(["--json", json.dumps(config), "--out", str(path)]) == 0
-    manifest, std, store = tmp / "raw" / "manifest.json", tmp / "std.zarr", tmp / "tasks.zarr"
-    assert pipeline_step("download")(["--config", str(path), "--out", str(manifest)]) == 0
-    assert (
-        pipeline_step("standardise")(["--config", str(path), "--manifest", str(manifest), "--out", str(std)])
-        == 0
-    )
-    assert (
-        pipeline_step("build_tasks")(["--config", str(path), "--input", str(std), "--out", str(store)]) == 0
+    path, _, store = task_store(
+        tmp_path_factory.mktemp("resume"),
+        train={"steps": 4, "log_every": 1, "checkpoint_every": 2},
+        model={"hidden_dims": [8], "inf_hidden_dims": [8]},
     )
     return path, store
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from dask.callbacks import Callback
+from helpers.predictions import to_canonical  # tests/ is on sys.path, see tests/conftest.py
 from pred_helpers import make_model, schema_of
 
 from climate_bnnp import predict
@@ -16,11 +17,6 @@ TOL = {"rtol": 1e-9, "atol": 1e-11}  # float64 model: only summation order diffe
 def _run(model, normaliser, ds, **kw):
     kw.setdefault("num_samples", 12)
     return predict(model, ds, schema=schema_of(normaliser), **kw)
-
-
-def _to_canonical(out: xr.Dataset) -> xr.Dataset:
-    lon = (out.longitude.values + 180.0) % 360.0 - 180.0
-    return out.assign_coords(longitude=lon).sortby(["latitude", "longitude"])
 
 
 def _assert_same(a: xr.Dataset, b: xr.Dataset) -> None:
@@ -41,7 +37,7 @@ def test_descending_latitude_and_0_360_longitude(model, normaliser, grid):
         np.testing.assert_array_equal(out.latitude.values, variant.latitude.values)
         np.testing.assert_array_equal(out.longitude.values, variant.longitude.values)
         assert out["mean"].dims == variant.tp.dims
-        _assert_same(_to_canonical(out), reference)
+        _assert_same(to_canonical(out), reference)
 
 
 def test_chunked_equals_unchunked(model, normaliser, grid):

@@ -9,6 +9,7 @@ import functools
 
 import numpy as np
 import xarray as xr
+from helpers.predictions import to_canonical  # tests/ is on sys.path, see tests/conftest.py
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pred_helpers import make_grid, make_model, schema_of
@@ -44,11 +45,6 @@ def _reference() -> xr.Dataset:
     return _predict(_canonical(), chunk_size=10_000, context_chunk_size=None).compute()
 
 
-def _to_canonical(out: xr.Dataset) -> xr.Dataset:
-    lon = (out.longitude.values + 180.0) % 360.0 - 180.0
-    return out.assign_coords(longitude=lon).sortby(["latitude", "longitude"])
-
-
 layouts = st.fixed_dictionaries(
     {
         "members": st.lists(st.sampled_from(list(MEMBERS)), min_size=1, max_size=3, unique=True),
@@ -79,7 +75,7 @@ def test_a_cells_numbers_do_not_depend_on_the_layout(layout):
     assert out["mean"].dims == ds["tp"].dims  # the output keeps the input's layout
     np.testing.assert_array_equal(out.latitude.values, ds.latitude.values)
     np.testing.assert_array_equal(out.longitude.values, ds.longitude.values)
-    got = _to_canonical(out.compute())
+    got = to_canonical(out.compute())
     want = _reference().sel(member=layout["members"]).isel(time=layout["times"])
     for name in ("mean", "std", "quantiles"):
         x, y = got[name].transpose(*want[name].dims).values, want[name].values

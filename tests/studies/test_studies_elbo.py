@@ -13,7 +13,8 @@ from scipy.stats import norm
 
 from climate_bnnp.studies import elbo as study
 from climate_bnnp.studies import elbo_many as many
-from climate_bnnp.studies.mfvi import MeanFieldBNN
+
+QUICK = many.STUDY.size("quick")
 
 
 def test_dataset_is_seeded_and_in_range():
@@ -50,37 +51,50 @@ def test_prior_residuals_match_an_independent_prior_simulation():
     assert abs(rss.mean() - other.mean()) < 4 * se, (rss.mean(), other.mean(), se)
 
 
-def test_mfvi_kl_matches_torch_distributions():
-    model = MeanFieldBNN((3, 2), noise_std=0.1, seed=0)
-    expected = 0.0
-    for mean, raw, prior_std in zip(model.means, model.raw_stds, model.prior_stds, strict=True):
-        q = torch.distributions.Normal(mean, torch.nn.functional.softplus(raw))
-        p = torch.distributions.Normal(torch.zeros_like(mean), prior_std)
-        expected += float(torch.distributions.kl_divergence(q, p).sum().detach())
-    assert float(model.kl().detach()) == pytest.approx(expected, rel=1e-10)
-
-
 @pytest.mark.slow
 def test_quick_many_study_bnnp_elbo_is_just_below_the_ais_lml_and_beats_mfvi(tmp_path):
     """Quick size (one fresh dataset, σ_y = 0.1), paired on that dataset: the gap AIS LML − BNNP ELBO is above
     −3 s.e. (an ELBO cannot exceed the LML beyond noise) and below 2 nats, and the BNNP ELBO beats MFVI's by
     more than 10 nats plus 3 s.e.; a rerun resumes from the written results without computing anything, and
     one with other settings refuses them."""
-    result = many.run(many.QUICK, tmp_path, log=lambda *_: None)
+    result = many.run(QUICK, tmp_path, log=lambda *_: None)
     (row,) = result["rows"]
     assert row["noise_std"] == 0.1
     assert -3 * row["gap_se"] < row["gap"] < 2.0, row
     x, y = study.make_dataset(row["seed"])
-    mfvi, mfvi_se = study.fit_mfvi(x, y, 0.1, replace(many.QUICK.training, mfvi_steps=1500))
+    mfvi, mfvi_se = study.fit_mfvi(x, y, 0.1, replace(QUICK.training, mfvi_steps=1500))
     assert row["bnnp_elbo"] - mfvi > 10.0 + 3 * math.hypot(row["bnnp_se"], mfvi_se), (row, mfvi)
     assert (tmp_path / "elbo_many.md").exists()
 
     def no_new_rows(line):
         raise AssertionError(f"resumed run computed a row: {line}")
 
-    assert many.run(many.QUICK, tmp_path, log=no_new_rows)["rows"] == result["rows"]
+    assert many.run(QUICK, tmp_path, log=no_new_rows)["rows"] == result["rows"]
     with pytest.raises(ValueError, match="other settings"):
-        many.run(replace(many.QUICK, ais_temps=10), tmp_path)
+        many.run(replace(QUICK, ais_temps=10), tmp_path)
+
+
+def test_bnn_outputs_match_the_toy_prior_function_for_the_same_draws():
+    """``z`` laid out layer by layer as ``tasks.toy.draw_bnn_function`` draws its matrices: the same f."""
+    from climate_bnnp.tasks.toy import draw_bnn_function
+
+    x = np.linspace(-4, 4, 9)[:, None]
+    f = draw_bnn_function(np.random.default_rng(5), study.HIDDEN, act="relu")
+    rng = np.random.default_rng(5)
+    z = np.concatenate([rng.standard_normal(d_out * (d_in + 1)) for d_in, d_out in study.LAYERS])
+    out = study.bnn_outputs(torch.as_tensor(x), torch.as_tensor(z)[None])
+    np.testing.assert_allclose(out[0].numpy(), f(x)[:, 0], rtol=1e-12)
+    with pytest.raises(ValueError, match="columns"):
+        study.bnn_outputs(torch.as_tensor(x), torch.zeros(1, 3, dtype=torch.float64))
+
+
+def test_bnn_ais_agrees_with_naive_monte_carlo_where_that_is_reliable():
+    """σ_y = 1 on the shared dataset: naive MC has a large ESS there, so both estimators must agree."""
+    x, y = study.make_dataset()
+    mc, ess = study.mc_log_marginal(study.prior_residuals(x, y, 20_000, seed=3), len(x), 1.0)
+    result = study.ais_lml(x, y, 1.0, num_chains=16, num_temps=60, leapfrog=3, seed=4)
+    assert ess > 500, ess
+    assert abs(result.log_z - mc) < 4 * result.se + 0.1, (result.log_z, result.se, mc)
 
 
 def test_summary_median_interval_and_worst_gap():

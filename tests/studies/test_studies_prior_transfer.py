@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -54,7 +55,7 @@ def test_study_runner_reports_both_priors_and_their_paired_difference(tmp_path):
     standard errors of zero, so the measurement supports no claim that the learned prior is better there.
     (On GP tasks it is +0.23 ± 0.08, about 3 s.e.; the meta-learning test checks a learned-prior gain on GP.)
     """
-    tiny = study.StudySize(steps=3, num_samples=2, eval_samples=20, families=("sawtooth",), num_test_tasks=4)
+    tiny = replace(study.STUDY.size("quick"), steps=3, num_samples=2, eval_samples=20, num_test_tasks=4)
     result = study.run(tiny, tmp_path, log=lambda *_: None)
     rows = result["results"]["sawtooth"]
     learned, standard = rows["BNNP, learned prior"], rows["BNNP, standard prior"]

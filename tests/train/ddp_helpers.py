@@ -21,6 +21,9 @@ from climate_bnnp.objectives import pp_avi
 from climate_bnnp.tasks import Batch, TaskSampler, family_source
 from climate_bnnp.train import fit, init_distributed
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, also when torchrun runs this file
+from helpers.faults import crashing  # noqa: E402
+
 BATCH = 2  # tasks per rank and step
 SEED = 5
 
@@ -111,19 +114,6 @@ def _mode_step(out: Path, rank: int) -> None:
     torch.save(_state(model, records), out / f"step_rank{rank}.pt")
 
 
-def _crashing(at_call: int):
-    calls = 0
-
-    def objective(*args, **kwargs):
-        nonlocal calls
-        calls += 1
-        if calls == at_call:
-            raise KeyboardInterrupt  # the job is killed during this step, on every rank
-        return pp_avi(*args, **kwargs)
-
-    return objective
-
-
 def resume_config() -> TrainConfig:
     return step_config(steps=4, checkpoint_every=2)
 
@@ -146,7 +136,7 @@ def _mode_resume(out: Path, rank: int) -> None:
             cfg,
             checkpoint_path=ckpt,
             log_path=log,
-            objective=_crashing(3),
+            objective=crashing(3),
             progress=False,
         )
     except KeyboardInterrupt:

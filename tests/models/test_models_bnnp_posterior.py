@@ -3,20 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from helpers.models import randomise_prior  # tests/ is on sys.path, see tests/conftest.py
+from helpers.oracles import blr_posterior, features
 
 from climate_bnnp import BNNP
 from climate_bnnp.layers import accumulate_natural
-
-
-def _randomise_prior(model: BNNP, seed: int = 0) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in model.layers:
-            prior = layer.prior
-            prior.mean.copy_(0.5 * torch.randn(prior.mean.shape, generator=g))
-            prior.log_scale.copy_(0.3 * torch.randn(prior.log_scale.shape, generator=g))
-            if prior.kind == "full":
-                prior.offdiag.copy_(0.3 * torch.randn(prior.offdiag.shape, generator=g))
 
 
 def _numpy_prior(prior) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +31,7 @@ def test_exact_final_layer_equals_bayesian_linear_regression(prior_type, device)
         learn_noise=False,
         prior_type=prior_type,
     ).double()
-    _randomise_prior(model)
+    randomise_prior(model)
     model.to(device)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(25, 3)), rng.normal(size=(25, 2))
@@ -50,11 +41,8 @@ def test_exact_final_layer_equals_bayesian_linear_regression(prior_type, device)
     posterior = layer.posterior(accumulate_natural(layer.features(xc[None]), lam[None], yhat[None]))
     cov = torch.cholesky_inverse(posterior.chol)[0, 0].detach().cpu().numpy()  # (J, D, D)
     mu0, sigma0 = _numpy_prior(layer.prior)
-    h = np.concatenate([x, np.ones((25, 1))], axis=1)
     for j in range(2):
-        prec0 = np.linalg.inv(sigma0[j])
-        cov_blr = np.linalg.inv(prec0 + h.T @ h / sigma**2)
-        mean_blr = cov_blr @ (prec0 @ mu0[j] + h.T @ y[:, j] / sigma**2)
+        mean_blr, cov_blr = blr_posterior(features(x), y[:, j], sigma, sigma0[j], mu0[j])
         mean = posterior.mean[0, 0, j].detach().cpu().numpy()
         np.testing.assert_allclose(mean, mean_blr, rtol=0, atol=1e-8)
         np.testing.assert_allclose(cov[j], cov_blr, rtol=0, atol=1e-8)
@@ -63,7 +51,7 @@ def test_exact_final_layer_equals_bayesian_linear_regression(prior_type, device)
 @pytest.mark.parametrize("grad", [False, True])
 def test_chunked_posterior_equals_full_batch_for_the_whole_network(grad, device):
     model = BNNP(dim_x=2, dim_y=1, hidden_dims=(16, 8), inf_hidden_dims=(16,)).double()
-    _randomise_prior(model)
+    randomise_prior(model)
     model.to(device)
     xc, yc = torch.randn(3, 37, 2, dtype=torch.float64), torch.randn(3, 37, 1, dtype=torch.float64)
     mask = torch.rand(3, 37) > 0.2
@@ -100,7 +88,7 @@ def test_padding_with_a_mask_equals_the_task_alone():
 @pytest.mark.parametrize("prior_type", ["full", "diagonal"])
 def test_no_context_samples_match_the_prior(prior_type):
     model = BNNP(dim_x=2, dim_y=1, hidden_dims=(3,), prior_type=prior_type).double()
-    _randomise_prior(model, seed=4)
+    randomise_prior(model, seed=4)
     num = 40_000
     with torch.no_grad():
         sample = model.sample_weights(None, None, num_samples=num, num_tasks=1)

@@ -18,8 +18,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers.models import randomise_prior  # tests/ is on sys.path, see tests/conftest.py
+from helpers.oracles import blr_log_evidence, blr_posterior, features, gaussian_kl
 from scipy.special import logsumexp
-from scipy.stats import multivariate_normal, norm
+from scipy.stats import norm
 from torch.distributions import MultivariateNormal, kl_divergence
 
 from climate_bnnp import BNNP
@@ -50,34 +52,17 @@ def _batch(x, y):
     return Batch(t(x[:NC]), t(y[:NC, None]), t(x[NC:]), t(y[NC:, None]))
 
 
-def _features(x):
-    return np.concatenate([x, np.ones((len(x), 1))], 1)
+PRIOR_COV = np.eye(D) / D  # the standard prior N(0, I / D)
 
 
 def _log_evidence(x, y, sigma):
     """``log p(y | x)`` under ``w ~ N(0, I / D)``, ``y = w·[x, 1] + N(0, σ²)``."""
-    h = _features(x)
-    return multivariate_normal(np.zeros(len(x)), h @ h.T / D + sigma**2 * np.eye(len(x))).logpdf(y)
+    return blr_log_evidence(features(x), y, sigma, PRIOR_COV)
 
 
 def _blr(x, y, sigma):
-    """Exact posterior mean and covariance of the weights (prior precision D·I)."""
-    h = _features(x)
-    cov = np.linalg.inv(D * np.eye(D) + h.T @ h / sigma**2)
-    return cov @ h.T @ y / sigma**2, cov
-
-
-def _gauss_kl(m1, c1, m2, c2):
-    """KL(N(m1, c1) ‖ N(m2, c2)) in closed form."""
-    inv2 = np.linalg.inv(c2)
-    diff = m2 - m1
-    return 0.5 * (
-        np.trace(inv2 @ c1)
-        + diff @ inv2 @ diff
-        - len(m1)
-        + np.linalg.slogdet(c2)[1]
-        - np.linalg.slogdet(c1)[1]
-    )
+    """Exact posterior mean and covariance of the weights."""
+    return blr_posterior(features(x), y, sigma, PRIOR_COV)
 
 
 def _draws(model, batch, seed, xc=None, yc=None, **kwargs):
@@ -90,7 +75,7 @@ def _draws(model, batch, seed, xc=None, yc=None, **kwargs):
 
 def _loglik(x, y, w, sigma):
     """``Σ_n log N(y_n; w_s·[x_n, 1], σ²)`` per draw ``(S,)``."""
-    return norm.logpdf(y[None], w @ _features(x).T, sigma).sum(-1)
+    return norm.logpdf(y[None], w @ features(x).T, sigma).sum(-1)
 
 
 def _log_mean_exp(values):
@@ -128,7 +113,7 @@ def test_npvi_against_brute_force_the_exact_log_predictive_and_beta():
     t = lambda a: torch.from_numpy(a)[None]  # noqa: E731
     w = _draws(model, batch, 2, t(x), t(y[:, None]), kl_mask=kl_mask)  # draws from q(w | c ∪ t)
     ll = _loglik(x[NC:], y[NC:], w, sig)
-    kl = _gauss_kl(*_blr(x, y, sig), *_blr(x[:NC], y[:NC], sig))
+    kl = gaussian_kl(*_blr(x, y, sig), *_blr(x[:NC], y[:NC], sig))
     assert value == pytest.approx(ll.mean() - kl, abs=1e-9)
     assert tempered - value == pytest.approx(-(0.3 - 1.0) * kl, abs=1e-9)
     exact = _log_evidence(x, y, sig) - _log_evidence(x[:NC], y[:NC], sig)
@@ -153,23 +138,12 @@ def test_pp_avi_against_brute_force_the_joint_evidence_and_beta():
     ell = _loglik(x[:NC], y[:NC], w, sig)
     ppl, ppl_se = _log_mean_exp(_loglik(x[NC:], y[NC:], w, sig))
     mean, cov = _blr(x[:NC], y[:NC], sig)
-    kl = _gauss_kl(mean, cov, np.zeros(D), np.eye(D) / D)
+    kl = gaussian_kl(mean, cov, np.zeros(D), PRIOR_COV)
     assert values[1.0] == pytest.approx(ell.mean() + ppl - kl, abs=1e-9)
     for beta in (0.25, 2.0):  # the same draws: the difference is exact
         assert values[beta] - values[1.0] == pytest.approx((beta - 1.0) * (ppl - kl), abs=1e-9)
     se = ell.std() / math.sqrt(S) + ppl_se
     assert abs(values[1.0] - _log_evidence(x, y, sig)) < 5 * se, (values[1.0], _log_evidence(x, y, sig), se)
-
-
-def _randomise_prior(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in model.layers:
-            prior = layer.prior
-            prior.mean.copy_(0.5 * torch.randn(prior.mean.shape, generator=g))
-            prior.log_scale.copy_(0.3 * torch.randn(prior.log_scale.shape, generator=g))
-            if prior.kind == "full":
-                prior.offdiag.copy_(0.3 * torch.randn(prior.offdiag.shape, generator=g))
 
 
 def _prior_from_raw(prior):
@@ -187,7 +161,7 @@ def test_model_kl_against_torch_distributions(prior_type):
     """Two layers, learned pseudo-noise, randomised prior: per draw, the KL is the sum over layers and units
     of ``KL(q(w_lj | W_<l) ‖ p(w_lj))`` with the posterior from prior × Gaussian pseudo-likelihood."""
     model = BNNP(dim_x=2, dim_y=2, hidden_dims=(3,), inf_hidden_dims=(8,), prior_type=prior_type).double()
-    _randomise_prior(model, seed=4)
+    randomise_prior(model, seed=4)
     g = torch.Generator().manual_seed(0)
     xc = torch.randn(2, 9, 2, generator=g, dtype=torch.float64)
     yc = torch.randn(2, 9, 2, generator=g, dtype=torch.float64)

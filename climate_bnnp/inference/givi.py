@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from ..models import BNNP
-from ..tasks import Batch
-from ._single_task import maximise_elbo
+from ..tasks.batch import Batch
+from .single_task import maximise_elbo
 
 __all__ = ["FreePseudoObservations", "build_givi", "fit_givi"]
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from helpers.faults import crashing  # tests/ is on sys.path, see tests/conftest.py
 
 from climate_bnnp import BNNP, load_checkpoint
 from climate_bnnp.config import ConfigError, ExperimentConfig, TrainConfig, load_config
@@ -35,19 +36,6 @@ def test_a_training_step_changes_the_prior_only_when_learnable(fraction, changes
 def _make(seed=7):
     torch.manual_seed(seed)  # the initial weights; a resumed run must not depend on them
     return BNNP(hidden_dims=(8, 8), inf_hidden_dims=(8,), seed=1)
-
-
-def _crashing(at_call):
-    calls = 0
-
-    def objective(*args, **kwargs):  # the run is killed during step ``at_call``
-        nonlocal calls
-        calls += 1
-        if calls == at_call:
-            raise KeyboardInterrupt
-        return pp_avi(*args, **kwargs)
-
-    return objective
 
 
 def _log(path):
@@ -125,7 +113,7 @@ def test_resuming_after_a_crash_reproduces_an_uninterrupted_run(tmp_path, device
             cfg,
             checkpoint_path=ckpt,
             log_path=log,
-            objective=_crashing(6),
+            objective=crashing(6),
             progress=False,
         )
     assert not ckpt.exists() and torch.load(tmp_path / "c.resume.pt", weights_only=True)["step"] == 4
@@ -156,7 +144,7 @@ def test_a_resume_file_of_other_settings_is_ignored(tmp_path):
             _sampler(),
             cfg,
             checkpoint_path=tmp_path / "c.pt",
-            objective=_crashing(4),
+            objective=crashing(4),
             progress=False,
         )
     assert (tmp_path / "c.resume.pt").exists()

@@ -1,7 +1,5 @@
-"""MNIST study: training lowers the completion NLL; the runner writes results and figures; the notebook runs.
-
-(Named ``test_mnist_study.py``: ``tests/tasks/test_mnist.py`` already uses the basename ``test_mnist``.)
-"""
+"""MNIST study: training lowers the completion NLL; the runner writes results and figures; the notebook
+runs."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ sys.path.insert(
 )  # --import-mode=importlib: make ddp_helpers importable
 
 import ddp_helpers as H  # noqa: E402
+from helpers.faults import crashing  # noqa: E402  (tests/ is on sys.path, see tests/conftest.py)
 
 from climate_bnnp.config import (  # noqa: E402
     ConfigError,
@@ -228,7 +229,7 @@ def test_launch_settings_do_not_change_the_run_fingerprint(tmp_path):
     """A run started on 1 process resumes when relaunched with other launch settings (nproc, dask address)."""
     cfg = H.resume_config()
     experiment = config_to_dict(ExperimentConfig(train=cfg))
-    crash = H._crashing(3)
+    crash = crashing(3)
     with pytest.raises(KeyboardInterrupt):
         fit(H.make_model(), H.make_sampler(), cfg, checkpoint_path=tmp_path / "c.pt", experiment=experiment,
             objective=crash, progress=False)  # fmt: skip

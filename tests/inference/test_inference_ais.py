@@ -1,4 +1,4 @@
-"""AIS log marginal likelihood: closed-form Bayesian linear regression oracle, and the BNN wiring."""
+"""AIS log marginal likelihood against the closed-form Bayesian linear regression evidence."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers.oracles import blr_log_evidence  # tests/ is on sys.path, see tests/conftest.py
 from scipy.special import logsumexp
-from scipy.stats import multivariate_normal
 
-from climate_bnnp.studies import elbo as study
-from climate_bnnp.studies.ais import ais_log_marginal, geometric_schedule
+from climate_bnnp.inference import ais_log_marginal, geometric_schedule
 
 
 def _linear_regression(num_points=30, dim=5, prior_std=1.0, noise_std=0.1, seed=0):
@@ -19,8 +18,7 @@ def _linear_regression(num_points=30, dim=5, prior_std=1.0, noise_std=0.1, seed=
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(num_points, dim))
     y = x @ (prior_std * rng.normal(size=dim)) + noise_std * rng.normal(size=num_points)
-    cov = prior_std**2 * x @ x.T + noise_std**2 * np.eye(num_points)
-    exact = multivariate_normal(np.zeros(num_points), cov).logpdf(y)
+    exact = blr_log_evidence(x, y, noise_std, prior_std**2 * np.eye(dim))
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
 
     def log_lik(z):
@@ -57,26 +55,3 @@ def test_geometric_schedule_and_bad_input():
         geometric_schedule(10, 0.0)
     with pytest.raises(ValueError, match="num_chains"):
         ais_log_marginal(lambda z: z.sum(-1), 3, num_chains=1)
-
-
-def test_bnn_outputs_match_the_toy_prior_function_for_the_same_draws():
-    """``z`` laid out layer by layer as ``tasks.toy.draw_bnn_function`` draws its matrices: the same f."""
-    from climate_bnnp.tasks.toy import draw_bnn_function
-
-    x = np.linspace(-4, 4, 9)[:, None]
-    f = draw_bnn_function(np.random.default_rng(5), study.HIDDEN, act="relu")
-    rng = np.random.default_rng(5)
-    z = np.concatenate([rng.standard_normal(d_out * (d_in + 1)) for d_in, d_out in study.LAYERS])
-    out = study.bnn_outputs(torch.as_tensor(x), torch.as_tensor(z)[None])
-    np.testing.assert_allclose(out[0].numpy(), f(x)[:, 0], rtol=1e-12)
-    with pytest.raises(ValueError, match="columns"):
-        study.bnn_outputs(torch.as_tensor(x), torch.zeros(1, 3, dtype=torch.float64))
-
-
-def test_bnn_ais_agrees_with_naive_monte_carlo_where_that_is_reliable():
-    """σ_y = 1 on the shared dataset: naive MC has a large ESS there, so both estimators must agree."""
-    x, y = study.make_dataset()
-    mc, ess = study.mc_log_marginal(study.prior_residuals(x, y, 20_000, seed=3), len(x), 1.0)
-    result = study.ais_lml(x, y, 1.0, num_chains=16, num_temps=60, leapfrog=3, seed=4)
-    assert ess > 500, ess
-    assert abs(result.log_z - mc) < 4 * result.se + 0.1, (result.log_z, result.se, mc)

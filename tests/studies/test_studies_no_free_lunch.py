@@ -1,4 +1,4 @@
-"""The no-free-lunch table (spec §5.3): batched independent fits, prior adoption by value, the CI-size run."""
+"""The no-free-lunch table (spec §5.3): prior adoption by value, the CI-size run."""
 
 from __future__ import annotations
 
@@ -9,59 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from climate_bnnp.layers import MLP
-from climate_bnnp.objectives import elbo
+from climate_bnnp.inference import WeightPrior
 from climate_bnnp.studies import no_free_lunch as nfl
-from climate_bnnp.studies._single_task import TaskwiseMLP, taskwise_inference_nets
-from climate_bnnp.studies.givi import build_givi
 from climate_bnnp.studies.prior_transfer import build_model
-from climate_bnnp.studies.weight_space import WeightPrior
-from climate_bnnp.tasks import Batch, collate
 
-
-def test_taskwise_mlp_is_separately_seeded_plain_mlps():
-    template = MLP(2, (5, 4), 3, "tanh").double()
-    net = TaskwiseMLP(template, 3, seed=7)
-    x, y = torch.randn(3, 6, 1, dtype=torch.float64), torch.randn(3, 6, 1, dtype=torch.float64)
-    out = net(x, y)
-    for task in range(3):
-        torch.manual_seed(7 + task)
-        plain = MLP(2, (5, 4), 3, "tanh").double()  # the same Linear draws in the same order
-        assert torch.allclose(out[task], plain(x[task : task + 1], y[task : task + 1])[0], atol=1e-14)
-    with pytest.raises(ValueError, match="belong to 3 tasks, got a batch of 2"):
-        net(x[:2], y[:2])
-
-
-def _two_task_batch(seed: int = 0) -> Batch:
-    rng = np.random.default_rng(seed)
-    tasks = []
-    for n in (5, 9):
-        x = rng.uniform(-2, 2, (n, 1))
-        tasks.append((x, np.sin(3 * x), x, np.sin(3 * x)))
-    return collate(tasks)
-
-
-@pytest.mark.parametrize("kind", ["single-task BNNP", "GIVI"])
-def test_batched_fits_share_no_parameter(kind):
-    """Task 0's ELBO has no gradient in task 1's parameters (and vice versa): one batch = separate fits."""
-    batch = _two_task_batch()
-    if kind == "GIVI":
-        model = build_givi(batch.xc.shape[1], 1, (6,), learn_noise=False, noise_init=0.1, num_tasks=2)
-    else:
-        model = taskwise_inference_nets(nfl._fixed_noise_bnnp("sawtooth", 0.1, seed=0), 2)
-    params = [p for p in model.parameters() if p.requires_grad]
-    assert params and all(p.shape[0] == 2 for p in params)  # every free parameter is per task
-    torch.manual_seed(0)
-    grads = torch.autograd.grad(elbo(model, batch, num_samples=3)[0], params, allow_unused=True)
-    for grad in grads:
-        assert grad is None or (grad[1] == 0).all()
-    assert any(grad is not None and (grad[0] != 0).any() for grad in grads)
-
-
-def test_givi_table_rejects_other_tasks():
-    model = build_givi(9, 1, (6,), num_tasks=2)
-    with pytest.raises(ValueError, match="belong to 2 task"):
-        model(torch.zeros(3, 9, 1), torch.zeros(3, 9, 1), torch.zeros(3, 4, 1))
+QUICK = nfl.STUDY.size("quick")
 
 
 def test_assign_prior_round_trips_a_learned_prior_by_value():
@@ -81,7 +33,7 @@ def test_assign_prior_round_trips_a_learned_prior_by_value():
 
 
 def test_quick_table_runs_resumes_and_refuses_another_size(tmp_path):
-    size, fast = replace(nfl.QUICK, families=("gp",)), ("MFVI", "SWAG", "HMC")
+    size, fast = replace(QUICK, families=("gp",)), ("MFVI", "SWAG", "HMC")
     data = nfl.run(size, tmp_path, priors=("standard",), methods=fast, log=lambda *_: None)
     assert set(data["summary"]["gp"]) == {*fast, "exact GP (ceiling)"}
     for method in fast:
@@ -105,7 +57,7 @@ def test_quick_table_runs_resumes_and_refuses_another_size(tmp_path):
 
 
 def test_learned_prior_cells_adopt_the_meta_trained_prior_and_noise(tmp_path):
-    size = replace(nfl.QUICK, num_test_tasks=3)
+    size = replace(QUICK, num_test_tasks=3)
     bnnp_type = ("BNNP (amortised)", "BNNP (single-task ELBO)", "GIVI")
     data = nfl.run(size, tmp_path, checkpoint_dir=tmp_path, priors=("learned",), methods=bnnp_type)
     model, steps = nfl.meta_trained("sawtooth", size, tmp_path, train=False)

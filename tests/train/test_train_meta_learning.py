@@ -23,8 +23,9 @@ from climate_bnnp.train import fit
 #   learned − standard (paired)    +0.40 ± 0.11   +0.54 ± 0.16   +1.27 ± 0.77
 #   exact GP − learned             +0.78 ± 0.17   +0.80 ± 0.23   +0.70 ± 0.18
 #   exact GP − standard            +1.18 ± 0.25   +1.34 ± 0.36   +1.97 ± 0.90
-# (`python tests/train/test_meta_learning.py 0 1 2` prints these). Seed 0 is asserted; the thresholds hold
-# for all three seeds, except that seed 2's gain is only 1.6 s.e. (one task where the standard prior fails).
+# (`python tests/train/test_train_meta_learning.py 0 1 2` prints these). Seed 0 is asserted; the thresholds
+# hold for all three seeds, except that seed 2's gain is only 1.6 s.e. (one task where the standard prior
+# fails).
 MARGIN = 0.2  # mean paired gain of the learned prior, nats per point (measured: at least 0.40)
 SIGNIFICANCE = 2.0  # ... and in standard errors of that mean (seed 0: 3.7)
 GAP = 1.0  # the learned prior trails the exact GP by less than this (≤ 0.80), the standard by more (≥ 1.18)

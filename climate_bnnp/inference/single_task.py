@@ -1,4 +1,4 @@
-"""Fitting a BNNP-family model to one dataset by its ELBO (the single-task fits of the studies).
+"""Fitting a BNNP-family model to one dataset by its ELBO (single-task fits; in a batch each task alone).
 
 :class:`TaskwiseMLP` makes a batch of ``T`` tasks ``T`` independent single-task fits in one call: each
 inference network becomes ``T`` separately initialised copies, task ``t``'s copy applied to task ``t``'s
@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..layers import MLP
 from ..objectives import elbo
-from ..tasks import Batch
+from ..tasks.batch import Batch
 
 __all__ = ["TaskwiseMLP", "taskwise_inference_nets", "maximise_elbo"]
 

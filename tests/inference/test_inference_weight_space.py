@@ -11,9 +11,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers.oracles import blr_posterior, features  # tests/ is on sys.path
 
-from climate_bnnp.models import BNNP
-from climate_bnnp.studies.weight_space import (
+from climate_bnnp.inference import (
+    MeanFieldBNN,
     MeanFieldPosterior,
     WeightPrior,
     bnn_forward,
@@ -22,6 +23,7 @@ from climate_bnnp.studies.weight_space import (
     run_hmc,
     task_seeds,
 )
+from climate_bnnp.models import BNNP
 
 F64 = torch.float64
 SIZES = (3, 8, 5)  # context sizes of the batched tasks: padded to 8
@@ -57,13 +59,13 @@ def _tasks(sizes=SIZES, seed=0, pad=math.nan):
 def _exact(prior: WeightPrior, xc, yc, mask, noise_std=NOISE):
     """Bayesian linear regression posterior per task: means ``(T, 2)`` and precisions ``(T, 2, 2)``."""
     (m,), (tril,) = prior.means, prior.scale_trils
-    prec0 = torch.cholesky_inverse(tril[0])
+    prior_cov = (tril[0] @ tril[0].T).numpy()
     means, precs = [], []
     for t in range(len(xc)):
-        phi = torch.cat([xc[t][mask[t]], torch.ones(int(mask[t].sum()), 1, dtype=F64)], dim=-1)  # (n, 2)
-        prec = prec0 + phi.T @ phi / noise_std**2
-        means.append(torch.linalg.solve(prec, prec0 @ m[0] + phi.T @ yc[t][mask[t]] / noise_std**2))
-        precs.append(prec)
+        h = features(xc[t][mask[t]].numpy())
+        mean, cov = blr_posterior(h, yc[t][mask[t]].numpy(), noise_std, prior_cov, m[0].numpy())
+        means.append(torch.as_tensor(mean))
+        precs.append(torch.linalg.inv(torch.as_tensor(cov)))
     return torch.stack(means), torch.stack(precs)
 
 
@@ -147,6 +149,17 @@ def test_mfvi_kl_matches_torch_distributions_under_a_full_covariance_prior():
     torch.testing.assert_close(q.kl().detach(), expected, rtol=1e-10, atol=1e-10)
 
 
+def test_mean_field_bnn_kl_is_the_kl_to_the_standard_prior():
+    """The single-dataset face: per weight ``KL[N(μ, s²) ‖ N(0, 1 / D)]``."""
+    model = MeanFieldBNN((3, 2), noise_std=0.1, seed=0)
+    expected = 0.0
+    for mean, raw, prior_std in zip(model.means, model.raw_stds, model.prior_stds, strict=True):
+        q = torch.distributions.Normal(mean, torch.nn.functional.softplus(raw))
+        p = torch.distributions.Normal(torch.zeros_like(mean), prior_std)
+        expected += float(torch.distributions.kl_divergence(q, p).sum().detach())
+    assert float(model.kl().detach()) == pytest.approx(expected, rel=1e-10)
+
+
 def test_mfvi_reaches_the_mean_field_optimum_of_the_exact_posterior():
     """For a Gaussian posterior N(μ, Λ⁻¹) the best factorised Gaussian has means μ and variances 1 / Λ_ii."""
     prior = _random_prior([1, 1])
@@ -159,7 +172,7 @@ def test_mfvi_reaches_the_mean_field_optimum_of_the_exact_posterior():
     assert ((got_mean - mean).abs() / std).max() < 0.1, (got_mean, mean, std)
     assert ((got_std / std - 1).abs()).max() < 0.05, (got_std, std)
     f = q.sample_functions(XT, 5, torch.Generator().manual_seed(0), chunk_size=2)
-    assert f.shape == (3, 5, 3) and not f.requires_grad
+    assert f.shape == (5, 3, 3) and not f.requires_grad  # (S, T, M)
 
 
 def test_hmc_matches_the_exact_posterior_predictive():
@@ -171,12 +184,12 @@ def test_hmc_matches_the_exact_posterior_predictive():
         prior, xc, yc, mask, NOISE, num_samples=1000, burn=150, thin=1, leapfrog=4, step_size=0.1, seed=0
     )
     assert bool(((out.acceptance > 0.45) & (out.acceptance < 0.9)).all()), out.acceptance
-    f = out.sample_functions(XT)  # (T, S, M)
-    for stat, exact in ((f, f_mean), ((f - f_mean[:, None]) ** 2, f_var)):
-        batches = stat.unflatten(1, (20, -1)).mean(2)  # (T, 20, M) batch means
-        se = batches.std(1) / math.sqrt(20)
-        assert bool(((stat.mean(1) - exact).abs() < 4 * se).all()), (stat.mean(1), exact, se)
-    assert out.sample_functions(XT, 7).shape == (3, 7, 3)
+    f = out.sample_functions(XT)  # (S, T, M)
+    for stat, exact in ((f, f_mean), ((f - f_mean) ** 2, f_var)):
+        batches = stat.unflatten(0, (20, -1)).mean(1)  # (20, T, M) batch means
+        se = batches.std(0) / math.sqrt(20)
+        assert bool(((stat.mean(0) - exact).abs() < 4 * se).all()), (stat.mean(0), exact, se)
+    assert out.sample_functions(XT, 7).shape == (7, 3, 3)
     torch.testing.assert_close(out.sample_functions(XT, 7, chunk_size=3), out.sample_functions(XT, 7))
 
 
@@ -197,14 +210,14 @@ def test_swag_swa_mean_is_the_map_and_its_samples_follow_the_swag_formula():
     std = 1 / prec.diagonal(dim1=-2, dim2=-1).sqrt()
     assert ((noisy.mean - mean).abs() / std).max() < 0.25, (noisy.mean, mean, std)
     assert noisy.rank == 8 and bool((noisy.variance > 0).all())
-    w = noisy.sample_weights(40_000, torch.Generator().manual_seed(0))[0].flatten(-2)  # (T, S, 2)
+    w = noisy.sample_weights(40_000, torch.Generator().manual_seed(0))[0].flatten(-2)  # (S, T, 2)
     dev = noisy.deviations
     cov = torch.diag_embed(noisy.variance) / 2 + dev.mT @ dev / (2 * (noisy.rank - 1))  # (T, 2, 2)
     scale = cov.diagonal(dim1=-2, dim2=-1).sqrt()
-    assert (((w.mean(1) - noisy.mean).abs() / scale).max()) < 0.03
-    emp = torch.einsum("tsi,tsj->tij", w - noisy.mean[:, None], w - noisy.mean[:, None]) / w.shape[1]
+    assert (((w.mean(0) - noisy.mean).abs() / scale).max()) < 0.03
+    emp = torch.einsum("sti,stj->tij", w - noisy.mean, w - noisy.mean) / w.shape[0]
     assert ((emp - cov).abs() / (scale[:, :, None] * scale[:, None, :])).max() < 0.03
-    assert noisy.sample_functions(XT, 4).shape == (3, 4, 3)
+    assert noisy.sample_functions(XT, 4).shape == (4, 3, 3)
 
 
 def test_batched_fits_equal_separate_fits_and_ignore_padding():
@@ -224,7 +237,7 @@ def test_batched_fits_equal_separate_fits_and_ignore_padding():
     state = {
         "mfvi": lambda q: [p.detach() for p in (*q.means, *q.raw_stds)],
         "swag": lambda q: [q.map_weights, q.mean, q.variance, q.deviations],
-        "hmc": lambda q: [*q.weights, q.step_sizes, q.acceptance],
+        "hmc": lambda q: [*(w.movedim(1, 0) for w in q.weights), q.step_sizes, q.acceptance],  # task-major
     }
     for name, run in runs.items():
         batched = state[name](run(prior, xc, yc, mask, NOISE, seed=seeds))
