@@ -4,7 +4,10 @@ netCDF file checked against `climate_bnnp.predict` called directly."""
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import shlex
+import tempfile
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -197,3 +200,146 @@ def test_train_relaunches_under_torchrun_with_its_own_arguments(chain, tmp_path,
     (cmd,) = calls
     assert cmd[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     assert cmd[5:] == ["-m", "--", "climate_bnnp.cli", "train", *train]
+
+
+# --------------------------------------------------------------------------------- the bad-input sweep
+@pytest.fixture(scope="module")
+def predictions(chain) -> Path:
+    """The chain's model predicted on its test tasks (the input of evaluate and maps)."""
+    out = chain["store"].parent / "learned_predictions.zarr"
+    c = ["--config", str(chain["config"]), "--store", str(chain["store"])]
+    assert main(["predict-tasks", *c, "--checkpoint", str(chain["ckpt"]), "--out", str(out)]) == 0
+    return out
+
+
+def _sweep_commands(chain: dict[str, Path], predictions: Path, out: Path) -> dict[str, tuple[list, list]]:
+    """command -> (its inputs as (option, path) pairs, its other arguments, outputs in ``out``)."""
+    config, store, ckpt = (
+        ("--config", chain["config"]),
+        ("--store", chain["store"]),
+        ("--checkpoint", chain["ckpt"]),
+    )
+    return {
+        "download": ([config], ["--out", out / "raw" / "manifest.json"]),
+        "standardise": ([config, ("--manifest", chain["manifest"])], ["--out", out / "std.zarr"]),
+        "build-tasks": ([config, ("--input", chain["std"])], ["--out", out / "tasks.zarr"]),
+        "train": ([config, store], ["--prior", "learned", "--out", out / "learned.pt"]),
+        "predict": ([ckpt, ("--input", chain["nc"])], ["--output", out / "predicted.nc", *PREDICT_OPTIONS]),
+        "predict-tasks": ([config, store, ckpt], ["--out", out / "learned.zarr"]),
+        "baseline": ([config, store], ["--method", "context_mean", "--out", out / "context_mean.zarr"]),
+        "evaluate": (
+            [config, ("--predictions", predictions)],
+            ["--json", out / "m.json", "--netcdf", out / "m.nc", "--markdown", out / "m.md"],
+        ),
+        "maps": ([config, ("--predictions", predictions)], ["--out-random", out / "random.png"]),
+    }
+
+
+def _argv(command: str, inputs: list, rest: list) -> list[str]:
+    value = {"evaluate": lambda p: f"learned={p}"}.get(command, str)
+    args = [
+        str(a)
+        for pair in inputs
+        for a in (pair[0], value(pair[1]) if pair[0] == "--predictions" else pair[1])
+    ]
+    return [command, *args, *(str(a) for a in rest)]
+
+
+def _wrong_kind(option: str, tmp: Path) -> Path:
+    """A file of the wrong kind for ``option``: a PNG for the YAML config, a YAML text for everything else
+    (a manifest, a Zarr store, a checkpoint, a netCDF file)."""
+    if option == "--config":
+        path = tmp / "config.yaml"
+        path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+        return path
+    name = {"--manifest": "manifest.json", "--checkpoint": "model.pt", "--input": "std.zarr"}.get(
+        option, "store.zarr"
+    )
+    path = tmp / name
+    path.write_text("data:\n  name: test\n")
+    return path
+
+
+class _Disk:
+    """Simulated file-system faults inside one folder: ``read_only`` (no file or folder can be created there)
+    or ``full`` (the disk fills up as a finished temporary file or store is committed)."""
+
+    def __init__(self, folder: Path, monkeypatch, fault: str):
+        self.folder = folder.resolve()
+        errno_, text = (
+            (errno.EACCES, "Permission denied")
+            if fault == "read_only"
+            else (errno.ENOSPC, "No space left on device")
+        )
+        self.error = lambda path: OSError(errno_, text, str(path))
+        if fault == "read_only":
+            mkstemp, mkdir = tempfile.mkstemp, os.mkdir
+            monkeypatch.setattr(
+                tempfile, "mkstemp", lambda *a, dir=None, **k: self._check(dir) or mkstemp(*a, dir=dir, **k)
+            )
+            monkeypatch.setattr(os, "mkdir", lambda path, *a, **k: self._check(path) or mkdir(path, *a, **k))
+        else:
+            replace, rename = os.replace, Path.rename
+            monkeypatch.setattr(
+                os, "replace", lambda src, dst, **k: self._check(src) or replace(src, dst, **k)
+            )
+            monkeypatch.setattr(
+                Path, "rename", lambda src, dst: self._check(src, ".tmp-") or rename(src, dst)
+            )
+
+    def _check(self, path, marker: str = "") -> None:
+        if (
+            path is not None
+            and Path(path).resolve().is_relative_to(self.folder)
+            and marker in Path(path).name
+        ):
+            raise self.error(path)
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))
+    }
+
+
+SWEEP_FAULTS = ("missing", "wrong_kind", "read_only", "full_disk_over_an_existing_output")
+
+
+@pytest.mark.parametrize("fault", SWEEP_FAULTS)
+@pytest.mark.parametrize("command", list(STEPS))
+def test_every_command_fails_in_one_line_and_leaves_nothing_half_written(
+    chain, predictions, tmp_path, monkeypatch, capsys, command, fault
+):
+    """Each command, each fault: a one-line error (exit 1; argparse's usage error, exit 2, for a missing
+    input), the output folder as it was (empty, or the earlier output byte for byte), no temporary file."""
+    out = tmp_path / "out"
+    out.mkdir()
+    inputs, rest = _sweep_commands(chain, predictions, out)[command]
+    if fault == "missing":
+        inputs = [(inputs[0][0], tmp_path / "no_such_file"), *inputs[1:]]
+    elif fault == "wrong_kind":
+        inputs = [(inputs[-1][0], _wrong_kind(inputs[-1][0], tmp_path)), *inputs[:-1]]
+    elif fault.startswith("full_disk"):
+        for path in (Path(a) for a in rest if isinstance(a, Path)):  # an earlier run's outputs
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir() if path.suffix == ".zarr" else path.write_bytes(b"an earlier output")
+            if path.suffix == ".zarr":
+                (path / "zarr.json").write_text('{"earlier": true}')
+    before = _tree(out)
+    if fault != "missing":
+        _Disk(out, monkeypatch, "read_only" if fault == "read_only" else "full")
+    argv = _argv(command, inputs, rest)
+    if fault == "missing":
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert err.splitlines()[-1].endswith(f"no such file or folder: '{tmp_path / 'no_such_file'}'"), err
+    else:
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"climate-bnnp {command}: error: ") and err.count("\n") == 1, err
+        if fault != "wrong_kind":
+            assert ("Permission denied" if fault == "read_only" else "No space left on device") in err
+    monkeypatch.undo()
+    assert _tree(out) == before, f"{command}: the output folder changed: {sorted(_tree(out))}"

@@ -147,15 +147,16 @@ def rule_of(field: dataclasses.Field) -> Rule | None:
 def check_fields(section: Any, path: str) -> None:
     """Check every field of a section instance against its rule (``path``: ``model``, ``tasks.mnist``, ...).
 
+    A field without a rule is not checked here; the tests refuse it (``tests/config``), so a new field
+    gets its rule before it ships.
+
     Raises:
         ConfigError: the first field whose value its rule rejects.
     """
     for f in dataclasses.fields(section):
         rule = rule_of(f)
         if rule is None:
-            raise ConfigError(
-                f"{path}.{f.name}: this field has no validation rule (a bug in the config code)."
-            )
+            continue
         where = f"{path}.{f.name}" if path else f.name
         default = None if f.default is dataclasses.MISSING else f.default
         rule.check(where, getattr(section, f.name), default)

@@ -19,9 +19,9 @@ import dask
 import numpy as np
 import xarray as xr
 
-__all__ = ["TP_TRANSFORMS", "Normaliser", "fit_normaliser"]
+from climate_bnnp.config.vocab import TP_TRANSFORMS
 
-TP_TRANSFORMS = ("none", "log1p", "scale")
+__all__ = ["TP_TRANSFORMS", "Normaliser", "fit_normaliser"]
 
 ArrayLike = TypeVar("ArrayLike", np.ndarray, xr.DataArray, float)
 

