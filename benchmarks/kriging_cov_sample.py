@@ -3,7 +3,8 @@
 Both fitted per task on the context in log1p(tp) units, exactly as the baseline step does, kriging_cov with
 the model's standardised covariates (t2m, msl, u10, v10) after xyz. Samples are back-transformed with expm1
 and clipped at 0 mm; scored at the targets with the new scores. Prints per-method means and the paired
-difference (kriging_cov − kriging) ± its standard error over tasks.
+differences (method − kriging) ± their standard error over tasks; ``kriging_cov_poskernel`` is kriging_cov
+with the residual kernel over the positions only.
 
     python benchmarks/kriging_cov_sample.py --store data/sample/tasks.zarr --num-tasks 40
 """
@@ -37,13 +38,19 @@ def main(argv=None) -> int:
     parser.add_argument("--store", required=True)
     parser.add_argument("--num-tasks", type=int, default=40)
     parser.add_argument("--num-samples", type=int, default=32)
+    parser.add_argument("--split", default="test", choices=("val", "test"))
     args = parser.parse_args(argv)
     taskset = Era5TaskSet(open_task_store(args.store))
     schema = taskset.schema
-    tests = build_test_tasks(taskset, split="test", context_fraction=(0.025, 0.25), seed=69)
+    tests = build_test_tasks(taskset, split=args.split, context_fraction=(0.025, 0.25), seed=69)
     step = max(1, len(tests) // args.num_tasks)
     tests = tests[::step][: args.num_tasks]
-    rows = {m: [] for m in ("kriging", "kriging_cov")}
+    methods = {  # name: (baseline, inputs, options)
+        "kriging": ("kriging", "xyz", {}),
+        "kriging_cov": ("kriging_cov", "xyz+cov", {}),
+        "kriging_cov_poskernel": ("kriging_cov", "xyz+cov", {"kernel_columns": "position"}),
+    }
+    rows = {m: [] for m in methods}
     spent = dict.fromkeys(rows, 0.0)
     for i, test in enumerate(tests):
         task = test.task
@@ -51,13 +58,14 @@ def main(argv=None) -> int:
         cov = np.stack(
             [schema.columns(c, task.covariates, task.lat, task.lon, None)[0] for c in COVARIATES], -1
         )
-        inputs = {"kriging": xyz, "kriging_cov": np.concatenate([xyz, cov], axis=1)}
+        inputs = {"xyz": xyz, "xyz+cov": np.concatenate([xyz, cov], axis=1)}
         yc = np.log1p(task.tp_mm[test.context])
         y = task.tp_mm[test.target]
-        for method, x in inputs.items():
+        for method, (name, columns, options) in methods.items():
+            x = inputs[columns]
             start = time.perf_counter()
-            z = BASELINES[method](
-                x[test.context], yc, x[test.target], num_samples=args.num_samples, seed=69 + i
+            z = BASELINES[name](
+                x[test.context], yc, x[test.target], num_samples=args.num_samples, seed=69 + i, **options
             )
             spent[method] += time.perf_counter() - start
             s = np.clip(np.expm1(z), 0.0, None)  # (S, Nt) mm
@@ -80,8 +88,9 @@ def main(argv=None) -> int:
         if name in ("spread2", "skill2"):
             continue
         cells = [f"{m} {summarise(a[:, j])[0]:.4f}" for m, a in arrays.items()]
-        diff = summarise(arrays["kriging_cov"][:, j] - arrays["kriging"][:, j])
-        print(f"{name:11s} " + "  ".join(cells) + f"  diff {diff[0]:+.4f} ± {diff[1]:.4f}")
+        diffs = [summarise(arrays[m][:, j] - arrays["kriging"][:, j]) for m in methods if m != "kriging"]
+        diff_text = " ".join(f"{d[0]:+.4f} ± {d[1]:.4f}" for d in diffs)
+        print(f"{name:11s} " + "  ".join(cells) + f"  minus kriging: {diff_text}")
     for m, a in arrays.items():  # pooled over tasks (equal weight per task): ratio of root mean squares
         print(f"spread-skill {m}: {np.sqrt(a[:, 4].mean() / a[:, 5].mean()):.3f}")
     return 0
