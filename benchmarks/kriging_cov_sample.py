@@ -83,7 +83,7 @@ def main(argv=None) -> int:
             )
     names = ["crps_fair", "mae_mean", "mae_median", "coverage90", "spread2", "skill2", "bs0.1", "bs1", "bs5"]
     arrays = {m: np.array(r) for m, r in rows.items()}
-    print(f"{len(tests)} test tasks, S = {args.num_samples}; seconds: {spent}")
+    print(f"{len(tests)} {args.split} tasks, S = {args.num_samples}; seconds: {spent}")
     for j, name in enumerate(names):
         if name in ("spread2", "skill2"):
             continue
