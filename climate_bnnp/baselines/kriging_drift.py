@@ -7,8 +7,9 @@ the rest covariates ``c(x)``. Model, in the units of ``yc``::
     y = β₀ + βᵀ c̃(x) + g(x) + ε,    g ~ GP(0, s² · a · exp(−½ Σ_d (x_d − x'_d)² / ℓ_d²)),   ε ~ N(0, s² σ²)
 
 with ``c̃`` the covariates standardised by their context mean and std, an ARD squared-exponential kernel
-over *all* columns (positions and covariates: the residual may also vary with the covariates), and the
-drift ``β`` unknown with a flat prior. Fitting, as in regression kriging:
+over all columns (positions and covariates: the residual may also vary with the covariates;
+``kernel_columns="position"``: over the positions only, classic regression kriging), and the drift ``β``
+unknown with a flat prior. Fitting, as in regression kriging:
 
 1. ordinary least squares of ``yc`` on ``[1, c̃]``; ``s`` is the std of its residuals;
 2. ``a``, ``ℓ``, ``σ²`` maximise the marginal likelihood of those residuals
@@ -49,6 +50,8 @@ __all__ = [
 
 DEFAULT_POSITION_COLUMNS = 3
 """Leading columns of ``x`` that are positions (unit-sphere xyz); the columns after them are covariates."""
+KERNEL_COLUMNS = ("all", "position")
+"""Which columns the residual GP's kernel reads."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +63,7 @@ class DriftKriging:
         scale: ``s``, the std of the OLS residuals (units of ``yc``).
         xc: context inputs ``(Nc, D)``.
         position_columns: number of leading position columns of ``x``; the rest are covariates.
+        kernel_columns: the columns the residual GP's kernel reads: ``"all"`` or ``"position"``.
         cov_mean, cov_std: context mean and std of the covariates kept in the drift, ``(q,)`` each.
         drift_columns: indices into the columns of ``x`` of those covariates, ``(q,)``.
         beta: GLS drift coefficients on ``[1, c̃]``, ``(p,)`` (``p = q + 1``).
@@ -73,6 +77,7 @@ class DriftKriging:
     scale: float
     xc: np.ndarray
     position_columns: int
+    kernel_columns: str
     cov_mean: np.ndarray
     cov_std: np.ndarray
     drift_columns: np.ndarray
@@ -90,6 +95,9 @@ class DriftKriging:
         out[self.drift_columns - self.position_columns] = self.beta[1:] / self.cov_std
         return out
 
+    def _kernel_inputs(self, x: np.ndarray) -> np.ndarray:
+        return x if self.kernel_columns == "all" else x[:, : self.position_columns]
+
     def basis(self, x: np.ndarray) -> np.ndarray:
         """Drift basis ``[1, c̃(x)]`` at inputs ``x (n, D)``, ``(n, p)``."""
         cov = (x[:, self.drift_columns] - self.cov_mean) / self.cov_std  # (n, q)
@@ -102,13 +110,15 @@ class DriftKriging:
         for start in range(0, len(xt), PREDICT_CHUNK):
             block = slice(start, start + PREDICT_CHUNK)
             x = xt[block]
-            k_star = s2 * self.kernel(x, self.xc)  # (n, Nc), no white noise off the diagonal
+            k_star = s2 * self.kernel(
+                self._kernel_inputs(x), self._kernel_inputs(self.xc)
+            )  # (n, Nc), no noise
             h_star = self.basis(x)  # (n, p)
             mean[block] = h_star @ self.beta + k_star @ self.alpha
             v = solve_triangular(self.chol, k_star.T, lower=True)  # (Nc, n) = L⁻¹ k*
             u = h_star - k_star @ self.k_inv_h  # (n, p) = (h* − Hᵀ K⁻¹ k*)ᵀ
             var[block] = (
-                s2 * self.kernel.diag(x)
+                s2 * self.kernel.diag(self._kernel_inputs(x))
                 - np.sum(v * v, axis=0)
                 + np.einsum("ip,pq,iq->i", u, self.gls_cov, u)
             )
@@ -127,7 +137,12 @@ def _drift_columns(xc: np.ndarray, position_columns: int) -> tuple[np.ndarray, n
 
 
 def fit_drift_kriging(
-    xc: np.ndarray, yc: np.ndarray, *, position_columns: int = DEFAULT_POSITION_COLUMNS, **options
+    xc: np.ndarray,
+    yc: np.ndarray,
+    *,
+    position_columns: int = DEFAULT_POSITION_COLUMNS,
+    kernel_columns: str = "all",
+    **options,
 ) -> DriftKriging:
     """Fit kriging with external drift on one context.
 
@@ -136,6 +151,8 @@ def fit_drift_kriging(
         yc: context targets ``(Nc,)`` (not constant; see :func:`kriging_cov_moments`).
         position_columns: number of leading position columns (``min(position_columns, D)`` are used;
             with ``D ≤ position_columns`` there is no covariate and the drift is the intercept).
+        kernel_columns: ``"all"`` (default): the residual GP's ARD kernel reads positions and covariates;
+            ``"position"``: positions only (classic regression kriging / KED: covariates in the drift only).
         options: keyword arguments of :func:`climate_bnnp.baselines.kriging.fit_gp` for the residual GP
             (``optimize``, ``lengthscale``, ``amplitude``, ``noise``, ``ard``, ``num_restarts``, ``max_iter``,
             ``max_fit_points``, ``seed``); variances in units of ``s²``.
@@ -154,8 +171,13 @@ def fit_drift_kriging(
     beta_ols = np.linalg.lstsq(basis, yc, rcond=None)[0]
     resid = yc - basis @ beta_ols
     scale = float(resid.std()) or 1.0  # what normalize_y divides by in fit_gp
-    kernel = fit_gp(xc, resid, **options).kernel_
-    big_k = scale**2 * kernel(xc)  # (Nc, Nc), white noise on the diagonal
+    if kernel_columns not in KERNEL_COLUMNS:
+        raise ValueError(f"kernel_columns must be one of {KERNEL_COLUMNS}, got {kernel_columns!r}.")
+    xk = xc if kernel_columns == "all" else xc[:, :position_columns]
+    if xk.shape[1] == 0:
+        raise ValueError("kernel_columns='position' needs position_columns >= 1.")
+    kernel = fit_gp(xk, resid, **options).kernel_
+    big_k = scale**2 * kernel(xk)  # (Nc, Nc), white noise on the diagonal
     big_k[np.diag_indices_from(big_k)] += scale**2 * JITTER
     factor = cho_factor(big_k, lower=True)
     k_inv_h = cho_solve(factor, basis)  # (Nc, p)
@@ -167,6 +189,7 @@ def fit_drift_kriging(
         scale=scale,
         xc=xc,
         position_columns=position_columns,
+        kernel_columns=kernel_columns,
         cov_mean=cov_mean,
         cov_std=cov_std,
         drift_columns=columns,
@@ -184,6 +207,7 @@ def kriging_cov_moments(
     xt: np.ndarray,
     *,
     position_columns: int = DEFAULT_POSITION_COLUMNS,
+    kernel_columns: str = "all",
     min_std: float = MIN_STD,
     **options,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -194,13 +218,17 @@ def kriging_cov_moments(
             (the covariates standardised as the model sees them, or raw: the drift is linear, the kernel's
             lengthscales are fitted per column).
         position_columns: leading position columns (default 3: unit-sphere xyz).
+        kernel_columns: ``"all"`` or ``"position"``, see :func:`fit_drift_kriging`.
         min_std: floor of the std (units of ``yc``). A constant context gives that constant and ``min_std``.
         options: :func:`climate_bnnp.baselines.kriging.fit_gp` keywords for the residual GP.
     """
     xc, yc, xt = check_inputs(xc, yc, xt)
     if np.ptp(yc) == 0:
         return np.full(len(xt), yc[0]), np.full(len(xt), float(min_std))
-    mean, var = fit_drift_kriging(xc, yc, position_columns=position_columns, **options).moments(xt)
+    fit = fit_drift_kriging(
+        xc, yc, position_columns=position_columns, kernel_columns=kernel_columns, **options
+    )
+    mean, var = fit.moments(xt)
     return mean, np.maximum(np.sqrt(np.clip(var, 0.0, None)), min_std)
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "brier_score_ensemble",
     "exceedance_probability",
     "mae_of_median",
+    "pooled_spread_skill_ratio",
     "spread_skill",
     "spread_skill_ratio",
     "twcrps_samples",
@@ -89,6 +90,29 @@ def spread_skill_ratio(y, samples, *, mask=None, axis: Axis = -1) -> float | np.
     spread, skill = spread_skill(y, samples, mask=mask, axis=axis)
     with np.errstate(divide="ignore", invalid="ignore"):
         return scalar_or_array(np.asarray(spread) / np.asarray(skill))
+
+
+def pooled_spread_skill_ratio(spread, skill, num_points=None) -> float:
+    """Spread–skill ratio of several tasks pooled: ``sqrt(Σ_t w_t spread_t² / Σ_t w_t skill_t²)``.
+
+    Args:
+        spread, skill: per-task values of :func:`spread_skill`, ``(T,)`` each.
+        num_points: per-task number of valid points ``(T,)`` as weights (then the result equals
+            :func:`spread_skill_ratio` over all points of all tasks); None: equal weights.
+
+    Returns:
+        A float; NaN if any task's spread or skill is NaN.
+    """
+    spread2 = as_float_array(spread, "spread").ravel() ** 2
+    skill2 = as_float_array(skill, "skill").ravel() ** 2
+    w = np.ones_like(spread2) if num_points is None else as_float_array(num_points, "num_points").ravel()
+    if not spread2.shape == skill2.shape == w.shape or spread2.size == 0:
+        raise ValueError(
+            f"spread, skill, num_points: expected one value per task each, got sizes {spread2.size}, "
+            f"{skill2.size}, {w.size}"
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.sqrt(np.sum(w * spread2) / np.sum(w * skill2)))
 
 
 def exceedance_probability(samples, threshold: float) -> np.ndarray:

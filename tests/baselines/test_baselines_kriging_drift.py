@@ -14,13 +14,15 @@ from climate_bnnp.baselines import (
 )
 
 
-def _ked_oracle(xc, yc, xt, drift_cols, lengthscale, amplitude, noise):
+def _ked_oracle(xc, yc, xt, drift_cols, lengthscale, amplitude, noise, kernel_cols=None):
     """Universal kriging by the Lagrange system [[K, H], [H^T, 0]] [w; l] = [k*; h*] per target, with the raw
     covariates as drift basis; kernel variances in units of s^2, s the std of the OLS residuals."""
     h_c = np.column_stack([np.ones(len(xc)), xc[:, drift_cols]])
     h_t = np.column_stack([np.ones(len(xt)), xt[:, drift_cols]])
     resid = yc - h_c @ np.linalg.lstsq(h_c, yc, rcond=None)[0]
     s2 = resid.std() ** 2
+    if kernel_cols is not None:
+        xc, xt = xc[:, kernel_cols], xt[:, kernel_cols]
     ell = np.broadcast_to(np.asarray(lengthscale, dtype=float), (xc.shape[1],))
 
     def cov(a, b):
@@ -59,6 +61,17 @@ def test_fixed_hyperparameters_equal_the_lagrange_kriging_system(rng, lengthscal
     mean_o, std_o = _ked_oracle(xc[:, :3], yc, xt[:, :3], [], 0.8, 1.3, 0.05)
     np.testing.assert_allclose(mean, mean_o, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(std, std_o, rtol=1e-6, atol=1e-7)
+
+
+def test_kernel_over_positions_only(rng):
+    xc, yc, xt = _inputs(rng)
+    kw = dict(lengthscale=[0.5, 1.3, 2.0], amplitude=1.3, noise=0.05)
+    mean, std = kriging_cov_moments(xc, yc, xt, optimize=False, kernel_columns="position", **kw)
+    mean_o, std_o = _ked_oracle(xc, yc, xt, [3, 4], **kw, kernel_cols=[0, 1, 2])
+    np.testing.assert_allclose(mean, mean_o, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(std, std_o, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="kernel_columns must be one of"):
+        kriging_cov_moments(xc, yc, xt, kernel_columns="covariates")
 
 
 def test_drift_uncertainty_grows_away_from_the_context_covariates(rng):

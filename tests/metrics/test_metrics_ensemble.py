@@ -14,6 +14,7 @@ from climate_bnnp.metrics import (
     crps_samples,
     exceedance_probability,
     mae_of_median,
+    pooled_spread_skill_ratio,
     spread_skill,
     spread_skill_ratio,
     twcrps_samples,
@@ -52,6 +53,21 @@ def test_spread_skill_ratio_is_one_for_a_calibrated_ensemble(num_members):
     x_narrow = mu + 0.5 * s * rng.standard_normal((num_members, num_points))
     expected = math.sqrt((num_members + 1) / num_members / 4 / (1 + 1 / (4 * num_members)))
     assert spread_skill_ratio(y, x_narrow) == pytest.approx(expected, rel=0.04)
+
+
+def test_pooled_spread_skill_equals_the_ratio_over_all_points():
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=(6, 4, 30)), rng.normal(size=(4, 30))
+    y[1, :12] = np.nan  # tasks of different sizes
+    spread, skill = spread_skill(y, x)
+    counts = (~np.isnan(y)).sum(-1)
+    pooled = pooled_spread_skill_ratio(spread, skill, counts)
+    assert pooled == pytest.approx(spread_skill_ratio(y, x, axis=None), rel=1e-12)
+    assert pooled_spread_skill_ratio(spread, skill) == pytest.approx(
+        math.sqrt(np.mean(spread**2) / np.mean(skill**2)), rel=1e-12
+    )
+    with pytest.raises(ValueError, match="one value per task"):
+        pooled_spread_skill_ratio(spread, skill[:2])
 
 
 def test_spread_skill_nan_and_errors():
