@@ -18,9 +18,9 @@ task (the values of the ``by`` coordinate along ``dim``):
   ensemble); ``crps_fair``: the fair (unbiased) ensemble CRPS, the one to compare methods by;
 * ``twcrps``: the fair threshold-weighted CRPS of heavy rain, weight on amounts above
   :data:`HEAVY_RAIN_MM` (chaining function ``max(x, t)``);
-* ``spread2``, ``skill2``: the mean ensemble variance with the ``(S+1)/S`` correction and the mean squared
-  error of the ensemble mean (WeatherBench 2's spread–skill; :func:`compare_methods` pools them into the
-  ratio ``sqrt(Σ spread2 / Σ skill2)``, ≈ 1 when calibrated);
+* ``spread``, ``skill``: the ensemble spread with the ``(S+1)/S`` correction and the RMSE of the ensemble
+  mean (WeatherBench 2's spread–skill; :func:`compare_methods` pools them into the ratio
+  ``sqrt(Σ n spread² / Σ n skill²)`` over the tasks' targets, ≈ 1 when calibrated);
 * ``coverage90``: the probability that the randomised PIT lies in the central 90 % interval: ties at the
   interval ends (e.g. a dry truth among zero draws) count only in proportion, so a calibrated S-member
   ensemble gives 0.90 for every S, point mass at 0 mm or not;
@@ -45,7 +45,13 @@ import xarray as xr
 from climate_bnnp.likelihoods.predictive import PredictiveLikelihood, get_likelihood
 from climate_bnnp.metrics.calibration import central_coverage_from_pit, pit_histogram, pit_interval
 from climate_bnnp.metrics.density import nll_mixture, ppd_mixture
-from climate_bnnp.metrics.ensemble import brier_score_ensemble, mae_of_median, spread_skill, twcrps_samples
+from climate_bnnp.metrics.ensemble import (
+    brier_score_ensemble,
+    mae_of_median,
+    pooled_spread_skill_ratio,
+    spread_skill,
+    twcrps_samples,
+)
 from climate_bnnp.metrics.scores import crps_samples, summarise
 
 __all__ = [
@@ -79,8 +85,7 @@ def _task_scores(
     out["crps"] = float(np.mean(crps_samples(y, samples)))
     out["crps_fair"] = float(np.mean(crps_samples(y, samples, fair=True)))
     out["twcrps"] = float(np.mean(twcrps_samples(y, samples, HEAVY_RAIN_MM, fair=True)))
-    spread, skill = spread_skill(y, samples)
-    out["spread2"], out["skill2"] = float(spread) ** 2, float(skill) ** 2
+    out["spread"], out["skill"] = (float(v) for v in spread_skill(y, samples))
     lo, hi = pit_interval(y, samples)
     out["coverage90"] = float(central_coverage_from_pit(lo, hi, 0.9))
     briers = brier_score_ensemble(y, samples, (wet, *BRIER_THRESHOLDS_MM))  # (T,)
@@ -236,10 +241,9 @@ def compare_methods(
                     mean, se = summarise(ds[name].values[tasks])
                     table.setdefault(f"{name}_mean", np.full(shape, np.nan))[i, j] = mean
                     table.setdefault(f"{name}_se", np.full(shape, np.nan))[i, j] = se
-            if "spread2" in ds:  # pooled over the group's tasks, weighted by their targets
-                w = ds["num_targets"].values[tasks]
-                ratio = np.sqrt(
-                    np.sum(w * ds["spread2"].values[tasks]) / np.sum(w * ds["skill2"].values[tasks])
+            if "spread" in ds:  # pooled over the group's tasks, weighted by their targets
+                ratio = pooled_spread_skill_ratio(
+                    ds["spread"].values[tasks], ds["skill"].values[tasks], ds["num_targets"].values[tasks]
                 )
                 table.setdefault("spread_skill_mean", np.full(shape, np.nan))[i, j] = ratio
                 table.setdefault("spread_skill_se", np.full(shape, np.nan))[i, j] = np.nan

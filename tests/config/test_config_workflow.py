@@ -45,7 +45,8 @@ def test_a_users_file_inherits_nothing_from_the_demo(tmp_path):
         == ExperimentConfig().model.inf_hidden_dims
         != tuple(demo["model"]["inf_hidden_dims"])
     )
-    assert config.data.held_out_bbox is None and demo["data"]["held_out_bbox"] is not None
+    assert config.data.held_out_country == ExperimentConfig().data.held_out_country
+    assert config.data.held_out_country != demo["data"]["held_out_country"]
     # what the old merge did (the demo under the user's file) gives the trap the issue describes
     with pytest.raises(ConfigError, match=r"bernoulli_gamma' predicts tp >= 0.*tp_transform 'none'"):
         config_from_dict(ExperimentConfig, merge_config(demo, USER))

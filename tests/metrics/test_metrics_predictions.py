@@ -57,8 +57,8 @@ def test_scores_match_scoringrules_scipy_and_hand_computation():
         )
         assert float(out["mae_median"][t]) == pytest.approx(np.abs(y - np.median(s, axis=0)).mean())
         m = s.shape[0]
-        assert float(out["spread2"][t]) == pytest.approx((m + 1) / m * s.var(axis=0, ddof=1).mean())
-        assert float(out["skill2"][t]) == pytest.approx(((s.mean(0) - y) ** 2).mean())
+        assert float(out["spread"][t]) ** 2 == pytest.approx((m + 1) / m * s.var(axis=0, ddof=1).mean())
+        assert float(out["skill"][t]) ** 2 == pytest.approx(((s.mean(0) - y) ** 2).mean())
         # coverage: each truth's rank r among the draws (no ties here) puts its PIT uniformly on
         # [r/(S+1), (r+1)/(S+1)]; count the part of that interval inside [0.05, 0.95]
         r = (s < y).sum(0)
@@ -90,7 +90,7 @@ def test_scores_on_a_grid_read_without_reshaping_and_pooled_spread_skill():
         np.testing.assert_allclose(on_grid[name].values, flat[name].values, rtol=1e-12)
     summary = compare_methods({"a": flat}, xr.DataArray(["g"] * 4, dims="task"), reference="a")
     n = flat["num_targets"].values
-    ratio = np.sqrt((n * flat["spread2"].values).sum() / (n * flat["skill2"].values).sum())
+    ratio = np.sqrt((n * flat["spread"].values ** 2).sum() / (n * flat["skill"].values ** 2).sum())
     assert float(summary["spread_skill_mean"].sel(model="a", group="g")) == pytest.approx(ratio)
 
 
