@@ -112,6 +112,8 @@ def test_a_committed_checkpoint_gives_the_same_inputs_and_predictions(monkeypatc
     hand = _hand_rff(lat.ravel(), lon.ravel(), expected["fourier_frequencies"]["rff3"])
     np.testing.assert_allclose(x[:, 3:27], hand, rtol=0, atol=1e-12)
     out = predict(checkpoint, ds, **expected["predict"])
+    f = out["f_normalised"].values.reshape(8, -1)  # the network's draws, in model units
+    np.testing.assert_allclose(f, expected["f_normalised"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(out["mean"].values.ravel(), expected["mean"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(out["std"].values.ravel(), expected["std"], rtol=0, atol=1e-12)
 
