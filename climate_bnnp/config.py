@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 
 __all__ = [
+    "ContextFeaturesConfig",
     "ModelConfig",
     "TaskConfig",
     "MnistConfig",
@@ -52,6 +53,43 @@ def _require_positive(where: str, value: Any, alternative: str = "") -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContextFeaturesConfig:
+    """Leave-one-out kernel features of the context appended to the BNN's inputs (``model.context_features``;
+    see :mod:`climate_bnnp.layers.context_features`).
+
+    Attributes:
+        position_dims: distances are measured on the first ``position_dims`` input columns (3 for the ERA5
+            schema's leading ``xyz``: chordal distance, 1° of arc ≈ 0.01745; 1 for 1-D toy tasks).
+        scales: initial kernel length scales, in the position columns' units (one feature group each).
+        channels: per scale, any of ``density`` (log(1 + kernel density)), ``value`` (kernel-weighted mean of
+            the context values) and ``wet`` (kernel-weighted fraction of positive context values).
+        learn_scales: whether the length scales are meta-learned (log-parameterised).
+    """
+
+    position_dims: int = 1
+    scales: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
+    channels: tuple[Literal["density", "value", "wet"], ...] = ("density", "value", "wet")
+    learn_scales: bool = True
+
+    def __post_init__(self) -> None:
+        _require_positive("model.context_features.position_dims", self.position_dims)
+        if not self.scales or not all(
+            isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and s > 0
+            for s in self.scales
+        ):
+            raise ConfigError(
+                f"model.context_features.scales: got {self.scales!r}; expected a non-empty list of positive "
+                "length scales in the position columns' units (e.g. [0.0175, 0.035, 0.07, 0.14] for 1, 2, 4, "
+                "8 degrees on the unit sphere)."
+            )
+        if not self.channels or len(set(self.channels)) != len(self.channels):
+            raise ConfigError(
+                f"model.context_features.channels: got {self.channels!r}; expected a non-empty list of "
+                "distinct channels from density, value, wet."
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelConfig:
     """Architecture of a BNNP-family model.
 
@@ -77,6 +115,8 @@ class ModelConfig:
             ``exact_final_layer=False``).
         attn_width, attn_heads, attn_layers: transformer sizes (AttnBNNP inference nets, BNAM blocks).
         seed: seed of the random subset in the boundary layer of the rho knob.
+        context_features: leave-one-out kernel features of the context appended to the inputs of every
+            point (:class:`ContextFeaturesConfig`; ``kind: bnnp`` only); None: the inputs alone.
     """
 
     kind: Literal["bnnp", "attn_bnnp", "bnam"] = "bnnp"
@@ -97,6 +137,7 @@ class ModelConfig:
     attn_heads: int = 4
     attn_layers: int = 2
     seed: int = 0
+    context_features: ContextFeaturesConfig | None = None
 
     def __post_init__(self) -> None:
         for name in ("dim_x", "dim_y", "attn_width", "attn_heads", "attn_layers"):
@@ -129,6 +170,17 @@ class ModelConfig:
                 "model.likelihood 'bernoulli_gamma' needs exact_final_layer: false (got true): its final "
                 "layer outputs (logit pi, shape, scale), not the targets, so there is no conjugate final "
                 "layer; set exact_final_layer: false or use likelihood: gaussian."
+            )
+        features = self.context_features
+        if features is not None and self.kind != "bnnp":
+            raise ConfigError(
+                f"model.context_features is supported for kind 'bnnp' only, got kind {self.kind!r}; "
+                "set kind: bnnp or remove context_features."
+            )
+        if features is not None and features.position_dims > self.dim_x:
+            raise ConfigError(
+                f"model.context_features.position_dims ({features.position_dims}) exceeds model.dim_x "
+                f"({self.dim_x}); distances are measured on the first position_dims input columns."
             )
 
 
