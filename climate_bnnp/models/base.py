@@ -30,6 +30,12 @@ class TaskWeights(list):
         super().__init__(weights)
         self.context = context
 
+    def __getitem__(self, index):
+        """A layer's weights, or for a slice (e.g. the first layers) a :class:`TaskWeights` with the same
+        context."""
+        item = super().__getitem__(index)
+        return TaskWeights(item, self.context) if isinstance(index, slice) else item
+
 
 @dataclass
 class WeightSample:
