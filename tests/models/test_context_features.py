@@ -14,6 +14,7 @@ from climate_bnnp.config import ConfigError, ContextFeaturesConfig, ModelConfig
 from climate_bnnp.layers import ContextFeatures
 from climate_bnnp.layers.context_features import DENSITY_EPS
 from climate_bnnp.models import BNNP, TaskWeights
+from climate_bnnp.prediction.engine import decode_points, sample_task_weights
 
 SCALES = (0.15, 0.4)
 FEATURES = ContextFeaturesConfig(position_dims=2, scales=SCALES)
@@ -183,3 +184,17 @@ def test_config_errors_say_what_to_do():
         ContextFeaturesConfig(channels=("value", "value"))
     with pytest.raises(ValueError, match="first 2 input columns"):
         ContextFeatures(FEATURES, dim_y=1)(torch.zeros(1, 3, 1), None)
+
+
+def test_the_prediction_engine_decodes_in_chunks_against_the_whole_context():
+    model = _model("bernoulli_gamma").eval()
+    xc, yc, xt = _task(nc=19, nt=11, batch=1)
+    weights = sample_task_weights(
+        model, xc[0].numpy(), yc[0, :, 0].numpy(), num_samples=3, seed=7, context_chunk_size=4
+    )
+    got = decode_points(model, weights, xt[0].numpy(), chunk_size=3)  # (S, Nt, 3)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        sample = model.sample_weights(xc, yc, num_samples=3)
+        want = model.decode(sample.weights, xt)[:, 0]
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-10)
