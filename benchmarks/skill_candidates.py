@@ -33,7 +33,7 @@ from climate_bnnp.steps.evaluate import _scores
 RESULTS = Path(__file__).parent / "results"
 JSON_PATH = RESULTS / "skill_candidates.json"
 MD_PATH = RESULTS / "skill_candidates.md"
-SCORES = ("crps", "mae", "brier")
+SCORES = ("crps", "mae", "brier_rain")
 
 
 def _child_cpu_seconds() -> float:
@@ -64,6 +64,8 @@ def _summary(scores: xr.Dataset, base: xr.Dataset | None) -> dict:
             values = scores[name].values[tasks]
             row[name] = [float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values)))]
             if base is not None:
+                if not np.array_equal(scores["num_targets"].values, base["num_targets"].values):
+                    raise ValueError("the candidate and the base were scored on other tasks; pair like with like.")
                 diff = values - base[name].values[tasks]
                 row[f"{name}_diff"] = [float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))]
         out[protocol] = row
@@ -87,8 +89,10 @@ def run(args: argparse.Namespace) -> None:
     else:  # trained already (same command), its CPU time measured from outside
         train_cpu = 60 * args.trained_cpu_minutes
     train_wall = time.perf_counter() - start
-    predict_cpu = _step(["predict-tasks", *common, "--checkpoint", str(checkpoint),
-                         "--out", str(predictions), "--threads", "1"])  # fmt: skip
+    predict_cpu = None  # an existing prediction store of a checkpoint trained already is scored as it is
+    if args.trained_cpu_minutes is None or not (predictions / "zarr.json").exists():
+        predict_cpu = _step(["predict-tasks", *common, "--checkpoint", str(checkpoint),
+                             "--out", str(predictions), "--threads", "1"])  # fmt: skip
     scores = _task_scores(predictions)
     base = None if args.base is None else _task_scores(Path(args.workdir) / args.base / "predictions.zarr")
     records = json.loads(JSON_PATH.read_text()) if JSON_PATH.exists() else {}
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> None:
         "train": config_to_dict(config.train),
         "train_cpu_minutes": train_cpu / 60,
         "train_wall_minutes": train_wall / 60,
-        "predict_cpu_minutes": predict_cpu / 60,
+        "predict_cpu_minutes": None if predict_cpu is None else predict_cpu / 60,
         "base": args.base,
         "val": _summary(scores, base),
     }
@@ -114,11 +118,11 @@ def write_table(records: dict) -> None:
     lines = [
         "# BNNP candidates on the validation split (sample pipeline)",
         "",
-        "Written by `benchmarks/skill_candidates.py` (see its docstring for the commands). Scores are means",
-        "± standard errors over the validation tasks (CRPS and MAE in mm, Brier of rain); `Δ` is the paired",
-        "difference candidate − base over the same tasks (negative: the candidate is better). Training CPU",
-        "minutes: process time of `climate-bnnp train --threads 1` (the machine was shared, so wall time is",
-        "longer).",
+        "Written by `benchmarks/skill_candidates.py` (see its docstring for the commands). Scores are",
+        "means ± standard errors over the validation tasks (CRPS and MAE in mm, Brier of rain > 0.1 mm);",
+        "`Δ` is the paired difference candidate − base over the same tasks (negative: the candidate is",
+        "better). Training CPU minutes: process time of `climate-bnnp train --threads 1` (the machine was",
+        "shared, so wall time is longer).",
         "",
         "| candidate | protocol | train CPU min | CRPS | Δ CRPS | MAE | Δ MAE | Brier | Δ Brier |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -129,7 +133,7 @@ def write_table(records: dict) -> None:
             lines.append(
                 f"| {name} | {protocol} ({row['num_tasks']}) | {rec['train_cpu_minutes']:.1f} | "
                 f"{_fmt(row['crps'])} | {diffs[0]} | {_fmt(row['mae'])} | {diffs[1]} | "
-                f"{_fmt(row['brier'])} | {diffs[2]} |"
+                f"{_fmt(row['brier_rain'])} | {diffs[2]} |"
             )
     lines += ["", "Configs (model section differences from the sample pipeline are in the JSON file):", ""]
     lines += [f"- `{name}`: `{rec['config']}` (base: {rec['base'] or '—'})" for name, rec in records.items()]
