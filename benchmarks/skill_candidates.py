@@ -65,7 +65,7 @@ def _summary(scores: xr.Dataset, base: xr.Dataset | None) -> dict:
             row[name] = [float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values)))]
             if base is not None:
                 if not np.array_equal(scores["num_targets"].values, base["num_targets"].values):
-                    raise ValueError("the candidate and the base were scored on other tasks; pair like with like.")
+                    raise ValueError("the candidate and the base were scored on other tasks or cells.")
                 diff = values - base[name].values[tasks]
                 row[f"{name}_diff"] = [float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))]
         out[protocol] = row
