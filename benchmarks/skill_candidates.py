@@ -9,9 +9,14 @@ entry per candidate name) and the table ``benchmarks/results/skill_candidates.md
 
 Usage (the task store from ``snakemake data/sample/tasks.zarr/zarr.json --configfile <val config>``)::
 
-    python benchmarks/skill_candidates.py run --name base --config runs/base.yaml
-    python benchmarks/skill_candidates.py run --name ctx --config configs/sample_context.yaml --base base
+    python benchmarks/skill_candidates.py run --name base --config benchmarks/skill_configs/base.yaml
+    python benchmarks/skill_candidates.py run --name ctx4 --base base \\
+        --config benchmarks/skill_configs/ctx4.yaml
     python benchmarks/skill_candidates.py table
+
+The candidates without the RFF features (``*_norff``, ``data.name: sample_norff``) need their own task store
+(``snakemake data/sample_norff/tasks.zarr/zarr.json --configfile benchmarks/skill_configs/ctx4_norff.yaml``)
+and ``--store data/sample_norff/tasks.zarr``; the paired scores check that the tasks and cells are the same.
 """
 
 from __future__ import annotations
@@ -98,6 +103,7 @@ def run(args: argparse.Namespace) -> None:
     records = json.loads(JSON_PATH.read_text()) if JSON_PATH.exists() else {}
     records[args.name] = {
         "config": str(args.config),
+        "data": config_to_dict(config.data),
         "model": config_to_dict(config.model),
         "train": config_to_dict(config.train),
         "train_cpu_minutes": train_cpu / 60,
