@@ -142,7 +142,10 @@ def write_table(records: dict) -> None:
                 f"{_fmt(row['brier_rain'])} | {diffs[2]} |"
             )
     lines += ["", "Configs (model section differences from the sample pipeline are in the JSON file):", ""]
-    lines += [f"- `{name}`: `{rec['config']}` (base: {rec['base'] or '—'})" for name, rec in records.items()]
+    lines += [
+        f"- `{name}`: `{rec['config']}` (base: {rec['base'] or '—'})" + (f"; {rec['note']}" if "note" in rec else "")
+        for name, rec in records.items()
+    ]
     MD_PATH.write_text("\n".join(lines) + "\n")
 
 
