@@ -141,11 +141,10 @@ def write_table(records: dict) -> None:
                 f"{_fmt(row['crps'])} | {diffs[0]} | {_fmt(row['mae'])} | {diffs[1]} | "
                 f"{_fmt(row['brier_rain'])} | {diffs[2]} |"
             )
-    lines += ["", "Configs (model section differences from the sample pipeline are in the JSON file):", ""]
-    lines += [
-        f"- `{name}`: `{rec['config']}` (base: {rec['base'] or '—'})" + (f"; {rec['note']}" if "note" in rec else "")
-        for name, rec in records.items()
-    ]
+    lines += ["", "Configs (the JSON file has each run's data, model and train sections):", ""]
+    for name, rec in records.items():
+        note = f"; {rec['note']}" if "note" in rec else ""
+        lines.append(f"- `{name}`: `{rec['config']}` (base: {rec['base'] or '—'}){note}")
     MD_PATH.write_text("\n".join(lines) + "\n")
 
 
