@@ -21,6 +21,7 @@ from .engine import (
 )
 from .rules import DEVICE_PATTERN, ConfigError
 from .sections import (
+    ContextFeaturesConfig,
     DataConfig,
     DistributedConfig,
     ExperimentConfig,
@@ -40,6 +41,7 @@ from .vocab import (
 )
 
 __all__ = [
+    "ContextFeaturesConfig",
     "ModelConfig",
     "TaskConfig",
     "MnistConfig",

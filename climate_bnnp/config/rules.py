@@ -28,11 +28,13 @@ __all__ = [
     "show",
     "did_you_mean",
     "choice",
+    "subset",
     "COUNT",
     "COUNT_OR_ZERO",
     "COUNTS",
     "SEED",
     "POSITIVE",
+    "POSITIVES",
     "NOISE_FLOOR",
     "FRACTION",
     "OPEN_FRACTION",
@@ -183,6 +185,18 @@ def choice(options: Sequence[str]) -> Rule:
     )
 
 
+def subset(options: Sequence[str]) -> Rule:
+    """A non-empty list of distinct members of ``options``."""
+    return Rule(
+        accepted=f"a non-empty list of distinct values from {', '.join(options)}",
+        example=f"[{options[0]}]",
+        bad=([], ["nonsense"], [options[0], options[0]], options[0]),
+        test=lambda v: (
+            isinstance(v, tuple) and len(v) > 0 and len(set(v)) == len(v) and set(v) <= set(options)
+        ),
+    )
+
+
 COUNT = Rule(
     accepted="a positive integer (>= 1)",
     example="4",
@@ -200,6 +214,12 @@ COUNTS = Rule(
     example="[64, 64]",
     bad=([64, 0], [-1], 64),
     test=lambda v: isinstance(v, tuple) and all(_integer(d) and d >= 1 for d in v),
+)
+POSITIVES = Rule(
+    accepted="a non-empty list of finite numbers > 0",
+    example="[0.0175, 0.035]",
+    bad=([], [0.1, 0.0], [-1.0], 0.1),
+    test=lambda v: isinstance(v, tuple) and len(v) > 0 and all(_number(x) and x > 0 for x in v),
 )
 POSITIVE = Rule(
     accepted="a finite number > 0",

@@ -18,6 +18,7 @@ from .vocab import (
     ACTIVATIONS,
     BACKENDS,
     BASELINE_TP_TRANSFORMS,
+    CONTEXT_CHANNELS,
     DTYPES,
     EVAL_SPLITS,
     LIKELIHOODS,
@@ -35,6 +36,7 @@ from .vocab import (
 )
 
 __all__ = [
+    "ContextFeaturesConfig",
     "ModelConfig",
     "TaskConfig",
     "MnistConfig",
@@ -58,6 +60,27 @@ class _Section:
 
     def _check_together(self) -> None:
         """Rules that tie several fields together (none by default)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContextFeaturesConfig(_Section):
+    """Leave-one-out kernel features of the context appended to the BNN's inputs (``model.context_features``;
+    see :mod:`climate_bnnp.layers.context_features`).
+
+    Attributes:
+        position_dims: distances are measured on the first ``position_dims`` input columns (3 for the ERA5
+            schema's leading ``xyz``: chordal distance, 1° of arc ≈ 0.01745; 1 for 1-D toy tasks).
+        scales: initial kernel length scales, in the position columns' units (one feature group each).
+        channels: per scale, any of ``density`` (log(1 + kernel density)), ``value`` (kernel-weighted mean of
+            the context values) and ``wet`` (kernel-weighted fraction of positive context values).
+        learn_scales: whether the length scales are meta-learned (log-parameterised).
+    """
+
+    PATH: ClassVar[str] = "model.context_features"
+    position_dims: int = setting(R.COUNT, 1)
+    scales: tuple[float, ...] = setting(R.POSITIVES, (0.05, 0.1, 0.2, 0.4))
+    channels: tuple[str, ...] = setting(R.subset(CONTEXT_CHANNELS), CONTEXT_CHANNELS)
+    learn_scales: bool = setting(R.FLAG, True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +109,8 @@ class ModelConfig(_Section):
             ``exact_final_layer=False``).
         attn_width, attn_heads, attn_layers: transformer sizes (AttnBNNP inference nets, BNAM blocks).
         seed: seed of the random subset in the boundary layer of the rho knob.
+        context_features: leave-one-out kernel features of the context appended to the inputs of every
+            point (:class:`ContextFeaturesConfig`; ``kind: bnnp`` only); None: the inputs alone.
     """
 
     PATH: ClassVar[str] = "model"
@@ -109,8 +134,20 @@ class ModelConfig(_Section):
     attn_heads: int = setting(R.COUNT, 4)
     attn_layers: int = setting(R.COUNT, 2)
     seed: int = setting(R.SEED, 0)
+    context_features: ContextFeaturesConfig | None = setting(R.SECTION.or_null("the inputs alone"), None)
 
     def _check_together(self) -> None:
+        features = self.context_features
+        if features is not None and self.kind != "bnnp":
+            raise ConfigError(
+                f"model.context_features is supported for kind 'bnnp' only, got kind {self.kind!r}; "
+                "set kind: bnnp or remove context_features."
+            )
+        if features is not None and features.position_dims > self.dim_x:
+            raise ConfigError(
+                f"model.context_features.position_dims ({features.position_dims}) exceeds model.dim_x "
+                f"({self.dim_x}); distances are measured on the first position_dims input columns."
+            )
         if self.noise_bound is not None and not self.noise_init < self.noise_bound:
             raise ConfigError(
                 f"model.noise_init ({self.noise_init}) must be below model.noise_bound ({self.noise_bound}); "

@@ -36,6 +36,8 @@ MODEL_KINDS = ("bnnp", "attn_bnnp", "bnam")
 ACTIVATIONS = ("relu", "tanh", "silu", "gelu", "identity")
 """``model.activation``: the keys of :data:`climate_bnnp.layers.networks.ACTIVATIONS`."""
 PRIOR_TYPES = ("full", "diagonal")
+"""Prior covariance structures of the amortised layers."""
+CONTEXT_CHANNELS = ("density", "value", "wet")
 """``model.prior_type``: unit-wise full covariance or diagonal."""
 LIKELIHOODS = ("gaussian", "bernoulli_gamma")
 """``model.likelihood``: the observation models of :mod:`climate_bnnp.likelihoods`."""

@@ -1,6 +1,7 @@
 """Torch building blocks: priors, the amortised linear layer, Gaussian algebra, inference networks."""
 
 from .amortised import AmortisedLinear, LayerPosterior, NaturalParams, accumulate_natural
+from .context_features import ContextFeatures, ContextSet, context_feature_width
 from .gaussian import (
     JitterLog,
     cholesky_with_inverse,
@@ -18,6 +19,9 @@ __all__ = [
     "LayerPosterior",
     "NaturalParams",
     "accumulate_natural",
+    "ContextFeatures",
+    "ContextSet",
+    "context_feature_width",
     "JitterLog",
     "cholesky_with_inverse",
     "gaussian_kl",

@@ -2,7 +2,7 @@
 
 from ..config import ModelConfig
 from .attn_bnnp import AttnBNNP
-from .base import AmortisedModel, AmortisedNetwork, BNNPOutput, WeightSample
+from .base import AmortisedModel, AmortisedNetwork, BNNPOutput, TaskWeights, WeightSample
 from .bnam import BNAM
 from .bnnp import BNNP
 
@@ -13,6 +13,7 @@ __all__ = [
     "BNAM",
     "BNNP",
     "BNNPOutput",
+    "TaskWeights",
     "WeightSample",
     "MODELS",
     "build_model",

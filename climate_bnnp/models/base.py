@@ -13,19 +13,36 @@ import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig
-from ..layers import MLP, AmortisedLinear, JitterLog, learnable_weight_masks
+from ..layers import MLP, AmortisedLinear, ContextSet, JitterLog, learnable_weight_masks
 from ..likelihoods import Likelihood, build_likelihood
 
-__all__ = ["AmortisedModel", "AmortisedNetwork", "BNNPOutput", "LayerSpec", "WeightSample"]
+__all__ = ["AmortisedModel", "AmortisedNetwork", "BNNPOutput", "LayerSpec", "TaskWeights", "WeightSample"]
 
 LayerSpec = tuple[int, int, str]  # an amortised layer: (d_in, d_out, activation applied to its input)
+
+
+class TaskWeights(list):
+    """Sampled weights per layer (a list of tensors) that also carry the context they were drawn given,
+    for a decoder that reads the context (BNNP with context features): ``context`` is a
+    :class:`~climate_bnnp.layers.ContextSet`, or None for an empty context (prior draws)."""
+
+    def __init__(self, weights=(), context: ContextSet | None = None) -> None:
+        super().__init__(weights)
+        self.context = context
+
+    def __getitem__(self, index):
+        """A layer's weights, or for a slice (e.g. the first layers) a :class:`TaskWeights` with the same
+        context."""
+        item = super().__getitem__(index)
+        return TaskWeights(item, self.context) if isinstance(index, slice) else item
 
 
 @dataclass
 class WeightSample:
     """Sampled weights per layer ``(S, B, d_out, d_in + 1)`` (float64), the KL estimate ``(S, B)`` and,
     when the context was carried through the layers in one piece (BNNP without chunking), the network's
-    output at the context points (a by-product of the layer recursion)."""
+    output at the context points (a by-product of the layer recursion). With context features, ``weights``
+    is a :class:`TaskWeights` that carries the context, so ``decode(sample.weights, x)`` sees it."""
 
     weights: list[Tensor]
     kl: Tensor

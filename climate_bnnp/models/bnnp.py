@@ -15,10 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..layers import AmortisedLinear, NaturalParams, accumulate_natural
-from .base import AmortisedNetwork, BNNPOutput, LayerSpec, WeightSample, context_size
+from ..layers import (
+    MLP,
+    AmortisedLinear,
+    ContextFeatures,
+    NaturalParams,
+    accumulate_natural,
+    context_feature_width,
+)
+from .base import AmortisedNetwork, BNNPOutput, LayerSpec, TaskWeights, WeightSample, context_size
 from .minibatch import ContextChunks
 
 __all__ = ["BNNP", "WeightSample", "BNNPOutput"]
@@ -26,6 +33,14 @@ __all__ = ["BNNP", "WeightSample", "BNNPOutput"]
 
 class BNNP(AmortisedNetwork):
     """Bayesian Neural Network Process with MLP inference networks.
+
+    With ``config.context_features`` (:class:`~climate_bnnp.layers.ContextFeatures`), every point's inputs
+    (context and target) are ``[x, φ(x; C)]``: ``x`` and leave-one-out kernel features of the context set
+    ``C``, so the BNN (and the inference networks) see the context spatially while the weight posterior
+    stays closed form. :meth:`sample_weights` computes the context's features once on the whole context
+    (before any chunking of the posterior) and returns weights that carry the context
+    (:class:`~climate_bnnp.models.base.TaskWeights`), from which :meth:`decode` computes the query points'
+    features.
 
     Args:
         config: a :class:`~climate_bnnp.config.ModelConfig`; or pass its fields as keyword arguments,
@@ -39,20 +54,58 @@ class BNNP(AmortisedNetwork):
         """An MLP ``dim_x -> hidden_dims -> out_dim``; the activation acts on every layer's input but the
         first."""
         cfg = self.config
-        dims = [cfg.dim_x, *cfg.hidden_dims, out_dim]
+        dims = [self.input_width(), *cfg.hidden_dims, out_dim]
         return [
             (d_in, d_out, "identity" if index == 0 else cfg.activation)
             for index, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True))
         ]
 
+    def input_width(self) -> int:
+        """Width of the BNN's (and the inference nets') point inputs: ``dim_x`` plus the context features."""
+        cfg = self.config
+        features = cfg.context_features
+        return cfg.dim_x + (0 if features is None else context_feature_width(features, cfg.dim_y))
+
+    def inference_net(self, d_out: int, final: bool) -> nn.Module:
+        """Per-point MLP on ``[x, φ(x; C), y]`` (``[x, y]`` without context features) giving ``2 d_out``
+        outputs (``d_out`` at a final layer whose pseudo-observations are the true targets)."""
+        cfg = self.config
+        return MLP(
+            self.input_width() + cfg.dim_y, cfg.inf_hidden_dims, d_out if final else 2 * d_out, cfg.activation
+        )
+
+    def add_deterministic_modules(self) -> None:
+        """The context-feature module ``self.context_features`` (None without ``config.context_features``)."""
+        cfg = self.config
+        features = cfg.context_features
+        self.context_features = None if features is None else ContextFeatures(features, cfg.dim_y)
+
     # ---------------------------------------------------------------------------------------- forward
     def decode(self, weights: list[Tensor], x: Tensor, mask: Tensor | None = None) -> Tensor:
         """Apply the first ``len(weights)`` layers: ``x (B, N, Dx)`` -> pre-activations ``(S, B, N, d)``.
 
-        ``mask (B, N)`` is accepted for interface parity with BNAM and ignored: given the weights, every
-        point is predicted independently, so padded points cannot affect real ones.
+        With context features, ``weights`` must be those of :meth:`sample_weights` (a
+        :class:`~climate_bnnp.models.base.TaskWeights` carrying the context), and ``x``'s features are
+        computed against that context. ``mask (B, N)`` is accepted for interface parity with BNAM and
+        ignored: given the weights, every point is predicted independently, so padded points cannot affect
+        real ones.
         """
-        a = x.unsqueeze(0)  # (1, B, N, Dx)
+        return self._layers(weights, self._inputs(weights, x))
+
+    def _inputs(self, weights: list[Tensor], x: Tensor) -> Tensor:
+        """The BNN's inputs ``[x, φ(x; C)]`` of query points ``x (B, N, Dx)`` (``x`` without features)."""
+        if self.context_features is None:
+            return x
+        if not isinstance(weights, TaskWeights):
+            raise TypeError(
+                "this BNNP has context features, so decoding needs the context the weights were drawn "
+                f"given: pass sample_weights(...).weights (a TaskWeights), not a {type(weights).__name__}."
+            )
+        return torch.cat([x, self.context_features(x, weights.context)], dim=-1)
+
+    def _layers(self, weights: list[Tensor], inputs: Tensor) -> Tensor:
+        """The first ``len(weights)`` layers on the BNN's inputs ``(B, N, D)`` -> ``(S, B, N, d)``."""
+        a = inputs.unsqueeze(0)  # (1, B, N, D)
         for layer, w in zip(self.layers, weights, strict=False):
             a = _apply(layer, w, a)
         return a
@@ -87,7 +140,20 @@ class BNNP(AmortisedNetwork):
         """
         nc, num_tasks = context_size(xc, num_tasks)
         if nc == 0:
-            return self.prior_sample(num_samples, num_tasks)
+            sample = self.prior_sample(num_samples, num_tasks)
+            if self.context_features is not None:
+                sample.weights = TaskWeights(sample.weights, None)
+            return sample
+        context_set = None
+        if self.context_features is not None:
+            if kl_mask is not None:
+                raise ValueError(
+                    "kl_mask (the NPVI objective) is not supported with context features: the reference "
+                    "posterior q(W | c) would need features computed from c alone; use pp_avi, elbo or npml."
+                )
+            context_set = self.context_features.context_set(xc, yc, mask_c)
+            # the whole context's leave-one-out features, once, before the posterior is chunked
+            xc = torch.cat([xc, self.context_features(xc, context_set)], dim=-1)
         chunks = ContextChunks(nc, chunk_size)
         ref_mask = None if kl_mask is None else kl_mask if mask_c is None else kl_mask & mask_c
         context = _Context(xc, yc, mask_c, ref_mask, chunks)
@@ -105,6 +171,8 @@ class BNNP(AmortisedNetwork):
             weights.append(w)
             if carried is not None:
                 carried = _apply(layer, w, carried)
+        if context_set is not None:
+            weights = TaskWeights(weights, context_set)
         return WeightSample(weights, kl.expand(num_samples, num_tasks), carried)
 
     def _layer_natural(
@@ -134,7 +202,7 @@ class BNNP(AmortisedNetwork):
             else:
                 pseudo = _rows(pseudo_all, idx)
                 pseudo_ref = None if pseudo_ref_all is None else _rows(pseudo_ref_all, idx)
-            a = carried if carried is not None else self.decode(weights, xc[:, idx])
+            a = carried if carried is not None else self._layers(weights, xc[:, idx])
             h = layer.features(a)  # (S', B, n, D)
             data = _natural(h, pseudo, None if mask_c is None else mask_c[:, idx])
             reference = None if ref_mask is None else _natural(h, pseudo_ref, ref_mask[:, idx])
@@ -177,7 +245,8 @@ class BNNP(AmortisedNetwork):
 
 @dataclass
 class _Context:
-    """A task's context as :meth:`BNNP._layer_natural` needs it: ``x (B, Nc, Dx)``, ``y (B, Nc, Dy)``,
+    """A task's context as :meth:`BNNP._layer_natural` needs it: the BNN's inputs ``x (B, Nc, D)`` (with
+    the context features when the model has them), ``y (B, Nc, Dy)``,
     ``mask (B, Nc)`` (padding), ``ref_mask (B, Nc)`` (the reference posterior's points, padding excluded;
     None without one) and its chunks."""
 

@@ -194,7 +194,8 @@ def block_outputs(
     for start in range(0, index.size, plan.chunk_size):  # memory ~ S x chunk_size, whatever the block size
         idx = index[start : start + plan.chunk_size]
         xt = plan.schema(lat=lat[idx], lon=lon[idx], time=time, values={k: v[idx] for k, v in values.items()})
-        f = decode_points(plan.model, list(weights), xt, chunk_size=plan.chunk_size)  # (S, n, P)
+        layers = weights if isinstance(weights, list) else list(weights)  # a TaskWeights keeps its context
+        f = decode_points(plan.model, layers, xt, chunk_size=plan.chunk_size)  # (S, n, P)
         stats = summarise(
             likelihood, predictive_params(plan.model, f), normaliser=plan.schema.normaliser,
             target=plan.schema.target, quantiles=plan.quantiles, keys=cell_keys(seed, lat[idx], lon[idx]),

@@ -12,7 +12,14 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-ERA5_CONFIGS = ["sample.yaml", "sample_global.yaml", "sample_gpu.yaml", "test.yaml", "era5land_ceurope.yaml"]
+ERA5_CONFIGS = [
+    "sample.yaml",
+    "sample_context.yaml",
+    "sample_global.yaml",
+    "sample_gpu.yaml",
+    "test.yaml",
+    "era5land_ceurope.yaml",
+]
 
 pytest.importorskip("snakemake_executor_plugin_slurm", reason="the `cluster` extra is not installed")
 
