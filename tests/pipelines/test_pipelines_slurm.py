@@ -14,7 +14,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 ERA5_CONFIGS = [
     "sample.yaml",
-    "sample_context.yaml",
     "sample_global.yaml",
     "sample_gpu.yaml",
     "test.yaml",
