@@ -1,6 +1,7 @@
 """Torch building blocks: priors, the amortised linear layer, Gaussian algebra, inference networks."""
 
-from .amortised import AmortisedLinear, LayerPosterior, NaturalParams, accumulate_natural
+from .amortised import AmortisedLinear, ContextTerms, LayerPosterior, NaturalParams, accumulate_natural
+from .context_space import context_route_cheaper, context_sample_with_kl
 from .gaussian import (
     JitterLog,
     cholesky_with_inverse,
@@ -15,9 +16,12 @@ from .sample_kl import sample_with_kl
 
 __all__ = [
     "AmortisedLinear",
+    "ContextTerms",
     "LayerPosterior",
     "NaturalParams",
     "accumulate_natural",
+    "context_route_cheaper",
+    "context_sample_with_kl",
     "JitterLog",
     "cholesky_with_inverse",
     "gaussian_kl",

@@ -20,26 +20,74 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .context_space import context_route_cheaper, context_sample_with_kl
 from .gaussian import JitterLog, cholesky_with_inverse, packed_size, unpack_symmetric
 from .networks import activation
 from .priors import UnitwisePrior
 from .sample_kl import sample_with_kl
 
-__all__ = ["AmortisedLinear", "NaturalParams", "LayerPosterior", "accumulate_natural"]
+__all__ = [
+    "AmortisedLinear",
+    "ContextTerms",
+    "NaturalParams",
+    "LayerPosterior",
+    "accumulate_natural",
+    "ROUTES",
+]
 
 ACCUMULATION_DTYPE = torch.float64
 LOG_NOISE_OFFSET = -2.0
 PRECISION_FLOOR = 1e-6  # λ = 1 / (σ² + PRECISION_FLOOR) caps pseudo-precisions at 10⁶
 CHUNK_ELEMENTS = 2**21  # outer-product entries per block (16 MiB in float64: reused, not page-faulted)
+ROUTES = ("auto", "weight", "context")  # AmortisedLinear.route: how the posterior step is computed
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
+class ContextTerms:
+    """One layer's context as :func:`accumulate_natural` received it, kept so that the layer can take the
+    context-space route instead of forming the precision: features ``(S', B, n, D)``, pseudo-precisions and
+    pseudo-observations ``(S' or 1, B, n, J)`` (float64), and whether autograd was on at the time."""
+
+    features: Tensor
+    lam: Tensor
+    yhat: Tensor
+    grad_enabled: bool
+
+    @property
+    def points(self) -> int:
+        """``n``, the number of context points (padded ones included)."""
+        return self.features.shape[-2]
+
+    def precision(self) -> Tensor:
+        """The packed data precisions ``(S', B, J, D (D + 1) / 2)`` (under the recorded autograd mode)."""
+        b, n, dim = self.features.shape[1:]
+        step = max(1, min(n, CHUNK_ELEMENTS // (b * packed_size(dim))))
+        with torch.set_grad_enabled(self.grad_enabled):
+            return _PackedPrecision.apply(self.features, self.lam, step)
+
+
 class NaturalParams:
     """Data natural parameters of one layer: the precision as packed upper triangles
-    ``(S', B, J, D (D + 1) / 2)`` and the shift ``(S', B, J, D)``."""
+    ``(S', B, J, D (D + 1) / 2)`` and the shift ``(S', B, J, D)``.
 
-    precision: Tensor
-    shift: Tensor
+    Built by :func:`accumulate_natural`, the precision is formed only when first read, and the context it
+    comes from is kept (``context``), so that a layer can use the cheaper context-space route instead. Sums,
+    scalings and detached copies are plain (no context).
+    """
+
+    def __init__(
+        self, precision: Tensor | None, shift: Tensor, *, context: ContextTerms | None = None
+    ) -> None:
+        if precision is None and context is None:
+            raise ValueError("NaturalParams needs a precision or the context terms it is formed from.")
+        self._precision, self.shift, self.context = precision, shift, context
+
+    @property
+    def precision(self) -> Tensor:
+        """Packed precisions ``(S', B, J, D (D + 1) / 2)``."""
+        if self._precision is None:
+            self._precision = self.context.precision()  # type: ignore[union-attr]
+        return self._precision
 
     def __add__(self, other: NaturalParams) -> NaturalParams:
         return NaturalParams(self.precision + other.precision, self.shift + other.shift)
@@ -168,13 +216,13 @@ def accumulate_natural(h: Tensor, lam: Tensor, yhat: Tensor) -> NaturalParams:
         Natural parameters with packed ``precision (S', B, J, D (D + 1) / 2)`` and ``shift (S', B, J, D)``.
 
     The precision is one GEMM ``λᵀ · vech(h hᵀ)`` per sample and block of points (at most
-    ``CHUNK_ELEMENTS`` outer-product entries at a time, rebuilt rather than stored for the backward pass).
+    ``CHUNK_ELEMENTS`` outer-product entries at a time, rebuilt rather than stored for the backward pass),
+    formed when first read: a layer that takes the context-space route never forms it.
     """
     h, lam, yhat = (t.to(ACCUMULATION_DTYPE) for t in (h, lam, yhat))
-    b, n, dim = h.shape[1:]
     shift = (lam * yhat).mT @ h  # (S', B, J, n) @ (S', B, n, D) -> (S', B, J, D)
-    step = max(1, min(n, CHUNK_ELEMENTS // (b * packed_size(dim))))
-    return NaturalParams(_PackedPrecision.apply(h, lam, step), shift)
+    terms = ContextTerms(features=h, lam=lam, yhat=yhat, grad_enabled=torch.is_grad_enabled())
+    return NaturalParams(None, shift, context=terms)
 
 
 class AmortisedLinear(nn.Module):
@@ -188,6 +236,11 @@ class AmortisedLinear(nn.Module):
         input_activation: non-linearity applied to this layer's *input* (``identity`` for the first layer).
         prior_kind: ``"full"`` or ``"diagonal"``.
         final: the final layer uses the true targets as pseudo-observations.
+
+    Attributes:
+        route: how :meth:`sample_with_kl` computes the posterior step: ``"auto"`` (the cheaper exact route
+            per call), ``"weight"`` (always weight space) or ``"context"`` (always context space; an error
+            where it does not apply).
     """
 
     def __init__(
@@ -206,6 +259,17 @@ class AmortisedLinear(nn.Module):
         self.input_activation = activation(input_activation)
         self.prior = UnitwisePrior(d_in, d_out, prior_kind)  # type: ignore[arg-type]
         self.jitter = JitterLog()
+        self._route = "auto"
+
+    @property
+    def route(self) -> str:
+        return self._route
+
+    @route.setter
+    def route(self, value: str) -> None:
+        if value not in ROUTES:
+            raise ValueError(f"route must be one of {ROUTES}, got {value!r}; 'auto' picks the cheaper one.")
+        self._route = value
 
     @property
     def pointwise(self) -> bool:
@@ -266,10 +330,29 @@ class AmortisedLinear(nn.Module):
         """Reparameterised weights ``(S, B, d_out, d_in + 1)`` from the posterior given ``data`` (the prior
         when None) and ``Σ_j KL(q_j ‖ r_j)`` per sample and task ``(S', B)``; ``r`` is the prior when
         ``reference`` is None.
+
+        Two exact routes give the same posterior, KL and law of the draws: the weight-space route (the
+        precision ``Λ`` per unit, ``D × D`` algebra) and the context-space route
+        (:mod:`~climate_bnnp.layers.context_space`, ``N × N`` algebra). With ``route == "auto"`` the
+        context-space route is taken when ``data`` still holds its context (one chunk, straight from
+        :func:`accumulate_natural`), the KL is to the prior, and the context (padding included) is below the
+        crossover (:func:`~climate_bnnp.layers.context_space.context_route_cheaper`). Both routes draw
+        ``ε (S, B, d_out, d_in + 1)`` first; the context route then also draws ``ξ (S, B, d_out, N)``.
         """
+        dim = self.d_in + 1
+        terms = None if data is None or reference is not None else data.context
+        if self.route == "context" and terms is None:
+            raise ValueError(
+                "route='context' needs the context terms of accumulate_natural (one chunk) and the KL to the "
+                "prior; got summed natural parameters, no context or an NPVI reference. Use route='auto'."
+            )
+        use_context = terms is not None and (
+            self.route == "context" or (self.route == "auto" and context_route_cheaper(terms.points, dim))
+        )
+        if use_context:
+            return self._context_sample_with_kl(terms, num_samples, num_tasks)  # type: ignore[arg-type]
         prior_factor = self.prior.factor()
         prior_precision, prior_shift = self._prior_natural(prior_factor)
-        dim = self.d_in + 1
         if data is None:
             data = NaturalParams(
                 prior_shift.new_zeros(1, 1, self.d_out, packed_size(dim)),
@@ -288,6 +371,21 @@ class AmortisedLinear(nn.Module):
         weights, kl = sample_with_kl(
             data.precision, prior_precision, data.shift + prior_shift, eps, factor, mean, logdet, self.jitter
         )
+        return weights, kl.sum(-1)
+
+    def _context_sample_with_kl(
+        self, terms: ContextTerms, num_samples: int, num_tasks: int
+    ) -> tuple[Tensor, Tensor]:
+        """The context-space route of :meth:`sample_with_kl` (KL to the prior)."""
+        dim, dtype, device = self.d_in + 1, ACCUMULATION_DTYPE, terms.features.device
+        with torch.set_grad_enabled(terms.grad_enabled):
+            mean = self.prior.mean.to(dtype)
+            scale_tril = self.prior.scale_tril().to(dtype)  # M⁻¹ (J, D, D)
+            eps = torch.randn(num_samples, num_tasks, self.d_out, dim, dtype=dtype, device=device)
+            xi = torch.randn(num_samples, num_tasks, self.d_out, terms.points, dtype=dtype, device=device)
+            weights, kl = context_sample_with_kl(
+                terms.features, terms.yhat, terms.lam, mean, scale_tril, eps, xi
+            )
         return weights, kl.sum(-1)
 
     def extra_repr(self) -> str:
