@@ -40,7 +40,7 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, large_gemm_gflops, machine, write_json  # noqa: E402
+from _common import RESULTS, large_gemm_gflops, machine, median, write_json  # noqa: E402
 
 F64 = torch.float64
 TOY = {"S": 32, "B": 5, "J": 48, "D": 49}
@@ -350,9 +350,9 @@ def time_pairs(s: int, b: int, j: int, dim: int, n: int, pairs: int) -> dict:
             times.append(time.process_time() - tick)
     ratios = sorted(c / x for c, x in zip(cur, ctx, strict=True))
     return {
-        "current_s": sorted(cur)[len(cur) // 2],
-        "context_s": sorted(ctx)[len(ctx) // 2],
-        "speed_up_median_of_pairs": ratios[len(ratios) // 2],
+        "current_s": median(cur),
+        "context_s": median(ctx),
+        "speed_up_median_of_pairs": median(ratios),
         "speed_up_range": [ratios[0], ratios[-1]],
         "current_all_s": cur,
         "context_all_s": ctx,

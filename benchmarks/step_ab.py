@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, large_gemm_gflops, machine, write_json  # noqa: E402
+from _common import RESULTS, large_gemm_gflops, machine, median, write_json  # noqa: E402
 from train_step import PRESETS, TASKS  # noqa: E402
 
 
@@ -109,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_per_pair": loads,
     }
     for name, pairs in times.items():
-        wall = statistics.median(t for t, _ in pairs)
-        cpu = statistics.median(c for _, c in pairs)
+        wall = median(t for t, _ in pairs)
+        cpu = median(c for _, c in pairs)
         summary[name] = {
             "step_seconds": [t for t, _ in pairs],
             "step_cpu_seconds": [c for _, c in pairs],
@@ -120,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             "step_gemm_gflop_cpu": cpu * gemm["cpu"],
         }
     ratios = [b[0] / c[0] for b, c in zip(times["baseline"], times["current"], strict=True)]
-    summary["speed_up_wall_median_of_pairs"] = statistics.median(ratios)
+    summary["speed_up_wall_median_of_pairs"] = median(ratios)
     summary["speed_up_wall_range"] = [min(ratios), max(ratios)]
     for name in variants:
         s = summary[name]
