@@ -3,6 +3,11 @@ baseline's, so that both see the same machine load (the robust comparison on a b
 
     git archive <commit> climate_bnnp | tar -x -C /tmp/base
     python benchmarks/step_ab.py --baseline /tmp/base --preset toy --threads 2 --steps 9
+    python benchmarks/step_ab.py --weight-route --preset toy --threads 2 --steps 9
+
+With ``--weight-route`` the baseline is the current code with every layer forced onto the weight-space
+route (``AmortisedLinear.route = "weight"``), against the automatic route choice: the context-space
+route's gain on the whole step.
 
 The baseline's ``climate_bnnp/layers/sample_kl.py`` and ``amortised.py`` are loaded from ``--baseline`` as
 separate modules, and for the baseline's steps the model's layers call them (``sample_with_kl`` and the
@@ -46,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--baseline", type=Path, required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--baseline", type=Path, help="a tree holding the baseline's climate_bnnp/layers")
+    source.add_argument("--weight-route", action="store_true", help="baseline: the weight-space route")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="toy")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=9, help="timed steps per variant")
@@ -61,11 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     from climate_bnnp.tasks import Batch
 
     torch.set_num_threads(args.threads)
-    base_skl, base_amortised = load_layer_modules(args.baseline)
-    variants = {
-        "baseline": (base_skl.sample_with_kl, base_amortised._PackedPrecision),
-        "current": (amortised.sample_with_kl, amortised._PackedPrecision),
-    }
+    current = (amortised.sample_with_kl, amortised._PackedPrecision, "auto")
+    if args.weight_route:
+        variants = {"baseline": (*current[:2], "weight"), "current": current}
+    else:
+        base_skl, base_amortised = load_layer_modules(args.baseline)
+        variants = {
+            "baseline": (base_skl.sample_with_kl, base_amortised._PackedPrecision, "auto"),
+            "current": current,
+        }
     size = PRESETS[args.preset]
     torch.manual_seed(0)
     model = BNNP(
@@ -80,8 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     batch = Batch(xc, torch.sin(xc.sum(-1, keepdim=True)), xt, torch.sin(xt.sum(-1, keepdim=True)))
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
 
+    def use(variant: str) -> None:
+        amortised.sample_with_kl, amortised._PackedPrecision, route = variants[variant]
+        for layer in model.layers:
+            layer.route = route
+
     def step(variant: str) -> tuple[float, float]:
-        amortised.sample_with_kl, amortised._PackedPrecision = variants[variant]
+        use(variant)
         tick, cpu = time.perf_counter(), time.process_time()
         loss = -pp_avi(model, batch, num_samples=size["samples"]).mean()
         optimiser.zero_grad(set_to_none=True)
@@ -98,11 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         loads.append(os.getloadavg()[0])
         for name in variants:
             times[name].append(step(name))
-    amortised.sample_with_kl, amortised._PackedPrecision = variants["current"]
+    use("current")
     gemm_after = large_gemm_gflops()
     gemm = {clock: 0.5 * (gemm_before[clock] + gemm_after[clock]) for clock in ("wall", "cpu")}
     summary: dict = {
         "preset": args.preset,
+        "baseline": "weight-space route" if args.weight_route else str(args.baseline),
         "threads": torch.get_num_threads(),
         "large_gemm_gflops": gemm,
         "load_average_per_pair": loads,
@@ -132,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(range {min(ratios):.2f}–{max(ratios):.2f}); GEMM {gemm['wall']:.0f} GFLOP/s; load "
         f"{min(loads):.1f}–{max(loads):.1f}"
     )
-    out = args.out or RESULTS / f"step_ab_{args.preset}_{summary['threads']}threads.json"
+    kind = "step_ab_route" if args.weight_route else "step_ab"
+    out = args.out or RESULTS / f"{kind}_{args.preset}_{summary['threads']}threads.json"
     write_json(out, {"machine": machine(), **summary})
     print(f"wrote {out}")
     return 0
