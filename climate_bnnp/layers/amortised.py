@@ -44,26 +44,54 @@ ROUTES = ("auto", "weight", "context")  # AmortisedLinear.route: how the posteri
 
 @dataclass(frozen=True, kw_only=True)
 class ContextTerms:
-    """One layer's context as :func:`accumulate_natural` received it, kept so that the layer can take the
-    context-space route instead of forming the precision: features ``(S', B, n, D)``, pseudo-precisions and
-    pseudo-observations ``(S' or 1, B, n, J)`` (float64), and whether autograd was on at the time."""
+    """One layer's context as :func:`accumulate_natural` received it, in one or more consecutive chunks,
+    kept so that the layer can take the context-space route instead of forming the precision.
 
-    features: Tensor
-    lam: Tensor
-    yhat: Tensor
+    Attributes:
+        features: per chunk, features ``(S', B, n_k, D)``.
+        lam: per chunk, pseudo-precisions ``(S' or 1, B, n_k, J)`` (float64).
+        yhat: per chunk, pseudo-observations ``(S' or 1, B, n_k, J)`` (float64).
+        grad_enabled: whether autograd was on when the chunks were accumulated.
+    """
+
+    features: tuple[Tensor, ...]
+    lam: tuple[Tensor, ...]
+    yhat: tuple[Tensor, ...]
     grad_enabled: bool
 
     @property
     def points(self) -> int:
-        """``n``, the number of context points (padded ones included)."""
-        return self.features.shape[-2]
+        """``N``, the number of context points over all chunks (padded ones included)."""
+        return sum(h.shape[-2] for h in self.features)
+
+    @property
+    def dim(self) -> int:
+        """``D``, the feature width (bias included)."""
+        return self.features[0].shape[-1]
+
+    def joined(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The whole context: features ``(S', B, N, D)``, ``λ`` and ``ŷ`` ``(S' or 1, B, N, J)``."""
+        return tuple(torch.cat(parts, dim=-2) for parts in (self.features, self.lam, self.yhat))  # type: ignore[return-value]
+
+    def __add__(self, other: ContextTerms) -> ContextTerms:
+        return ContextTerms(
+            features=self.features + other.features,
+            lam=self.lam + other.lam,
+            yhat=self.yhat + other.yhat,
+            grad_enabled=self.grad_enabled,
+        )
 
     def precision(self) -> Tensor:
-        """The packed data precisions ``(S', B, J, D (D + 1) / 2)`` (under the recorded autograd mode)."""
-        b, n, dim = self.features.shape[1:]
-        step = max(1, min(n, CHUNK_ELEMENTS // (b * packed_size(dim))))
+        """The packed data precisions ``(S', B, J, D (D + 1) / 2)``: each chunk's under the recorded autograd
+        mode, summed in chunk order (so the same numbers as summing the chunks' natural parameters)."""
+        total = None
         with torch.set_grad_enabled(self.grad_enabled):
-            return _PackedPrecision.apply(self.features, self.lam, step)
+            for h, lam in zip(self.features, self.lam, strict=True):
+                b, n, dim = h.shape[1:]
+                step = max(1, min(n, CHUNK_ELEMENTS // (b * packed_size(dim))))
+                part = _PackedPrecision.apply(h, lam, step)
+                total = part if total is None else total + part
+        return total  # type: ignore[return-value]
 
 
 class NaturalParams:
@@ -71,8 +99,10 @@ class NaturalParams:
     ``(S', B, J, D (D + 1) / 2)`` and the shift ``(S', B, J, D)``.
 
     Built by :func:`accumulate_natural`, the precision is formed only when first read, and the context it
-    comes from is kept (``context``), so that a layer can use the cheaper context-space route instead. Sums,
-    scalings and detached copies are plain (no context).
+    comes from is kept (``context``), so that a layer can use the cheaper context-space route instead. A
+    sum keeps the chunks' contexts while together they stay below the context route's crossover and were
+    accumulated in the same autograd mode (so the route does not depend on how a context is chunked);
+    otherwise sums, scalings and detached copies are plain (no context).
     """
 
     def __init__(
@@ -90,6 +120,16 @@ class NaturalParams:
         return self._precision
 
     def __add__(self, other: NaturalParams) -> NaturalParams:
+        mine, theirs = self.context, other.context
+        if (
+            self._precision is None
+            and other._precision is None
+            and mine is not None
+            and theirs is not None
+            and mine.grad_enabled == theirs.grad_enabled
+            and context_route_cheaper(mine.points + theirs.points, mine.dim)
+        ):
+            return NaturalParams(None, self.shift + other.shift, context=mine + theirs)
         return NaturalParams(self.precision + other.precision, self.shift + other.shift)
 
     def detach(self) -> NaturalParams:
@@ -221,7 +261,7 @@ def accumulate_natural(h: Tensor, lam: Tensor, yhat: Tensor) -> NaturalParams:
     """
     h, lam, yhat = (t.to(ACCUMULATION_DTYPE) for t in (h, lam, yhat))
     shift = (lam * yhat).mT @ h  # (S', B, J, n) @ (S', B, n, D) -> (S', B, J, D)
-    terms = ContextTerms(features=h, lam=lam, yhat=yhat, grad_enabled=torch.is_grad_enabled())
+    terms = ContextTerms(features=(h,), lam=(lam,), yhat=(yhat,), grad_enabled=torch.is_grad_enabled())
     return NaturalParams(None, shift, context=terms)
 
 
@@ -377,15 +417,15 @@ class AmortisedLinear(nn.Module):
         self, terms: ContextTerms, num_samples: int, num_tasks: int
     ) -> tuple[Tensor, Tensor]:
         """The context-space route of :meth:`sample_with_kl` (KL to the prior)."""
-        dim, dtype, device = self.d_in + 1, ACCUMULATION_DTYPE, terms.features.device
+        dim, dtype = self.d_in + 1, ACCUMULATION_DTYPE
         with torch.set_grad_enabled(terms.grad_enabled):
+            h, lam, yhat = terms.joined()
+            device = h.device
             mean = self.prior.mean.to(dtype)
             scale_tril = self.prior.scale_tril().to(dtype)  # M⁻¹ (J, D, D)
             eps = torch.randn(num_samples, num_tasks, self.d_out, dim, dtype=dtype, device=device)
             xi = torch.randn(num_samples, num_tasks, self.d_out, terms.points, dtype=dtype, device=device)
-            weights, kl = context_sample_with_kl(
-                terms.features, terms.yhat, terms.lam, mean, scale_tril, eps, xi
-            )
+            weights, kl = context_sample_with_kl(h, yhat, lam, mean, scale_tril, eps, xi)
         return weights, kl.sum(-1)
 
     def extra_repr(self) -> str:

@@ -232,16 +232,39 @@ def test_the_layer_picks_the_route_per_call(monkeypatch):
         layer.sample_with_kl(accumulate_natural(h, lam, yhat), 2, 2)
         assert len(calls) == expected, n
     calls.clear()
-    nat = accumulate_natural(h[..., :4, :], lam[..., :4, :], yhat[..., :4, :])
-    layer.sample_with_kl(nat + nat, 2, 2)  # summed chunks: weight space
+    nat = accumulate_natural(h[..., :6, :], lam[..., :6, :], yhat[..., :6, :])
+    layer.sample_with_kl(nat + nat, 2, 2)  # chunks of 12 points in all: above the crossover, weight space
     reference = layer.posterior(nat)
     layer.sample_with_kl(nat, 2, 2, reference)  # NPVI's reference KL: weight space
+    layer.sample_with_kl(nat.detach(), 2, 2)  # a detached (or scaled) sum, as in the unbiased estimator
     assert not calls
+    small = accumulate_natural(h[..., :4, :], lam[..., :4, :], yhat[..., :4, :])
+    layer.sample_with_kl(small + small, 2, 2)  # chunks of 8 points in all: context space, as unchunked
+    assert len(calls) == 1
     layer.route = "context"
     with pytest.raises(ValueError, match="route='context' needs the context terms"):
         layer.sample_with_kl(nat + nat, 2, 2)
     with pytest.raises(ValueError, match="route must be one of"):
         layer.route = "fast"
+
+
+def test_the_route_and_the_draws_do_not_depend_on_the_chunking():
+    """Chunks that together stay below the crossover are joined: the same route, ξ and draws as one chunk;
+    above it the weight route's chunk sums give the unchunked values too."""
+    layer = _layer(DIM - 1, 3, seed=2)
+    for n in (9, 16):  # below and above the crossover
+        h, lam, yhat = _context(2, 2, n, DIM, 3, seed=n)
+        out = []
+        for cut in (n, 4):
+            parts = [slice(0, cut), slice(cut, n)] if cut < n else [slice(0, n)]
+            nat = None
+            for idx in parts:
+                term = accumulate_natural(h[..., idx, :], lam[..., idx, :], yhat[..., idx, :])
+                nat = term if nat is None else nat + term
+            torch.manual_seed(3)
+            with torch.no_grad():
+                out.append(layer.sample_with_kl(nat, 2, 2))
+        assert _rel(out[1][0], out[0][0]) < 1e-12 and _rel(out[1][1], out[0][1]) < 1e-12, n
 
 
 def test_non_finite_context_raises():
