@@ -7,7 +7,7 @@ baseline's, so that both see the same machine load (the robust comparison on a b
 
 With ``--weight-route`` the baseline is the current code with every layer forced onto the weight-space
 route (``AmortisedLinear.route = "weight"``), against the automatic route choice: the context-space
-route's gain on the whole step.
+route's gain on the whole step (``--context-float32``: with the route's opt-in float32 algebra).
 
 The baseline's ``climate_bnnp/layers/sample_kl.py`` and ``amortised.py`` are loaded from ``--baseline`` as
 separate modules, and for the baseline's steps the model's layers call them (``sample_with_kl`` and the
@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--baseline", type=Path, help="a tree holding the baseline's climate_bnnp/layers")
     source.add_argument("--weight-route", action="store_true", help="baseline: the weight-space route")
+    parser.add_argument(
+        "--context-float32", action="store_true", help="current: the context route's opt-in float32 algebra"
+    )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="toy")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=9, help="timed steps per variant")
@@ -95,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         amortised.sample_with_kl, amortised._PackedPrecision, route = variants[variant]
         for layer in model.layers:
             layer.route = route
+            layer.context_float32 = args.context_float32 and variant == "current"
 
     def step(variant: str) -> tuple[float, float]:
         use(variant)
@@ -120,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict = {
         "preset": args.preset,
         "baseline": "weight-space route" if args.weight_route else str(args.baseline),
+        "current_context_float32": args.context_float32,
         "threads": torch.get_num_threads(),
         "large_gemm_gflops": gemm,
         "load_average_per_pair": loads,
@@ -149,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         f"(range {min(ratios):.2f}–{max(ratios):.2f}); GEMM {gemm['wall']:.0f} GFLOP/s; load "
         f"{min(loads):.1f}–{max(loads):.1f}"
     )
-    kind = "step_ab_route" if args.weight_route else "step_ab"
+    kind = (
+        ("step_ab_route_f32" if args.context_float32 else "step_ab_route") if args.weight_route else "step_ab"
+    )
     out = args.out or RESULTS / f"{kind}_{args.preset}_{summary['threads']}threads.json"
     write_json(out, {"machine": machine(), **summary})
     print(f"wrote {out}")

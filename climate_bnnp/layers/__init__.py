@@ -1,7 +1,7 @@
 """Torch building blocks: priors, the amortised linear layer, Gaussian algebra, inference networks."""
 
 from .amortised import AmortisedLinear, ContextTerms, LayerPosterior, NaturalParams, accumulate_natural
-from .context_space import context_route_cheaper, context_sample_with_kl
+from .context_space import context_route_cheaper, context_sample_with_kl, float32_suffices
 from .gaussian import (
     JitterLog,
     cholesky_with_inverse,
@@ -22,6 +22,7 @@ __all__ = [
     "accumulate_natural",
     "context_route_cheaper",
     "context_sample_with_kl",
+    "float32_suffices",
     "JitterLog",
     "cholesky_with_inverse",
     "gaussian_kl",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .context_space import context_route_cheaper, context_sample_with_kl
+from .context_space import context_route_cheaper, context_sample_with_kl, float32_suffices
 from .gaussian import JitterLog, cholesky_with_inverse, packed_size, unpack_symmetric
 from .networks import activation
 from .priors import UnitwisePrior
@@ -42,7 +42,7 @@ CHUNK_ELEMENTS = 2**21  # outer-product entries per block (16 MiB in float64: re
 ROUTES = ("auto", "weight", "context")  # AmortisedLinear.route: how the posterior step is computed
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class ContextTerms:
     """One layer's context as :func:`accumulate_natural` received it, in one or more consecutive chunks,
     kept so that the layer can take the context-space route instead of forming the precision.
@@ -281,6 +281,9 @@ class AmortisedLinear(nn.Module):
         route: how :meth:`sample_with_kl` computes the posterior step: ``"auto"`` (the cheaper exact route
             per call), ``"weight"`` (always weight space) or ``"context"`` (always context space; an error
             where it does not apply).
+        context_float32: run the context-space route's algebra in float32 where
+            :func:`~climate_bnnp.layers.context_space.float32_suffices` holds for the call (else float64);
+            off by default. Weights and KL are returned in float64 either way.
     """
 
     def __init__(
@@ -300,6 +303,7 @@ class AmortisedLinear(nn.Module):
         self.prior = UnitwisePrior(d_in, d_out, prior_kind)  # type: ignore[arg-type]
         self.jitter = JitterLog()
         self._route = "auto"
+        self.context_float32 = False
 
     @property
     def route(self) -> str:
@@ -425,8 +429,11 @@ class AmortisedLinear(nn.Module):
             scale_tril = self.prior.scale_tril().to(dtype)  # M⁻¹ (J, D, D)
             eps = torch.randn(num_samples, num_tasks, self.d_out, dim, dtype=dtype, device=device)
             xi = torch.randn(num_samples, num_tasks, self.d_out, terms.points, dtype=dtype, device=device)
-            weights, kl = context_sample_with_kl(h, yhat, lam, mean, scale_tril, eps, xi)
-        return weights, kl.sum(-1)
+            inputs = (h, yhat, lam, mean, scale_tril, eps, xi)
+            if self.context_float32 and float32_suffices(h, lam, scale_tril):
+                inputs = tuple(t.to(torch.float32) for t in inputs)
+            weights, kl = context_sample_with_kl(*inputs)
+        return weights.to(dtype), kl.to(dtype).sum(-1)
 
     def extra_repr(self) -> str:
         return f"d_in={self.d_in}, d_out={self.d_out}, final={self.final}, prior={self.prior.kind}"

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import climate_bnnp.layers.amortised as amortised
-from climate_bnnp.layers import AmortisedLinear, accumulate_natural, context_route_cheaper
+from climate_bnnp.layers import AmortisedLinear, accumulate_natural, context_route_cheaper, float32_suffices
 from climate_bnnp.layers.context_space import CONTEXT_CROSSOVER, context_sample_with_kl
 from climate_bnnp.models import BNNP
 
@@ -265,6 +265,31 @@ def test_the_route_and_the_draws_do_not_depend_on_the_chunking():
             with torch.no_grad():
                 out.append(layer.sample_with_kl(nat, 2, 2))
         assert _rel(out[1][0], out[0][0]) < 1e-12 and _rel(out[1][1], out[0][1]) < 1e-12, n
+
+
+def test_float32_context_route_is_within_its_stated_tolerance_and_falls_back_outside_its_bound():
+    """Opt-in float32 algebra: KL, draws and gradients within 1e-4 relative of float64 (measured ~2e-6) where
+    ``float32_suffices``; outside the bound the float64 numbers exactly."""
+    s, b, j, n = 3, 2, 4, 8
+    layer = _layer(DIM - 1, j, seed=4)
+    h, lam, yhat = _context(s, b, n, DIM, j, seed=4)
+    assert float32_suffices(h, lam, layer.prior.scale_tril()) and not float32_suffices(
+        100.0 * h, lam, layer.prior.scale_tril()
+    )
+    for scale, tol in ((1.0, 1e-4), (100.0, 0.0)):
+        hs = (scale * h).requires_grad_()
+        inputs = [hs, lam.requires_grad_(), yhat.requires_grad_(), layer.prior.mean, layer.prior.offdiag]
+        out = []
+        for f32 in (False, True):
+            layer.context_float32 = f32
+            w, kl = _route(layer, "context", hs, lam, yhat, s)
+            assert w.dtype == kl.dtype == F64
+            out.append((w, kl, torch.autograd.grad((w * w).sum() + kl.sum(), inputs)))
+        (w64, kl64, g64), (w32, kl32, g32) = out
+        errors = [_rel(w32, w64), _rel(kl32, kl64), *(_rel(a, c) for a, c in zip(g32, g64, strict=True))]
+        assert max(errors) <= tol, (scale, errors)
+        if tol:
+            assert max(errors) > 0  # it did run in float32
 
 
 def test_non_finite_context_raises():
