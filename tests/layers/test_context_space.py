@@ -31,6 +31,7 @@ def _layer(d_in: int, d_out: int, seed: int, kind: str = "full") -> AmortisedLin
     """A layer with a random learnable prior (non-trivial mean, scales and correlations)."""
     gen = torch.Generator().manual_seed(seed)
     layer = AmortisedLinear(d_in, d_out, inference_net=None, prior_kind=kind).to(F64)
+    layer.context_float32 = False  # the oracle comparisons hold float64 to 1e-10
     layer.prior.set_weight_mask(torch.ones(d_out, d_in + 1, dtype=torch.bool))
     with torch.no_grad():
         layer.prior.mean.copy_(0.3 * torch.randn(d_out, d_in + 1, generator=gen, dtype=F64))
@@ -311,8 +312,31 @@ def test_bnnp_kl_is_the_same_on_both_routes():
     out = {}
     for route in ("weight", "auto"):
         for layer in model.layers:
-            layer.route = route
+            layer.route, layer.context_float32 = route, False
         torch.manual_seed(1)
         out[route] = model.sample_weights(xc, yc, mask, num_samples=4)
     assert torch.equal(out["weight"].weights[0], out["auto"].weights[0])
     assert _rel(out["auto"].kl, out["weight"].kl) < TOL
+
+
+def test_bnnp_elbo_and_gradients_with_float32_context_algebra_are_within_tolerance():
+    """The default float32 context algebra against float64 on a PP-AVI step (same seed, same ε and ξ):
+    the ELBO within 1e-5 relative and every parameter's gradient within 1e-3 of its largest entry."""
+    from climate_bnnp.objectives import pp_avi
+    from climate_bnnp.tasks import Batch
+
+    torch.manual_seed(0)
+    model = BNNP(dim_x=1, dim_y=1, hidden_dims=(24, 24), inf_hidden_dims=(16,), activation="silu").to(F64)
+    xc, xt = torch.randn(4, 10, 1, dtype=F64), torch.randn(4, 12, 1, dtype=F64)
+    batch = Batch(xc, torch.sin(3 * xc), xt, torch.sin(3 * xt))
+    params = [p for p in model.parameters() if p.requires_grad]
+    out = {}
+    for f32 in (False, True):
+        for layer in model.layers:
+            layer.context_float32 = f32
+        torch.manual_seed(1)
+        elbo = pp_avi(model, batch, num_samples=4).sum()
+        out[f32] = (elbo.detach(), torch.autograd.grad(elbo, params))
+    (e64, g64), (e32, g32) = out[False], out[True]
+    assert 0 < _rel(e32, e64) < 1e-5, _rel(e32, e64)
+    assert max(_rel(a, c) for a, c in zip(g32, g64, strict=True)) < 1e-3
