@@ -380,17 +380,19 @@ class AmortisedLinear(nn.Module):
         Two exact routes give the same posterior, KL and law of the draws: the weight-space route (the
         precision ``Λ`` per unit, ``D × D`` algebra) and the context-space route
         (:mod:`~climate_bnnp.layers.context_space`, ``N × N`` algebra). With ``route == "auto"`` the
-        context-space route is taken when ``data`` still holds its context (one chunk, straight from
-        :func:`accumulate_natural`), the KL is to the prior, and the context (padding included) is below the
-        crossover (:func:`~climate_bnnp.layers.context_space.context_route_cheaper`). Both routes draw
-        ``ε (S, B, d_out, d_in + 1)`` first; the context route then also draws ``ξ (S, B, d_out, N)``.
+        context-space route is taken when ``data`` still holds its context (straight from
+        :func:`accumulate_natural`, or a sum of chunks joined below the crossover; not after the unbiased
+        chunk estimator's detach and scale), the KL is to the prior, and the context (padding included) is
+        below the crossover (:func:`~climate_bnnp.layers.context_space.context_route_cheaper`). Both routes
+        draw ``ε (S, B, d_out, d_in + 1)`` first; the context route then also draws ``ξ (S, B, d_out, N)``.
         """
         dim = self.d_in + 1
         terms = None if data is None or reference is not None else data.context
         if self.route == "context" and terms is None:
             raise ValueError(
-                "route='context' needs the context terms of accumulate_natural (one chunk) and the KL to the "
-                "prior; got summed natural parameters, no context or an NPVI reference. Use route='auto'."
+                "route='context' needs the context terms of accumulate_natural (one chunk, or chunks "
+                "joined below the crossover) and the KL to the prior; got plain natural parameters, no "
+                "context or an NPVI reference. Use route='auto'."
             )
         use_context = terms is not None and (
             self.route == "context" or (self.route == "auto" and context_route_cheaper(terms.points, dim))
