@@ -127,7 +127,7 @@ class NaturalParams:
             and mine is not None
             and theirs is not None
             and mine.grad_enabled == theirs.grad_enabled
-            and context_route_cheaper(mine.points + theirs.points, mine.dim)
+            and context_route_cheaper(mine.points + theirs.points, mine.dim, float32=True)
         ):
             return NaturalParams(None, self.shift + other.shift, context=mine + theirs)
         return NaturalParams(self.precision + other.precision, self.shift + other.shift)
@@ -383,7 +383,8 @@ class AmortisedLinear(nn.Module):
         context-space route is taken when ``data`` still holds its context (straight from
         :func:`accumulate_natural`, or a sum of chunks joined below the crossover; not after the unbiased
         chunk estimator's detach and scale), the KL is to the prior, and the context (padding included) is
-        below the crossover (:func:`~climate_bnnp.layers.context_space.context_route_cheaper`). Both routes
+        below the crossover (:func:`~climate_bnnp.layers.context_space.context_route_cheaper`: 0.9 D, or
+        1.2 D when the route's algebra runs in float32, see ``context_float32``). Both routes
         draw ``ε (S, B, d_out, d_in + 1)`` first; the context route then also draws ``ξ (S, B, d_out, N)``.
         """
         dim = self.d_in + 1
@@ -394,11 +395,11 @@ class AmortisedLinear(nn.Module):
                 "joined below the crossover) and the KL to the prior; got plain natural parameters, no "
                 "context or an NPVI reference. Use route='auto'."
             )
-        use_context = terms is not None and (
-            self.route == "context" or (self.route == "auto" and context_route_cheaper(terms.points, dim))
-        )
-        if use_context:
-            return self._context_sample_with_kl(terms, num_samples, num_tasks)  # type: ignore[arg-type]
+        if terms is not None and self.route != "weight":
+            scale_tril = self.prior.scale_tril().to(ACCUMULATION_DTYPE)  # M⁻¹ (J, D, D)
+            float32 = self.context_float32 and float32_suffices(terms.features, terms.lam, scale_tril)
+            if self.route == "context" or context_route_cheaper(terms.points, dim, float32):
+                return self._context_sample_with_kl(terms, scale_tril, float32, num_samples, num_tasks)
         prior_factor = self.prior.factor()
         prior_precision, prior_shift = self._prior_natural(prior_factor)
         if data is None:
@@ -422,19 +423,18 @@ class AmortisedLinear(nn.Module):
         return weights, kl.sum(-1)
 
     def _context_sample_with_kl(
-        self, terms: ContextTerms, num_samples: int, num_tasks: int
+        self, terms: ContextTerms, scale_tril: Tensor, float32: bool, num_samples: int, num_tasks: int
     ) -> tuple[Tensor, Tensor]:
-        """The context-space route of :meth:`sample_with_kl` (KL to the prior)."""
+        """The context-space route of :meth:`sample_with_kl` (KL to the prior), its algebra in float32 if
+        ``float32``; ``scale_tril`` is the prior's ``M⁻¹`` ``(J, D, D)`` in float64."""
         dim, dtype = self.d_in + 1, ACCUMULATION_DTYPE
         with torch.set_grad_enabled(terms.grad_enabled):
             h, lam, yhat = terms.joined()
             device = h.device
-            mean = self.prior.mean.to(dtype)
-            scale_tril = self.prior.scale_tril().to(dtype)  # M⁻¹ (J, D, D)
             eps = torch.randn(num_samples, num_tasks, self.d_out, dim, dtype=dtype, device=device)
             xi = torch.randn(num_samples, num_tasks, self.d_out, terms.points, dtype=dtype, device=device)
-            inputs = (h, yhat, lam, mean, scale_tril, eps, xi)
-            if self.context_float32 and float32_suffices(h, lam, scale_tril):
+            inputs = (h, yhat, lam, self.prior.mean.to(dtype), scale_tril, eps, xi)
+            if float32:
                 inputs = tuple(t.to(torch.float32) for t in inputs)
             weights, kl = context_sample_with_kl(*inputs)
         return weights.to(dtype), kl.to(dtype).sum(-1)

@@ -29,6 +29,7 @@ from torch import Tensor
 
 __all__ = [
     "CONTEXT_CROSSOVER",
+    "CONTEXT_CROSSOVER_FLOAT32",
     "FLOAT32_BOUND",
     "context_route_cheaper",
     "context_sample_with_kl",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 CONTEXT_CROSSOVER = 0.9  # the context route is used for N < CONTEXT_CROSSOVER · D (padded points count)
+CONTEXT_CROSSOVER_FLOAT32 = 1.2  # ... and for N < 1.2 D when its algebra runs in float32 (measured ~1.25 D)
 # float32 is used (when asked for) only while every entry of A = I + S U Uᵀ S is at most 1 + FLOAT32_BOUND:
 # float32 rounding of A (~6e-8 ‖A‖) then stays far below A's smallest eigenvalue (≥ 1).
 FLOAT32_BOUND = 1e4
@@ -45,22 +47,32 @@ _NON_FINITE = (
 )
 
 
-def context_route_cheaper(points: int, dim: int) -> bool:
+def context_route_cheaper(points: int, dim: int, float32: bool = False) -> bool:
     """Whether the context-space route is the cheaper exact route for ``points`` context points (padding
-    included) and ``dim = d_in + 1`` weights per unit."""
-    return 0 < points < CONTEXT_CROSSOVER * dim
+    included) and ``dim = d_in + 1`` weights per unit, with its algebra in float64 or in ``float32``.
+
+    Measured (``benchmarks/per_unit_algebra.py``, toy hidden layer D = 49, against the float64 weight-space
+    route): float64 context algebra breaks even near N ≈ 0.9 D, float32 near N ≈ 1.25 D.
+    """
+    return 0 < points < (CONTEXT_CROSSOVER_FLOAT32 if float32 else CONTEXT_CROSSOVER) * dim
 
 
-def float32_suffices(h: Tensor, lam: Tensor, prior_scale_tril: Tensor) -> bool:
+def float32_suffices(
+    h: Tensor | tuple[Tensor, ...], lam: Tensor | tuple[Tensor, ...], prior_scale_tril: Tensor
+) -> bool:
     """Whether the context route may run in float32 for these inputs: ``max λ · max ‖h_n‖² · max_j
-    ‖M_j⁻¹‖²_F ≤ FLOAT32_BOUND``, an upper bound on the off-identity entries of every ``A``.
+    ‖M_j⁻¹‖²_F ≤ FLOAT32_BOUND``, an upper bound on the off-identity entries of every ``A``. ``h`` and
+    ``lam`` may be given as their chunks.
 
     Measured (``benchmarks/per_unit_algebra.py``, toy hidden layer, N = 35): within the bound the float32
     route's KL, draws and gradients are within ~2e-6 relative of float64's, and the layer step is ~2×
     faster on this CPU.
     """
+    hs, lams = (h,) if isinstance(h, Tensor) else h, (lam,) if isinstance(lam, Tensor) else lam
     with torch.no_grad():
-        bound = lam.max() * h.square().sum(-1).max() * prior_scale_tril.square().sum((-2, -1)).max()
+        lam_max = torch.stack([part.max() for part in lams]).max()
+        h_max = torch.stack([part.square().sum(-1).max() for part in hs]).max()
+        bound = lam_max * h_max * prior_scale_tril.square().sum((-2, -1)).max()
         return bool(torch.isfinite(bound)) and float(bound) <= FLOAT32_BOUND
 
 

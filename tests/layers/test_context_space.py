@@ -95,6 +95,7 @@ SIDES = {  # N around the crossover 0.9 D = 10.8 for D = 12
 
 def test_the_crossover_rule():
     assert context_route_cheaper(10, DIM) and not context_route_cheaper(11, DIM)
+    assert context_route_cheaper(14, DIM, float32=True) and not context_route_cheaper(15, DIM, float32=True)
     assert not context_route_cheaper(0, DIM) and not context_route_cheaper(3, 2)
 
 
@@ -227,14 +228,18 @@ def test_the_layer_picks_the_route_per_call(monkeypatch):
     real = amortised.context_sample_with_kl
     monkeypatch.setattr(amortised, "context_sample_with_kl", lambda *a: calls.append(1) or real(*a))
     layer = _layer(DIM - 1, 2, seed=0)
-    for n, expected in ((10, 1), (11, 0)):  # below the crossover 10.8 and above it
-        calls.clear()
+    for f32, n, expected in ((False, 10, 1), (False, 12, 0), (True, 12, 1), (True, 15, 0)):
+        calls.clear()  # crossovers: 10.8 in float64, 14.4 in float32
+        layer.context_float32 = f32
         h, lam, yhat = _context(2, 2, n, DIM, 2, seed=n)
+        assert float32_suffices(h, lam, layer.prior.scale_tril())
         layer.sample_with_kl(accumulate_natural(h, lam, yhat), 2, 2)
-        assert len(calls) == expected, n
+        assert len(calls) == expected, (f32, n)
+    layer.context_float32 = False
     calls.clear()
     nat = accumulate_natural(h[..., :6, :], lam[..., :6, :], yhat[..., :6, :])
-    layer.sample_with_kl(nat + nat, 2, 2)  # chunks of 12 points in all: above the crossover, weight space
+    layer.sample_with_kl(nat + nat + nat, 2, 2)  # 18 points in all: above the crossover, weight space
+    layer.sample_with_kl(nat + nat, 2, 2)  # 12 points: joined, but above the float64 crossover
     reference = layer.posterior(nat)
     layer.sample_with_kl(nat, 2, 2, reference)  # NPVI's reference KL: weight space
     layer.sample_with_kl(nat.detach(), 2, 2)  # a detached (or scaled) sum, as in the unbiased estimator
@@ -244,7 +249,7 @@ def test_the_layer_picks_the_route_per_call(monkeypatch):
     assert len(calls) == 1
     layer.route = "context"
     with pytest.raises(ValueError, match="route='context' needs the context terms"):
-        layer.sample_with_kl(nat + nat, 2, 2)
+        layer.sample_with_kl(nat + nat + nat, 2, 2)
     with pytest.raises(ValueError, match="route must be one of"):
         layer.route = "fast"
 
@@ -253,7 +258,7 @@ def test_the_route_and_the_draws_do_not_depend_on_the_chunking():
     """Chunks that together stay below the crossover are joined: the same route, ξ and draws as one chunk;
     above it the weight route's chunk sums give the unchunked values too."""
     layer = _layer(DIM - 1, 3, seed=2)
-    for n in (9, 16):  # below and above the crossover
+    for n in (9, 16):  # below and above the crossovers
         h, lam, yhat = _context(2, 2, n, DIM, 3, seed=n)
         out = []
         for cut in (n, 4):
