@@ -69,9 +69,19 @@ class ContextTerms:
         """``D``, the feature width (bias included)."""
         return self.features[0].shape[-1]
 
-    def joined(self) -> tuple[Tensor, Tensor, Tensor]:
-        """The whole context: features ``(S', B, N, D)``, ``λ`` and ``ŷ`` ``(S' or 1, B, N, J)``."""
-        return tuple(torch.cat(parts, dim=-2) for parts in (self.features, self.lam, self.yhat))  # type: ignore[return-value]
+    def live(self) -> Tensor:
+        """Indices of the point positions where some task and unit has ``λ > 0`` (the rest are padding in
+        every task of the batch and change nothing), ``(N_live,)``."""
+        lam = torch.cat(self.lam, dim=-2)  # (S' or 1, B, N, J)
+        return torch.nonzero((lam > 0).any(-1).flatten(0, 1).any(0)).squeeze(-1)
+
+    def joined(self, live: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """The whole context: features ``(S', B, N, D)``, ``λ`` and ``ŷ`` ``(S' or 1, B, N, J)``; only the
+        positions ``live`` if given."""
+        out = [torch.cat(parts, dim=-2) for parts in (self.features, self.lam, self.yhat)]
+        if live is not None and len(live) < out[0].shape[-2]:
+            out = [t.index_select(-2, live) for t in out]
+        return tuple(out)  # type: ignore[return-value]
 
     def __add__(self, other: ContextTerms) -> ContextTerms:
         return ContextTerms(
@@ -386,6 +396,8 @@ class AmortisedLinear(nn.Module):
         below the crossover (:func:`~climate_bnnp.layers.context_space.context_route_cheaper`: 0.9 D, or
         1.2 D when the route's algebra runs in float32, see ``context_float32``). Both routes
         draw ``ε (S, B, d_out, d_in + 1)`` first; the context route then also draws ``ξ (S, B, d_out, N)``.
+        Point positions padded in every task (``λ = 0`` throughout) are dropped before the choice, so
+        padding a batch changes neither the route nor the draws.
         """
         dim = self.d_in + 1
         terms = None if data is None or reference is not None else data.context
@@ -398,8 +410,9 @@ class AmortisedLinear(nn.Module):
         if terms is not None and self.route != "weight":
             scale_tril = self.prior.scale_tril().to(ACCUMULATION_DTYPE)  # M⁻¹ (J, D, D)
             float32 = self.context_float32 and float32_suffices(terms.features, terms.lam, scale_tril)
-            if self.route == "context" or context_route_cheaper(terms.points, dim, float32):
-                return self._context_sample_with_kl(terms, scale_tril, float32, num_samples, num_tasks)
+            live = terms.live()  # positions padded in every task are dropped: they change nothing
+            if self.route == "context" or context_route_cheaper(len(live), dim, float32):
+                return self._context_sample_with_kl(terms, live, scale_tril, float32, num_samples, num_tasks)
         prior_factor = self.prior.factor()
         prior_precision, prior_shift = self._prior_natural(prior_factor)
         if data is None:
@@ -423,16 +436,22 @@ class AmortisedLinear(nn.Module):
         return weights, kl.sum(-1)
 
     def _context_sample_with_kl(
-        self, terms: ContextTerms, scale_tril: Tensor, float32: bool, num_samples: int, num_tasks: int
+        self,
+        terms: ContextTerms,
+        live: Tensor,
+        scale_tril: Tensor,
+        float32: bool,
+        num_samples: int,
+        num_tasks: int,
     ) -> tuple[Tensor, Tensor]:
-        """The context-space route of :meth:`sample_with_kl` (KL to the prior), its algebra in float32 if
-        ``float32``; ``scale_tril`` is the prior's ``M⁻¹`` ``(J, D, D)`` in float64."""
+        """The context-space route of :meth:`sample_with_kl` (KL to the prior) on the ``live`` positions,
+        its algebra in float32 if ``float32``; ``scale_tril`` is the prior's ``M⁻¹`` ``(J, D, D)``."""
         dim, dtype = self.d_in + 1, ACCUMULATION_DTYPE
         with torch.set_grad_enabled(terms.grad_enabled):
-            h, lam, yhat = terms.joined()
-            device = h.device
+            h, lam, yhat = terms.joined(live)
+            device, n = h.device, h.shape[-2]
             eps = torch.randn(num_samples, num_tasks, self.d_out, dim, dtype=dtype, device=device)
-            xi = torch.randn(num_samples, num_tasks, self.d_out, terms.points, dtype=dtype, device=device)
+            xi = torch.randn(num_samples, num_tasks, self.d_out, n, dtype=dtype, device=device)
             inputs = (h, yhat, lam, self.prior.mean.to(dtype), scale_tril, eps, xi)
             if float32:
                 inputs = tuple(t.to(torch.float32) for t in inputs)

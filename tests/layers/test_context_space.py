@@ -298,6 +298,24 @@ def test_float32_context_route_is_within_its_stated_tolerance_and_falls_back_out
             assert max(errors) > 0  # it did run in float32
 
 
+def test_positions_padded_in_every_task_change_neither_route_nor_draws():
+    """Padding the batch to 20 points (above the crossover) leaves 8 live positions: the same context
+    route, the same ξ and the same draws and KL as the unpadded call."""
+    layer = _layer(DIM - 1, 3, seed=6)
+    h, lam, yhat = _context(2, 2, 8, DIM, 3, seed=6, masked=False)
+    pad = 12
+    h_pad = torch.cat([h, torch.randn(2, 2, pad, DIM, dtype=F64)], 2)
+    lam_pad = torch.cat([lam, torch.zeros(1, 2, pad, 3, dtype=F64)], 2)
+    yhat_pad = torch.cat([yhat, torch.randn(1, 2, pad, 3, dtype=F64)], 2)
+    out = []
+    for args in ((h, lam, yhat), (h_pad, lam_pad, yhat_pad)):
+        torch.manual_seed(5)
+        out.append(layer.sample_with_kl(accumulate_natural(*args), 2, 2))
+        out[-1] = (*out[-1], torch.rand(1))  # the RNG stream after the call
+    for a, b in zip(*out, strict=True):
+        assert torch.equal(a, b)
+
+
 def test_non_finite_context_raises():
     layer = _layer(DIM - 1, 2, seed=0)
     h, lam, yhat = _context(1, 2, 4, DIM, 2, seed=0)

@@ -141,6 +141,8 @@ class _ForcedRandint:
 def test_attn_bnnp_chunked_gradient_is_unbiased(monkeypatch):
     """Average of the chunked gradient over every choice of carried chunk per layer = full gradient."""
     model = make("attn_bnnp", hidden_dims=(6,))  # two layers
+    for layer in model.layers:  # the chunk estimator works in weight space; unchunked, compare like with like
+        layer.route = "weight"
     xc, yc, _ = data(b=1, nc=8)
     probe = [torch.randn(1, 1, 6, 3, dtype=torch.float64), torch.randn(1, 1, 1, 7, dtype=torch.float64)]
 
@@ -157,7 +159,6 @@ def test_attn_bnnp_chunked_gradient_is_unbiased(monkeypatch):
     full = grads()
     estimates = []
     for picks in itertools.product(range(2), repeat=2):  # 2 chunks of 4 points, 2 layers
-
         forced = _ForcedRandint(picks, torch.randint)
         monkeypatch.setattr(torch, "randint", forced)
         estimates.append(grads(chunk_size=4))
