@@ -289,8 +289,8 @@ class AmortisedLinear(nn.Module):
 
     Attributes:
         route: how :meth:`sample_with_kl` computes the posterior step: ``"auto"`` (the cheaper exact route
-            per call), ``"weight"`` (always weight space) or ``"context"`` (always context space; an error
-            where it does not apply).
+            per call under autograd, weight space without), ``"weight"`` (always weight space) or
+            ``"context"`` (always context space; an error where it does not apply).
         context_float32: run the context-space route's algebra in float32 where
             :func:`~climate_bnnp.layers.context_space.float32_suffices` holds for the call (else float64);
             on by default (measured: ELBO, KL, draws and gradients within ~1e-5 relative of float64, and a
@@ -397,7 +397,10 @@ class AmortisedLinear(nn.Module):
         1.2 D when the route's algebra runs in float32, see ``context_float32``). Both routes
         draw ``ε (S, B, d_out, d_in + 1)`` first; the context route then also draws ``ξ (S, B, d_out, N)``.
         Point positions padded in every task (``λ = 0`` throughout) are dropped before the choice, so
-        padding a batch changes neither the route nor the draws.
+        padding a batch changes neither the route nor the draws. ``"auto"`` takes the context route only
+        under autograd (training): its draws pair ``ξ`` with the points in order, so the same seed gives
+        other (equally distributed) draws for permuted points; without autograd (prediction, evaluation)
+        the weight route keeps seeded draws invariant to the order and chunking of the context.
         """
         dim = self.d_in + 1
         terms = None if data is None or reference is not None else data.context
@@ -407,7 +410,10 @@ class AmortisedLinear(nn.Module):
                 "joined below the crossover) and the KL to the prior; got plain natural parameters, no "
                 "context or an NPVI reference. Use route='auto'."
             )
-        if terms is not None and self.route != "weight":
+        # "auto" takes the context route only under autograd (training): its draws pair the noise ξ with the
+        # points in order, so without autograd (prediction) the weight route keeps the seeded draws
+        # invariant to the order, chunking and padding of the context
+        if terms is not None and (self.route == "context" or (self.route == "auto" and terms.grad_enabled)):
             scale_tril = self.prior.scale_tril().to(ACCUMULATION_DTYPE)  # M⁻¹ (J, D, D)
             float32 = self.context_float32 and float32_suffices(terms.features, terms.lam, scale_tril)
             live = terms.live()  # positions padded in every task are dropped: they change nothing

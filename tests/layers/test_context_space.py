@@ -237,6 +237,9 @@ def test_the_layer_picks_the_route_per_call(monkeypatch):
         assert len(calls) == expected, (f32, n)
     layer.context_float32 = False
     calls.clear()
+    with torch.no_grad():  # without autograd (prediction) "auto" keeps the weight route
+        layer.sample_with_kl(accumulate_natural(*_context(2, 2, 5, DIM, 2, seed=0)), 2, 2)
+    assert not calls
     nat = accumulate_natural(h[..., :6, :], lam[..., :6, :], yhat[..., :6, :])
     layer.sample_with_kl(nat + nat + nat, 2, 2)  # 18 points in all: above the crossover, weight space
     layer.sample_with_kl(nat + nat, 2, 2)  # 12 points: joined, but above the float64 crossover
