@@ -8,10 +8,11 @@ import platform
 import resource
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS", "machine", "peak_rss_mb", "write_json", "run_child", "large_gemm_gflops"]
+__all__ = ["RESULTS", "machine", "median", "peak_rss_mb", "write_json", "run_child", "large_gemm_gflops"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -47,6 +48,19 @@ def machine() -> dict[str, Any]:
     }
 
 
+def median(values: Iterable[float]) -> float:
+    """The median: the middle value of an odd count, the mean of the two middle values of an even one.
+
+    Raises:
+        ValueError: for no values (a benchmark that timed nothing has no median).
+    """
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("the median of no values is undefined; time at least one step.")
+    mid = len(ordered) // 2
+    return float(ordered[mid]) if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far, in MB (``ru_maxrss`` is KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -73,7 +87,7 @@ def large_gemm_gflops(size: int = 2048, repeats: int = 3) -> dict[str, float]:
         wall.append(time.perf_counter() - tick)
         cpu.append(time.process_time() - tock)
     flop = 2 * size**3 / 1e9
-    return {"wall": flop / sorted(wall)[len(wall) // 2], "cpu": flop / sorted(cpu)[len(cpu) // 2]}
+    return {"wall": flop / median(wall), "cpu": flop / median(cpu)}
 
 
 def write_json(path: Path, data: Any) -> None:

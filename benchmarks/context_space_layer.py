@@ -1,6 +1,9 @@
-"""Issue 14 prototype: the layer step in context space (N × N algebra) instead of weight space (D × D).
+"""The layer step in context space (N × N algebra) against weight space (D × D): exactness and the crossover.
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/context_space_layer.py [--pairs 5] [--quick]
+    nice -n 10 python benchmarks/context_space_layer.py [--pairs 5] [--threads 1] [--points 10 20 35 49]
+
+The context route is the product's (:mod:`climate_bnnp.layers.context_space`, used automatically by the
+amortised layer below the crossover ``N < 0.9 D``); this script measures where that crossover lies.
 
 Per unit ``j`` (and sample ``s``, task ``b``) the BNNP layer has the prior ``w ~ N(m, P⁻¹)``, ``P = MᵀM``
 (``M`` lower-triangular, ``UnitwisePrior.factor()``), context features ``H (N × D)``, pseudo-observations
@@ -16,14 +19,15 @@ and a draw by Matheron's rule: ``w₀ = m + M⁻¹ ζ``, ``w = w₀ + M⁻¹ Ũ�
 ``ζ ~ N(0, I_D)``, ``ξ ~ N(0, I_N)``, exactly ``N(μ, Λ⁻¹)``. ``Ũ`` for all units is one GEMM
 ``(S' B N, D) @ (D, J D)`` (the stacked ``M_j⁻¹``); then one batched ``N × D × N`` product, a Cholesky
 of ``A`` and triangular solves per unit, against a Cholesky, a triangular inverse and five ``D³`` products
-per unit now. The core's backward pass is written out (``_ContextCore``); the rest is autograd.
+per unit in weight space. The core's backward pass is written out; the rest is autograd.
 
 The script (1) checks exactness against the current route and a dense float64 oracle (values, the exact
 linear map of the draw, gradients) and (2) times forward + backward of both routes, alternating in one
 process, at the toy hidden layer (S = 32, B = 5, J = 48, D = 49) for N = 10, 20, 35, 49, 70 and at the
 ERA5 hidden layer (S = 16, B = 5, J = 64, D = 65, N = 271; timed on ``--era5-samples`` of the 16 samples
-and scaled per unit, since its N × N tensors are GBs). Times are process CPU time on one thread and are
-also given in large-GEMM GFLOP (seconds × the rate of a plain 2048² GEMM in the same process).
+and scaled per unit, since its N × N tensors are GBs). Times are process CPU time on one thread (wall
+time with ``--threads`` > 1) and are also given in large-GEMM GFLOP (seconds × the rate of a plain 2048²
+GEMM in the same process, same threads, same clock).
 Writes ``benchmarks/results/context_space_layer.json``.
 """
 
@@ -40,125 +44,14 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, large_gemm_gflops, machine, write_json  # noqa: E402
+from _common import RESULTS, large_gemm_gflops, machine, median, write_json  # noqa: E402
+
+from climate_bnnp.layers.context_space import context_sample_with_kl  # noqa: E402
 
 F64 = torch.float64
 TOY = {"S": 32, "B": 5, "J": 48, "D": 49}
 ERA5 = {"S": 16, "B": 5, "J": 64, "D": 65, "N": 271}
 TOY_POINTS = (10, 20, 35, 49, 70)
-
-
-def context_space_sample_with_kl(
-    h: Tensor,
-    yhat: Tensor,
-    lam: Tensor,
-    prior_mean: Tensor,
-    prior_factor: Tensor,
-    prior_logdet: Tensor | None,
-    zeta: Tensor,
-    xi: Tensor,
-) -> tuple[Tensor, Tensor]:
-    """Posterior draws and ``Σ_j KL(q_j ‖ p_j)`` of one amortised layer, in context space; differentiable.
-
-    Args:
-        h: context features with bias ``(S', B, N, D)``; ``S' = S``, or ``S' = 1`` when the features do
-            not depend on the samples (first layer: one posterior shared by all S draws).
-        yhat: pseudo-observations ``(S' or 1, B, N, J)`` (as ``BNNP._natural`` passes them on).
-        lam: pseudo-precisions ``(S' or 1, B, N, J)``, ≥ 0 (0 at masked points; there the gradient with
-            respect to ``λ`` is returned as 0, since ``∂√λ/∂λ`` is infinite; the model's mask zeroes it
-            anyway).
-        prior_mean: ``m`` ``(J, D)``; prior_factor: ``M`` ``(J, D, D)`` lower-triangular, ``P = MᵀM``.
-        prior_logdet: ``log|P|`` ``(J,)``; not needed (``log|Λ| − log|P| = log|A|``), accepted for
-            parity with ``sample_with_kl``.
-        zeta: standard normal ``(S, B, J, D)`` (the prior draw); xi: standard normal ``(S, B, J, N)`` (the
-            pseudo-observation noise). With both zero the draw is the posterior mean.
-
-    Returns:
-        Weights ``(S, B, J, D)`` and the KL summed over units ``(S', B)``.
-    """
-    del prior_logdet
-    s_post, b, n, dim = h.shape
-    s, j = zeta.shape[0], prior_mean.shape[0]
-    draws, q = s // s_post, s_post * b
-    eye_d = torch.eye(dim, dtype=h.dtype, device=h.device)
-    minv = torch.linalg.solve_triangular(prior_factor, eye_d.expand(j, dim, dim), upper=False)  # M⁻¹
-    # units are ordered (J, S', B): U_j = H M_j⁻¹ is then one contiguous block per unit j
-    positive = lam > 0
-    root = torch.where(positive, lam, torch.ones_like(lam)).sqrt() * positive  # √λ, gradient 0 at λ = 0
-    root = root.permute(3, 0, 1, 2).expand(j, s_post, b, n).reshape(j, q, n)  # (J, S' B, N)
-    # right-hand sides per unit: S (ŷ − H m) (the KL's and the mean's) and S (ŷ − H w₀) − ξ per draw
-    w0 = prior_mean + torch.einsum("jde,sbje->sbjd", minv, zeta)  # m + M⁻¹ ζ  (S, B, J, D)
-    w0_cols = w0.view(s_post, draws, b, j, dim).permute(0, 2, 4, 3, 1).reshape(s_post, b, dim, j * draws)
-    hw0 = (h @ w0_cols).view(s_post, b, n, j, draws)
-    hw = torch.cat([(h @ prior_mean.mT).unsqueeze(-1), hw0], -1)  # [H m | H w₀]  (S', B, N, J, 1 + d)
-    resid = (yhat.unsqueeze(-1) - hw).permute(3, 0, 1, 2, 4).reshape(j, q, n, 1 + draws)
-    noise = xi.view(s_post, draws, b, j, n).permute(3, 0, 2, 4, 1).reshape(j, q, n, draws)
-    rhs = resid * root.unsqueeze(-1)
-    rhs = torch.cat([rhs[..., :1], rhs[..., 1:] - noise], -1)  # S (ŷ − H ·) − [0 | ξ]  (J, S' B, N, 1 + d)
-    trace_logdet, v = _ContextCore.apply(h.reshape(-1, dim), minv, root, rhs)
-    kl = 0.5 * (trace_logdet - n + v[..., 0].square().sum(-1))  # (J, S' B)
-    v = v[..., 1:].view(j, s_post, b, dim, draws)
-    step = torch.einsum("jde,jpbek->pkbjd", minv, v).reshape(s, b, j, dim)  # M⁻¹ Ũᵀ A⁻¹ rhs
-    return w0 + step, kl.sum(0).view(s_post, b)
-
-
-class _ContextCore(torch.autograd.Function):
-    """The N-space core of all units with a written-out backward pass.
-
-    ``(H (R, D), M⁻¹ (J, D, D), s = √λ (J, Q, N), r (J, Q, N, k)) ↦ (tr(A⁻¹) + log|A| (J, Q),
-    Uᵀ S A⁻¹ r (J, Q, D, k))`` with ``R = Q N`` rows of ``Q`` problems, ``U = H M_j⁻¹`` per unit
-    ``(j, q)`` (one broadcast GEMM ``(R, D) @ (D, D)`` per j, no copies), ``A = I + S U Uᵀ S``.
-
-    Backward, with ``Z = A⁻¹ r``, ``Y = S Z``, ``V = Uᵀ Y``, ``G = U Uᵀ`` and incoming ``t̄``, ``V̄``:
-    ``Ȳ = U V̄``, ``Z̄ = S Ȳ``, ``r̄ = A⁻¹ Z̄``, ``Ā = t̄ (A⁻¹ − A⁻²) − r̄ Zᵀ``, ``Ā_s = Ā + Āᵀ``,
-    ``s̄ = rowsum(Z ⊙ Ȳ) + (Ā_s ⊙ G) s``, ``Ū = (Ā_s ⊙ s sᵀ) U + Y V̄ᵀ``, ``H̄ = Σ_j Ū_j M_j⁻ᵀ``,
-    ``(M_j⁻¹)‾ = Hᵀ Ū_j``.
-    """
-
-    @staticmethod
-    def forward(ctx, h, minv, root, rhs):  # type: ignore[override]
-        j, q, n = root.shape
-        dim = h.shape[-1]
-        u = torch.bmm(h.expand(j, *h.shape), minv).view(j * q, n, dim)  # (J Q, N, D), contiguous per unit
-        s = root.reshape(j * q, n)
-        g = torch.bmm(u, u.mT)  # G = U Uᵀ
-        a = (g * s.unsqueeze(-1)).mul_(s.unsqueeze(-2))
-        a.diagonal(dim1=-2, dim2=-1).add_(1.0)  # A = I + S G S
-        chol, info = torch.linalg.cholesky_ex(a)
-        if bool(info.any()):
-            raise torch.linalg.LinAlgError("I + S G S is not positive definite (non-finite input?)")
-        ainv = torch.cholesky_inverse(chol)
-        del a
-        z = ainv @ rhs.reshape(j * q, n, -1)
-        y = z * s.unsqueeze(-1)
-        v = u.mT @ y  # (J Q, D, k)
-        out = ainv.diagonal(dim1=-2, dim2=-1).sum(-1) + 2.0 * chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)
-        ctx.save_for_backward(h, minv, s, u, g, ainv, z, y)
-        ctx.shape = (j, q, n)
-        return out.view(j, q), v.view(j, q, dim, -1)
-
-    @staticmethod
-    def backward(ctx, grad_t, grad_v):  # type: ignore[override]
-        h, minv, s, u, g, ainv, z, y = ctx.saved_tensors
-        j, q, n = ctx.shape
-        dim = h.shape[-1]
-        grad_v = grad_v.reshape(j * q, dim, -1)
-        grad_y = u @ grad_v  # (J Q, N, k)
-        grad_s = (z * grad_y).sum(-1)
-        grad_r = ainv @ (grad_y * s.unsqueeze(-1))  # r̄ = A⁻¹ Z̄
-        grad_a = torch.baddbmm(ainv, ainv, ainv, alpha=-1.0).mul_(2.0 * grad_t.reshape(-1, 1, 1))
-        grad_a.baddbmm_(torch.cat([grad_r, z], -1), torch.cat([z, grad_r], -1).mT, alpha=-1.0)  # Ā_s = Ā + Āᵀ
-        grad_s += ((grad_a * g) @ s.unsqueeze(-1)).squeeze(-1)
-        grad_g = grad_a.mul_(s.unsqueeze(-1)).mul_(s.unsqueeze(-2))
-        grad_u = torch.bmm(grad_g, u).baddbmm_(y, grad_v.mT).view(j, -1, dim)  # (J, R, D)
-        grad_h = grad_minv = None
-        if ctx.needs_input_grad[0]:
-            grad_h = grad_u[0] @ minv[0].mT
-            for unit in range(1, j):
-                grad_h.addmm_(grad_u[unit], minv[unit].mT)
-        if ctx.needs_input_grad[1]:
-            grad_minv = torch.bmm(h.mT.expand(j, dim, h.shape[0]), grad_u)  # (J, D, D)
-        return grad_h, grad_minv, grad_s.view(j, q, n), grad_r.view(j, q, n, -1)
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -211,9 +104,9 @@ def _current(prior, h, yhat, lam, eps):
 
 
 def _context(prior, h, yhat, lam, zeta, xi):
-    return context_space_sample_with_kl(
-        h, yhat, lam, prior.mean, prior.factor(), prior.logdet_precision(), zeta, xi
-    )
+    """The product's context-space route; the KL summed over units ``(S', B)``."""
+    w, kl = context_sample_with_kl(h, yhat, lam, prior.mean, prior.scale_tril(), zeta, xi)
+    return w, kl.sum(-1)
 
 
 def _dense_oracle(prior, h, yhat, lam):
@@ -337,22 +230,23 @@ def _timing_setup(s: int, b: int, j: int, dim: int, n: int):
     return current, context
 
 
-def time_pairs(s: int, b: int, j: int, dim: int, n: int, pairs: int) -> dict:
-    """Median CPU seconds of forward + backward, current and context route alternating in ``pairs`` pairs."""
+def time_pairs(s: int, b: int, j: int, dim: int, n: int, pairs: int, clock=time.process_time) -> dict:
+    """Median seconds (``clock``) of forward + backward, current and context route alternating in ``pairs``
+    pairs."""
     current, context = _timing_setup(s, b, j, dim, n)
     current()
     context()  # warm-up
     cur, ctx = [], []
     for _ in range(pairs):
         for fn, times in ((current, cur), (context, ctx)):
-            tick = time.process_time()
+            tick = clock()
             fn()
-            times.append(time.process_time() - tick)
+            times.append(clock() - tick)
     ratios = sorted(c / x for c, x in zip(cur, ctx, strict=True))
     return {
-        "current_s": sorted(cur)[len(cur) // 2],
-        "context_s": sorted(ctx)[len(ctx) // 2],
-        "speed_up_median_of_pairs": ratios[len(ratios) // 2],
+        "current_s": median(cur),
+        "context_s": median(ctx),
+        "speed_up_median_of_pairs": median(ratios),
         "speed_up_range": [ratios[0], ratios[-1]],
         "current_all_s": cur,
         "context_all_s": ctx,
@@ -368,23 +262,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--era5-samples", type=int, default=2, help="samples of the ERA5 layer timed (0: skip)"
     )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (> 1: wall-clock times)")
+    parser.add_argument("--skip-checks", action="store_true", help="time only (the tests run the checks)")
     parser.add_argument("--out", type=Path, default=RESULTS / "context_space_layer.json")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
+    clock, clock_name = (time.process_time, "cpu") if args.threads == 1 else (time.perf_counter, "wall")
 
-    exact = check_exactness()
+    exact = {} if args.skip_checks else check_exactness()
     print("exactness (max relative error):")
     for key, val in exact.items():
         print(f"  {key}: {val}")
 
-    gemm_before = large_gemm_gflops()["cpu"]
+    gemm_before = large_gemm_gflops()[clock_name]
     rows = []
     configs = [dict(TOY, N=n) for n in args.points]
     if args.era5_samples:
         configs.append(dict(ERA5, S=args.era5_samples))
     for cfg in configs:
         units = cfg["S"] * cfg["B"] * cfg["J"]
-        res = time_pairs(cfg["S"], cfg["B"], cfg["J"], cfg["D"], cfg["N"], args.pairs)
+        res = time_pairs(cfg["S"], cfg["B"], cfg["J"], cfg["D"], cfg["N"], args.pairs, clock)
         row = {**cfg, "units": units, **res}
         row["current_us_per_unit"] = res["current_s"] / units * 1e6
         row["context_us_per_unit"] = res["context_s"] / units * 1e6
@@ -395,11 +292,11 @@ def main(argv: list[str] | None = None) -> int:
             f"({res['speed_up_range'][0]:.2f}–{res['speed_up_range'][1]:.2f})",
             flush=True,
         )
-    gemm = 0.5 * (gemm_before + large_gemm_gflops()["cpu"])
+    gemm = 0.5 * (gemm_before + large_gemm_gflops()[clock_name])
     for row in rows:
         for key in ("current", "context"):
             row[f"{key}_large_gemm_gflop"] = row[f"{key}_s"] * gemm
-    print(f"\nlarge GEMM {gemm:.1f} GFLOP/s (1 thread, CPU time); forward + backward per layer step:")
+    print(f"\nlarge GEMM {gemm:.1f} GFLOP/s ({args.threads} threads, {clock_name} clock); layer step f + b:")
     print("| D | N | units | current s (GFLOP) | context s (GFLOP) | speed-up (range) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
@@ -413,8 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         args.out,
         {
             "machine": machine(),
-            "threads": 1,
-            "clock": "process_cpu",
+            "threads": args.threads,
+            "clock": "process_cpu" if clock_name == "cpu" else "wall",
             "load_average": os.getloadavg(),
             "large_gemm_gflops": gemm,
             "exactness": exact,

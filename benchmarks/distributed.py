@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, machine, write_json  # noqa: E402
+from _common import RESULTS, machine, median, write_json  # noqa: E402
 
 
 def _run(tasks: int, steps: int, threads: int, out: Path) -> None:
@@ -81,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, command in runs.items():
             subprocess.run(command, check=True, env=env, capture_output=True)
             seconds = json.loads(Path(command[-1]).read_text())[args.warmup :]
-            results["runs"][name] = {"median_step_s": statistics.median(seconds), "step_s": seconds}
-            print(f"{name}: median step {statistics.median(seconds):.3f} s over {len(seconds)} steps")
+            results["runs"][name] = {"median_step_s": median(seconds), "step_s": seconds}
+            print(f"{name}: median step {median(seconds):.3f} s over {len(seconds)} steps")
     write_json(RESULTS / "distributed.json", results)
     return 0
 

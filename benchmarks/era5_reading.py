@@ -18,7 +18,6 @@ import dataclasses
 import json
 import os
 import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ from climate_bnnp.tasks.era5 import Era5TaskSet, train_source
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _common import write_json  # noqa: E402
+from _common import median, write_json  # noqa: E402
 
 
 def _sample_store(config, folder: Path) -> Path:
@@ -115,10 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "train_tasks": len(keys),
         "cells_per_task": int(len(taskset.task(keys[0]).x)),
-        "cold_read_s_per_task_median": statistics.median(cold),
-        "batch_s_median": statistics.median(batch_s[1:]),
-        "step_s_median": statistics.median(step_s[1:]),
-        "batch_over_step": statistics.median(batch_s[1:]) / statistics.median(step_s[1:]),
+        "cold_read_s_per_task_median": median(cold),
+        "batch_s_median": median(batch_s[1:]),
+        "step_s_median": median(step_s[1:]),
+        "batch_over_step": median(batch_s[1:]) / median(step_s[1:]),
         "chunk_size": config.train.chunk_size,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "load_average_1min": os.getloadavg()[0],

@@ -31,7 +31,7 @@ from climate_bnnp.train import fine_tuner
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _common import write_json  # noqa: E402
+from _common import median, write_json  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "tasks": len(units), "steps": args.steps, "lr": args.lr, "threads": args.threads,
         "crps_mm": {k: metrics.summarise(np.array(v)) for k, v in crps.items()},
         "fine_tuned_minus_amortised_crps_mm": [mean, se],
-        "seconds_per_task": {k: float(np.median(v)) for k, v in seconds.items()},
+        "seconds_per_task": {k: median(v) for k, v in seconds.items()},
     }  # fmt: skip
     print(json.dumps(result, indent=2))
     write_json(args.out, result)

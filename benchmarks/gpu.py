@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, peak_rss_mb, write_json  # noqa: E402
+from _common import machine, median, peak_rss_mb, write_json  # noqa: E402
 
 HIDDEN = (64, 64, 64)
 SAMPLES = 16
@@ -105,7 +105,7 @@ def training_step(
         "nt": nt,
         "tasks": tasks,
         "chunk": chunk,
-        "median_step_seconds": float(np.median(times)),
+        "median_step_seconds": median(times),
         "step_seconds": times,
         "peak_memory_mb": _peak_mb(device),
         "loss": float(loss.detach()),

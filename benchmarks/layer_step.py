@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, large_gemm_gflops, machine, write_json  # noqa: E402
+from _common import RESULTS, large_gemm_gflops, machine, median, write_json  # noqa: E402
 
 CONFIGS = {"toy": (32, 5, 48, 49, 35), "era5": (16, 5, 64, 65, 271)}  # S, B, J, D, context points
 
@@ -79,8 +79,8 @@ def measure(name: str, median_time, threads: int, baseline=None) -> dict:
     }
     if baseline is not None:  # alternate current and baseline so that both see the same load
         pairs = [(median_time(step), median_time(lambda: step(fn=baseline.sample_with_kl))) for _ in range(3)]
-        seconds["layer_step_forward_backward"] = sorted(c for c, _ in pairs)[1]
-        seconds["baseline_layer_step_forward_backward"] = sorted(b for _, b in pairs)[1]
+        seconds["layer_step_forward_backward"] = median(c for c, _ in pairs)
+        seconds["baseline_layer_step_forward_backward"] = median(b for _, b in pairs)
     gemm = 0.5 * (gemm_before + large_gemm_gflops()[clock])
     row = {
         "S": s,
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             tick = clock()
             fn()
             times.append(clock() - tick)
-        return sorted(times)[len(times) // 2]
+        return median(times)
 
     baseline = None
     if args.baseline is not None:

@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, machine, write_json  # noqa: E402
+from _common import RESULTS, machine, median, write_json  # noqa: E402
 from gpu import training_step  # noqa: E402
 
 from climate_bnnp.config import TrainConfig  # noqa: E402
@@ -52,7 +52,7 @@ def _mean_se(values) -> tuple[float, float]:
 
 
 def _median_step(records: list[dict]) -> float:
-    return float(np.median([r["seconds"] for r in records[1:]]))  # the first step warms up
+    return median([r["seconds"] for r in records[1:]])  # the first step warms up
 
 
 def elbo_run(dtype: str, seed: int) -> dict:
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "meta_steps": elbo_study.STUDY.size("quick").meta_steps, "runs": runs,
         **{d: _mean_se([r["elbo"] for r in by[d]]) for d in DTYPES},
         "difference": _mean_se([m["elbo"] - f["elbo"] for f, m in zip(*by.values(), strict=True)]),
-        "step_seconds": {d: float(np.median([r["median_step_seconds"] for r in by[d]])) for d in DTYPES},
+        "step_seconds": {d: median([r["median_step_seconds"] for r in by[d]]) for d in DTYPES},
     }  # fmt: skip
     print("ELBO study:", {k: v for k, v in result["elbo_study"].items() if k != "runs"}, flush=True)
     test = TaskSampler(
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         **{d: _mean_se(np.mean(ppd[d], axis=0)) for d in DTYPES},
         "difference": _mean_se(np.mean(np.subtract(ppd["mixed"], ppd["float64"]), axis=0)),
         "inference_only_difference": _mean_se(np.mean(inference_only, axis=0)),
-        "step_seconds": {d: float(np.median(steps[d])) for d in DTYPES},
+        "step_seconds": {d: median(steps[d]) for d in DTYPES},
         "ppd_per_seed": {d: [float(np.mean(p)) for p in ppd[d]] for d in DTYPES},
     }  # fmt: skip
     print("toy study:", {k: v for k, v in result["toy_study"].items()}, flush=True)

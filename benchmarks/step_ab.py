@@ -3,6 +3,11 @@ baseline's, so that both see the same machine load (the robust comparison on a b
 
     git archive <commit> climate_bnnp | tar -x -C /tmp/base
     python benchmarks/step_ab.py --baseline /tmp/base --preset toy --threads 2 --steps 9
+    python benchmarks/step_ab.py --weight-route --preset toy --threads 2 --steps 9
+
+With ``--weight-route`` the baseline is the current code with every layer forced onto the weight-space
+route (``AmortisedLinear.route = "weight"``), against the automatic route choice: the context-space
+route's gain on the whole step (``--context-float32``: with the route's opt-in float32 algebra).
 
 The baseline's ``climate_bnnp/layers/sample_kl.py`` and ``amortised.py`` are loaded from ``--baseline`` as
 separate modules, and for the baseline's steps the model's layers call them (``sample_with_kl`` and the
@@ -18,14 +23,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, large_gemm_gflops, machine, write_json  # noqa: E402
+from _common import RESULTS, large_gemm_gflops, machine, median, write_json  # noqa: E402
 from train_step import PRESETS, TASKS  # noqa: E402
 
 
@@ -47,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--baseline", type=Path, required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--baseline", type=Path, help="a tree holding the baseline's climate_bnnp/layers")
+    source.add_argument("--weight-route", action="store_true", help="baseline: the weight-space route")
+    parser.add_argument(
+        "--context-float32", action="store_true", help="current: the context route's opt-in float32 algebra"
+    )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="toy")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=9, help="timed steps per variant")
@@ -62,11 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     from climate_bnnp.tasks import Batch
 
     torch.set_num_threads(args.threads)
-    base_skl, base_amortised = load_layer_modules(args.baseline)
-    variants = {
-        "baseline": (base_skl.sample_with_kl, base_amortised._PackedPrecision),
-        "current": (amortised.sample_with_kl, amortised._PackedPrecision),
-    }
+    current = (amortised.sample_with_kl, amortised._PackedPrecision, "auto")
+    if args.weight_route:
+        variants = {"baseline": (*current[:2], "weight"), "current": current}
+    else:
+        base_skl, base_amortised = load_layer_modules(args.baseline)
+        variants = {
+            "baseline": (base_skl.sample_with_kl, base_amortised._PackedPrecision, "auto"),
+            "current": current,
+        }
     size = PRESETS[args.preset]
     torch.manual_seed(0)
     model = BNNP(
@@ -81,8 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     batch = Batch(xc, torch.sin(xc.sum(-1, keepdim=True)), xt, torch.sin(xt.sum(-1, keepdim=True)))
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
 
+    def use(variant: str) -> None:
+        amortised.sample_with_kl, amortised._PackedPrecision, route = variants[variant]
+        for layer in model.layers:
+            layer.route = route
+            layer.context_float32 = args.context_float32 and variant == "current"
+
     def step(variant: str) -> tuple[float, float]:
-        amortised.sample_with_kl, amortised._PackedPrecision = variants[variant]
+        use(variant)
         tick, cpu = time.perf_counter(), time.process_time()
         loss = -pp_avi(model, batch, num_samples=size["samples"]).mean()
         optimiser.zero_grad(set_to_none=True)
@@ -99,18 +118,20 @@ def main(argv: list[str] | None = None) -> int:
         loads.append(os.getloadavg()[0])
         for name in variants:
             times[name].append(step(name))
-    amortised.sample_with_kl, amortised._PackedPrecision = variants["current"]
+    use("current")
     gemm_after = large_gemm_gflops()
     gemm = {clock: 0.5 * (gemm_before[clock] + gemm_after[clock]) for clock in ("wall", "cpu")}
     summary: dict = {
         "preset": args.preset,
+        "baseline": "weight-space route" if args.weight_route else str(args.baseline),
+        "current_context_float32": args.context_float32,
         "threads": torch.get_num_threads(),
         "large_gemm_gflops": gemm,
         "load_average_per_pair": loads,
     }
     for name, pairs in times.items():
-        wall = statistics.median(t for t, _ in pairs)
-        cpu = statistics.median(c for _, c in pairs)
+        wall = median(t for t, _ in pairs)
+        cpu = median(c for _, c in pairs)
         summary[name] = {
             "step_seconds": [t for t, _ in pairs],
             "step_cpu_seconds": [c for _, c in pairs],
@@ -120,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             "step_gemm_gflop_cpu": cpu * gemm["cpu"],
         }
     ratios = [b[0] / c[0] for b, c in zip(times["baseline"], times["current"], strict=True)]
-    summary["speed_up_wall_median_of_pairs"] = statistics.median(ratios)
+    summary["speed_up_wall_median_of_pairs"] = median(ratios)
     summary["speed_up_wall_range"] = [min(ratios), max(ratios)]
     for name in variants:
         s = summary[name]
@@ -133,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         f"(range {min(ratios):.2f}–{max(ratios):.2f}); GEMM {gemm['wall']:.0f} GFLOP/s; load "
         f"{min(loads):.1f}–{max(loads):.1f}"
     )
-    out = args.out or RESULTS / f"step_ab_{args.preset}_{summary['threads']}threads.json"
+    kind = (
+        ("step_ab_route_f32" if args.context_float32 else "step_ab_route") if args.weight_route else "step_ab"
+    )
+    out = args.out or RESULTS / f"{kind}_{args.preset}_{summary['threads']}threads.json"
     write_json(out, {"machine": machine(), **summary})
     print(f"wrote {out}")
     return 0

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, machine, run_child, write_json  # noqa: E402
+from _common import RESULTS, machine, median, run_child, write_json  # noqa: E402
 
 QUIET_GEMM_GFLOPS = {1: 62.0, 2: 115.0}  # the quiet machine's plain GEMM rate (benchmarks/results/SUMMARY.md)
 TARGET_SECONDS = {"toy": 0.20, "era5": 1.5}
@@ -42,13 +41,13 @@ def summarise(runs: list[dict], threads: int) -> dict:
     ok = [r for r in runs if "error" not in r]
     if not ok:
         return {"runs": runs, "error": runs[0].get("error")}
-    gflop = statistics.median(r["step_gemm_gflop"] for r in ok)
+    gflop = median(r["step_gemm_gflop"] for r in ok)
     quiet = QUIET_GEMM_GFLOPS.get(threads)
     return {
-        "median_step_seconds": statistics.median(r["median_step_seconds"] for r in ok),
-        "median_step_cpu_seconds": statistics.median(r["median_step_cpu_seconds"] for r in ok),
+        "median_step_seconds": median(r["median_step_seconds"] for r in ok),
+        "median_step_cpu_seconds": median(r["median_step_cpu_seconds"] for r in ok),
         "median_step_gemm_gflop": gflop,
-        "median_step_gemm_gflop_cpu": statistics.median(r["step_gemm_gflop_cpu"] for r in ok),
+        "median_step_gemm_gflop_cpu": median(r["step_gemm_gflop_cpu"] for r in ok),
         "quiet_machine_equivalent_seconds": gflop / quiet if quiet else None,
         "peak_rss_mb": max(r["peak_rss_mb"] for r in ok),
         "gemm_gflops_wall": [g["wall"] for r in ok for g in r["large_gemm_gflops"]],

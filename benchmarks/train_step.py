@@ -38,7 +38,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, large_gemm_gflops, machine, peak_rss_mb, run_child, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    large_gemm_gflops,
+    machine,
+    median,
+    peak_rss_mb,
+    run_child,
+    write_json,
+)
 
 HIDDEN = (64, 64, 64)
 SAMPLES = 16
@@ -123,8 +131,7 @@ def one_config(
     gemm_after = large_gemm_gflops()
     # GFLOP/s of a plain 2048² GEMM in this process (mean of before and after), by wall and by CPU clock
     gemm = {clock: 0.5 * (gemm_before[clock] + gemm_after[clock]) for clock in ("wall", "cpu")}
-    median = sorted(times)[len(times) // 2]
-    median_cpu = sorted(cpu_times)[len(cpu_times) // 2]
+    step_median, median_cpu = median(times), median(cpu_times)
     return {
         "preset": preset,
         "nc": nc,
@@ -133,10 +140,10 @@ def one_config(
         "samples": samples,
         "warmup_steps": warmup,
         "step_seconds": times,
-        "median_step_seconds": median,
+        "median_step_seconds": step_median,
         "median_step_cpu_seconds": median_cpu,
         "large_gemm_gflops": [gemm_before, gemm_after],
-        "step_gemm_gflop": median * gemm["wall"],
+        "step_gemm_gflop": step_median * gemm["wall"],
         "step_gemm_gflop_cpu": median_cpu * gemm["cpu"],
         "load_average": os.getloadavg(),
         "step_process_cpu_seconds": cpu_times,

@@ -1,7 +1,8 @@
 """Torch building blocks: priors, the amortised linear layer, Gaussian algebra, inference networks."""
 
-from .amortised import AmortisedLinear, LayerPosterior, NaturalParams, accumulate_natural
+from .amortised import AmortisedLinear, ContextTerms, LayerPosterior, NaturalParams, accumulate_natural
 from .context_features import ContextFeatures, ContextSet, context_feature_width
+from .context_space import context_route_cheaper, context_sample_with_kl, float32_suffices
 from .gaussian import (
     JitterLog,
     cholesky_with_inverse,
@@ -16,12 +17,16 @@ from .sample_kl import sample_with_kl
 
 __all__ = [
     "AmortisedLinear",
+    "ContextTerms",
     "LayerPosterior",
     "NaturalParams",
     "accumulate_natural",
     "ContextFeatures",
     "ContextSet",
     "context_feature_width",
+    "context_route_cheaper",
+    "context_sample_with_kl",
+    "float32_suffices",
     "JitterLog",
     "cholesky_with_inverse",
     "gaussian_kl",

@@ -141,6 +141,8 @@ class _ForcedRandint:
 def test_attn_bnnp_chunked_gradient_is_unbiased(monkeypatch):
     """Average of the chunked gradient over every choice of carried chunk per layer = full gradient."""
     model = make("attn_bnnp", hidden_dims=(6,))  # two layers
+    for layer in model.layers:  # the chunk estimator works in weight space; unchunked, compare like with like
+        layer.route = "weight"
     xc, yc, _ = data(b=1, nc=8)
     probe = [torch.randn(1, 1, 6, 3, dtype=torch.float64), torch.randn(1, 1, 1, 7, dtype=torch.float64)]
 
