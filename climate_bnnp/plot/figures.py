@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -102,8 +103,8 @@ def uncertainty_figure(
     aspect = max(0.35, min(1.5, (lat_max - lat_min) / max(lon_max - lon_min, 1e-9)))  # panel height/width
     fig = plt.figure(figsize=(13.5, 2 * (4.5 * aspect + 1.3) + 0.4), layout="constrained")
     axes = [fig.add_subplot(2, 3, i + 1, projection=DATA_CRS) for i in range(6)]
-    common = {"extent": extent, "held_out_region": held_out_region}
-    value = {"vmin": vmin, "vmax": vmax, "cmap": cmap or KIND_CMAPS["mean"], "label": units}
+    common: dict[str, Any] = {"extent": extent, "held_out_region": held_out_region}
+    value: dict[str, Any] = {"vmin": vmin, "vmax": vmax, "cmap": cmap or KIND_CMAPS["mean"], "label": units}
 
     # Panel 1: context locations over the map (no field: draw the truth fully transparent for the extent).
     ctx = axes[0]
