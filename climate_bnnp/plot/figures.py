@@ -1,6 +1,7 @@
 """Multi-panel figures and atomic saving.
 
-:func:`uncertainty_figure` draws the paper's ERA5 figure layout (spec §5.4, "Figure 5"): context locations,
+:func:`uncertainty_figure` draws the paper's ERA5 figure layout
+(its "Figure 5"; docs/pipeline.md): context locations,
 truth, predictive mean, predictive std and two posterior samples, with an optional held-out region outline
 (e.g. the "swissless" protocol's Switzerland) and the data attribution in a footer.
 """

@@ -1,4 +1,6 @@
-"""ELBO vs the Monte-Carlo log marginal likelihood on one well-specified BNN-prior dataset (spec §5.1).
+"""ELBO vs the Monte-Carlo log marginal likelihood on one well-specified BNN-prior dataset.
+
+Results and discussion: docs/results/elbo.md.
 
 One dataset is drawn from a ReLU BNN prior ``[20, 20]`` (weights and biases ``N(0, 1/(d_in + 1))``),
 ``x ~ U[−4, 4]`` with ``N ∈ [21, 42)`` points and ``y = f(x) + 0.1 ε``. For each likelihood noise σ_y:
@@ -64,7 +66,8 @@ HIDDEN = (20, 20)
 INF_HIDDEN = (50, 50)
 DATA_NOISE = 0.1
 TABULATED_NOISE = (0.01, 0.0492, 0.0702, 0.1, 0.2031, 1.0, 10.0)
-# Seed-21 snapshot of the reference results files (spec §5.1), keyed by σ_y: (MC LML, BNNP, meta-BNNP, MFVI).
+# Seed-21 snapshot of the reference results files (docs/results/elbo.md), keyed
+# by σ_y: (MC LML, BNNP, meta-BNNP, MFVI).
 REFERENCE = {
     0.01: (-919.43, -739.72, -1065.05, -3480.76),
     0.0492: (-4.41, -7.59, -11.73, -97.96),
@@ -276,7 +279,7 @@ def fit_mfvi(
 
 def _markdown(rows: list[dict], size: StudySize, n: int, seconds: float) -> str:
     lines = [
-        "# ELBO vs Monte-Carlo log marginal likelihood (spec §5.1)",
+        "# ELBO vs Monte-Carlo log marginal likelihood",
         "",
         f"One dataset from a ReLU BNN prior [20, 20], N = {n}, y = f(x) + 0.1 ε (seed 69). ELBOs are "
         f"re-estimated with {size.eval_samples} samples (± MC standard error); MC LML from "

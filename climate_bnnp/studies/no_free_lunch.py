@@ -1,4 +1,6 @@
-"""The "no free lunch" table (spec §5.3): does a good prior remove the need for good inference?
+"""The "no free lunch" table: does a good prior remove the need for good inference?
+
+Results and discussion: docs/results/no_free_lunch.md.
 
 Per family (GP with SiLU, sawtooth with ReLU, heaviside with tanh) one BNNP [48, 48] with a fully learned
 prior is meta-trained with PP-AVI (:func:`climate_bnnp.studies.prior_transfer.train_model`). On the shared
@@ -7,7 +9,7 @@ test sets (16 tasks of 50 points, context U(0.05, 0.5)) every inference method r
 * the **standard** prior ``N(0, 1/(d_in + 1))`` per weight and σ_y = 0.05 (the paper's value), and
 * the BNNP's **learned** unit-wise full-covariance prior and σ_y, adopted **by value**
   (:meth:`~climate_bnnp.studies.weight_space.WeightPrior.from_model`, σ_y as a number: not the paper's raw
-  parameter, whose reinterpretation as ``log σ`` broke its heaviside row, spec §7.3).
+  parameter, whose reinterpretation as ``log σ`` broke its heaviside row; docs/results/no_free_lunch.md).
 
 Methods, each fitted on a task's context only: the meta-trained BNNP (amortised, learned prior only), a
 fresh single-task BNNP fitted by its ELBO, MFVI, GIVI (inducing points at the context inputs), SWAG and HMC
@@ -82,7 +84,8 @@ METHODS = {
     "HMC": ("hmc", "HMC", PRIORS),
 }
 STANDARD_NOISE = 0.05
-# The paper's snapshot (spec §5.3): (PPD standard, PPD learned, MAE standard, MAE learned); its "BNNP" row
+# The paper's snapshot (docs/results/no_free_lunch.md): (PPD standard, PPD learned, MAE standard,
+# MAE learned); its "BNNP" row
 # is the amortised BNNP with the learned prior and a single-task BNNP with the standard one.
 REFERENCE = {
     "gp": {
@@ -330,7 +333,7 @@ def _reference(family: str, method: str) -> str:
 
 def _markdown(summary: dict, size: TableSize, meta_steps: dict[str, int], seconds: float) -> str:
     lines = [
-        "# No free lunch: inference methods × priors (spec §5.3)",
+        "# No free lunch: inference methods × priors",
         "",
         f"Meta-training per family: PP-AVI, S = {size.meta_samples}, B = 5, "
         + (", ".join(f"{f} {s:,} steps" for f, s in meta_steps.items()) or "not run")

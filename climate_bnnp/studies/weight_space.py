@@ -1,4 +1,6 @@
-"""Weight-space inference baselines (MFVI, SWAG, HMC) for a BNN, on a batch of independent tasks (spec §5.3).
+"""Weight-space inference baselines (MFVI, SWAG, HMC) for a BNN, on a batch of independent tasks.
+
+Used by the no-free-lunch study (docs/results/no_free_lunch.md).
 
 **Network.** ``[dim_x, *hidden, 1]``: layer ``l`` has weights ``W_l (d_out, D)``, ``D = d_in + 1``, bias last;
 layer 0 takes ``x`` itself, every later layer takes ``activation(a)``, and the last layer is linear with one

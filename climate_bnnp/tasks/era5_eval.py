@@ -1,6 +1,6 @@
 """ERA5 test tasks (random and held-out-region context) as the Datasets :func:`climate_bnnp.predict` reads.
 
-Test protocols (spec §5.4):
+Test protocols (docs/pipeline.md, "Evaluation"):
 
 * ``random``: every task of the test split; context proportion ``π ~ U(a, b)`` (paper: U(0.025, 0.25)),
   ``⌊π N⌋`` context cells drawn uniformly from the task's N valid cells, the other cells are targets;

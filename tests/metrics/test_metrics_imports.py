@@ -1,4 +1,4 @@
-"""metrics is torch-free and imports only what DESIGN.md §3 allows (config and itself)."""
+"""metrics is torch-free and imports only what docs/architecture.md allows (config and itself)."""
 
 import ast
 from pathlib import Path

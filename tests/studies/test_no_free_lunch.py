@@ -1,4 +1,7 @@
-"""The no-free-lunch table (spec §5.3): batched independent fits, prior adoption by value, the CI-size run."""
+"""The no-free-lunch table: batched independent fits, prior adoption by value, the CI-size run.
+
+The study: docs/results/no_free_lunch.md.
+"""
 
 from __future__ import annotations
 
