@@ -62,7 +62,7 @@ class ModelConfig:
         hidden_dims: BNN hidden widths (d_1, ..., d_{L-1}).
         inf_hidden_dims: hidden widths of each layer's inference MLP.
         activation: BNN and inference-network non-linearity (relu, tanh, silu, gelu).
-        prior_type: ``"full"`` (unit-wise full covariance, spec type 1) or ``"diagonal"`` (type 0).
+        prior_type: ``"full"`` (unit-wise full covariance) or ``"diagonal"`` (docs/method.md, "Priors").
         prior_learnable_fraction: the prior-flexibility knob rho in [0, 1] (fraction of weights, counted
             from the input layer, whose prior parameters are meta-learned).
         exact_final_layer: use the likelihood noise as the last layer's pseudo-noise (exact Bayesian

@@ -177,7 +177,7 @@ def load_meta_trained(family: str, checkpoint_dir: Path, *, seed: int = 0) -> tu
 def assign_prior(model: BNNP, prior: WeightPrior) -> BNNP:
     """Set ``model``'s (full, unit-wise) layer priors to ``prior`` by value and freeze them (ρ = 0)."""
     for layer, mean, scale_tril in zip(model.layers, prior.means, prior.scale_trils, strict=True):
-        root = layer.prior.fan_in**0.5  # the prior stores L √D (spec's scaled prior)
+        root = layer.prior.fan_in**0.5  # the prior stores L √D (the fan-in-scaled prior of docs/method.md)
         with torch.no_grad():
             layer.prior.mean.copy_(mean)
             layer.prior.log_scale.copy_(torch.log(torch.diagonal(scale_tril, dim1=-2, dim2=-1) * root))
