@@ -15,6 +15,7 @@ import argparse
 import importlib.util
 import re
 import shlex
+import shutil
 import time
 import tomllib
 from pathlib import Path
@@ -199,11 +200,15 @@ def test_shell_blocks_name_real_commands_options_and_files(page):
 # ------------------------------------------------------------------------------------------- python blocks
 @pytest.fixture(scope="session")
 def example_dir(tmp_path_factory) -> Path:
-    """A folder where ``results/sample/checkpoints/learned.pt`` is a quick model on the bundled sample."""
-    from climate_bnnp.studies.demo_era5 import train_demo
+    """A folder where ``results/sample/checkpoints/learned.pt`` is a quick model on the bundled sample: the
+    20-step demo model that the notebooks' tests use too (trained once, cached in the temp folder)."""
+    from climate_bnnp.studies.demo_era5 import demo_checkpoint
 
     folder = tmp_path_factory.mktemp("examples")
-    train_demo(folder / "results" / "sample" / "checkpoints" / "learned.pt", steps=20)
+    quick = demo_checkpoint(folder / "no_pipeline_results", steps=20)
+    target = folder / "results" / "sample" / "checkpoints" / "learned.pt"
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(quick, target)
     return folder
 
 
