@@ -1,4 +1,4 @@
-"""The import directions of DESIGN.md §3, checked with import-linter (contracts in pyproject.toml)."""
+"""The import directions of docs/architecture.md, checked with import-linter (contracts in pyproject.toml)."""
 
 import subprocess
 import sys

@@ -1,6 +1,7 @@
 """Download ERA5 / ERA5-Land from the Copernicus Climate Data Store, one file per month.
 
-:class:`CDSRequest` defaults reproduce the paper's request exactly (spec section 7.4): ERA5-Land,
+:class:`CDSRequest` defaults reproduce the paper's request exactly
+(docs/pipeline.md, "The paper's setting"): ERA5-Land,
 ``2m_temperature`` and ``total_precipitation``, 2010-2019, every day, 00:00 and 12:00 UTC,
 area N50 W5 S45 E12, 0.1 degree grid, netCDF. :func:`download` is resumable (a month is skipped only when its
 file opens and holds the requested variables and times), retries with exponential backoff, writes

@@ -80,10 +80,10 @@ def month_file_problem(path: Path, request: CDSRequest, year: int, month: int) -
         if is_zip(path):
             return "a ZIP archive that was never unpacked"
         with NETCDF_LOCK, xr.open_dataset(path, cache=False) as ds:
-            names = set(ds.data_vars)
+            names = {str(name) for name in ds.data_vars}
             tname = "valid_time" if "valid_time" in ds.coords else "time"
             if tname not in ds.coords:
-                return f"no valid_time/time coordinate (coordinates: {sorted(ds.coords)})"
+                return f"no valid_time/time coordinate (coordinates: {sorted(map(str, ds.coords))})"
             times = np.unique(ds[tname].values.astype("datetime64[ns]"))
     except Exception as err:  # noqa: BLE001 - any unreadable file is simply incomplete
         return f"cannot be opened ({type(err).__name__})"
@@ -108,13 +108,13 @@ def open_cds_files(paths: Sequence[str | Path]) -> xr.Dataset:
     Raises:
         ValueError: if ``paths`` is empty, a file is still a ZIP archive or cannot be opened (truncated).
     """
-    paths = [Path(p) for p in paths]
-    if not paths:
+    files = [Path(p) for p in paths]
+    if not files:
         raise ValueError("open_cds_files needs at least one file; run download() first.")
-    zipped = [p.name for p in paths if is_zip(p)]
+    zipped = [p.name for p in files if is_zip(p)]
     if zipped:
         raise ValueError(f"Files {zipped} are ZIP archives; download() unpacks them, rerun it.")
-    for path in paths:  # name the unreadable file (a truncated download) instead of a bare HDF error
+    for path in files:  # name the unreadable file (a truncated download) instead of a bare HDF error
         try:
             with NETCDF_LOCK, xr.open_dataset(path, cache=False):
                 pass
@@ -124,10 +124,10 @@ def open_cds_files(paths: Sequence[str | Path]) -> xr.Dataset:
                 "downloaded month. It is probably truncated: delete it and rerun download() to fetch it "
                 "again."
             ) from err
-    with xr.open_dataset(paths[0], cache=False) as first:
+    with xr.open_dataset(files[0], cache=False) as first:
         tdim = "valid_time" if "valid_time" in first.dims else "time"
     return xr.open_mfdataset(
-        [str(p) for p in paths],
+        [str(p) for p in files],
         combine="nested",
         concat_dim=tdim,
         chunks={tdim: 1},

@@ -1,4 +1,7 @@
-"""The CDS request: defaults reproduce the paper's ERA5-Land request exactly (spec section 7.4)."""
+"""The CDS request: defaults reproduce the paper's ERA5-Land request exactly .
+
+See docs/pipeline.md, "The paper's setting".
+"""
 
 from __future__ import annotations
 

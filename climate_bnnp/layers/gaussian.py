@@ -170,10 +170,12 @@ def lower_inverse(chol: Tensor) -> Tensor:
 def sample_from_precision(mean: Tensor, chol_inv: Tensor, eps: Tensor) -> Tensor:
     """Reparameterised draw ``w = m + L⁻ᵀ ε`` from ``N(m, (L Lᵀ)⁻¹)``.
 
+    Leading dimensions broadcast (e.g. a posterior shared by all samples has a leading 1).
+
     Args:
-        mean: ``(..., D)``; chol_inv: ``L⁻¹`` of the precision's Cholesky factor ``(..., D, D)``;
-        eps: standard normal ``(..., D)``. Leading dimensions broadcast (e.g. a posterior shared by all
-        samples has a leading 1).
+        mean: ``(..., D)``.
+        chol_inv: ``L⁻¹`` of the precision's Cholesky factor, ``(..., D, D)``.
+        eps: standard normal draws, ``(..., D)``.
     """
     return mean + (chol_inv.mT @ eps.unsqueeze(-1)).squeeze(-1)  # Cov = L⁻ᵀ L⁻¹ = Λ⁻¹
 

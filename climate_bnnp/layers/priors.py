@@ -4,8 +4,11 @@ Layer weights are ``W ∈ R^{d_out × (d_in + 1)}`` (bias last); row ``w_j`` is 
 Both priors are *scaled*: the covariance is divided by the fan-in ``D = d_in + 1``, so at initialisation
 every unit's prior is ``N(0, I / D)``.
 
-* ``"full"`` (spec type 1): ``w_j ~ N(μ_j, L_j L_jᵀ / D)`` with ``L_j = diag(exp ρ_j) + strictly_lower(M_j)``.
-* ``"diagonal"`` (spec type 0): ``w_ji ~ N(μ_ji, exp(2 ρ_ji) / D)``.
+* ``"full"`` (unit-wise full covariance): ``w_j ~ N(μ_j, L_j L_jᵀ / D)`` with
+  ``L_j = diag(exp ρ_j) + strictly_lower(M_j)``.
+* ``"diagonal"``: ``w_ji ~ N(μ_ji, exp(2 ρ_ji) / D)``.
+
+See docs/method.md, "Priors and the flexibility knob ρ".
 
 Learnability is controlled by explicit boolean masks over the weights (buffers, saved in every
 checkpoint): the gradient of each prior parameter is multiplied by its mask.

@@ -4,7 +4,7 @@ calibration — randomised PIT, coverage, rank histogram — in :mod:`.calibrati
 table of a prediction Dataset (:func:`score_predictions`, used by the pipeline for every method).
 
 Torch-free. Samples lead: ``f_samples (S, ..., N)`` for targets ``y (..., N)``; NaN targets are ignored.
-PPD is exactly the paper's (log of the mean density over samples *and* points, spec §5);
+PPD is exactly the paper's (log of the mean density over samples *and* points; docs/method.md, "Scores");
 :func:`mean_log_predictive_density` averages per-point log densities instead.
 """
 

@@ -38,7 +38,7 @@ def check_samples(y: np.ndarray, samples: np.ndarray, name: str = "samples") -> 
     if samples.ndim != y.ndim + 1:
         raise ValueError(
             f"{name}: expected a leading sample axis, i.e. shape (S, *y.shape) = (S, {_fmt(y.shape)}); "
-            f"got shape {samples.shape} for y of shape {y.shape}. Samples lead (DESIGN.md §4): "
+            f"got shape {samples.shape} for y of shape {y.shape}. Samples lead (docs/research.md, 'Shapes'): "
             "stack Monte-Carlo draws on axis 0."
         )
     if samples.shape[0] < 1:

@@ -90,7 +90,7 @@ def _lpd_and_valid(y, f_samples, sigma, mask) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ppd(y, f_samples, sigma, *, mask=None, axis: Axis = -1) -> float | np.ndarray:
-    """The paper's PPD: the log of the mean density over samples **and** points (spec §5).
+    """The paper's PPD: the log of the mean density over samples **and** points (docs/method.md, "Scores").
 
     ``PPD = log( 1/(S N) Σ_s Σ_n N(y_n; f_sn, σ²) )``, with ``N`` the number of valid (non-NaN,
     unmasked) targets along ``axis``. Computed with a log-sum-exp over samples and points. By Jensen's
@@ -147,7 +147,9 @@ def _point_estimate(y, mean, mask):
 
 
 def mae(y, mean, *, mask=None, axis: Axis = -1) -> float | np.ndarray:
-    """Mean absolute error ``1/N Σ_n |mean_n − y_n|`` of a point prediction (spec §5: the predictive mean).
+    """Mean absolute error ``1/N Σ_n |mean_n − y_n|`` of a point prediction (the predictive mean).
+
+    See docs/method.md, "Scores".
 
     Args:
         y: targets ``(..., N)``.

@@ -1,4 +1,7 @@
-"""AttnBNNP: a BNNP whose per-layer inference networks are transformers over the context set (spec §4.1)."""
+"""AttnBNNP: a BNNP whose per-layer inference networks are transformers over the context set.
+
+See docs/method.md, "Model family".
+"""
 
 from __future__ import annotations
 

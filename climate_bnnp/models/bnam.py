@@ -1,4 +1,6 @@
-"""BNAM: a Bayesian neural attention model — a transformer whose every linear map is amortised (spec §4.2).
+"""BNAM: a Bayesian neural attention model — a transformer whose every linear map is amortised.
+
+See docs/method.md, "Model family".
 
 Architecture (``d = config.attn_width``, ``h = config.attn_heads``, ``config.attn_layers`` blocks):
 

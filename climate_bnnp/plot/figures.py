@@ -1,6 +1,7 @@
 """Multi-panel figures and atomic saving.
 
-:func:`uncertainty_figure` draws the paper's ERA5 figure layout (spec §5.4, "Figure 5"): context locations,
+:func:`uncertainty_figure` draws the paper's ERA5 figure layout
+(its "Figure 5"; docs/pipeline.md): context locations,
 truth, predictive mean, predictive std and two posterior samples, with an optional held-out region outline
 (e.g. the "swissless" protocol's Switzerland) and the data attribution in a footer.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -102,8 +104,8 @@ def uncertainty_figure(
     aspect = max(0.35, min(1.5, (lat_max - lat_min) / max(lon_max - lon_min, 1e-9)))  # panel height/width
     fig = plt.figure(figsize=(13.5, 2 * (4.5 * aspect + 1.3) + 0.4), layout="constrained")
     axes = [fig.add_subplot(2, 3, i + 1, projection=DATA_CRS) for i in range(6)]
-    common = {"extent": extent, "held_out_region": held_out_region}
-    value = {"vmin": vmin, "vmax": vmax, "cmap": cmap or KIND_CMAPS["mean"], "label": units}
+    common: dict[str, Any] = {"extent": extent, "held_out_region": held_out_region}
+    value: dict[str, Any] = {"vmin": vmin, "vmax": vmax, "cmap": cmap or KIND_CMAPS["mean"], "label": units}
 
     # Panel 1: context locations over the map (no field: draw the truth fully transparent for the extent).
     ctx = axes[0]

@@ -44,7 +44,8 @@ Extent = tuple[float, float, float, float]
 
 
 def _lat_lon_dims(da: xr.DataArray) -> tuple[str, str]:
-    return tuple(coord_name(da, axis, among="dims", label="da") for axis in ("latitude", "longitude"))
+    lat, lon = (coord_name(da, axis, among="dims", label="da") for axis in ("latitude", "longitude"))
+    return lat, lon
 
 
 def canonical_grid(da: xr.DataArray) -> xr.DataArray:
@@ -167,7 +168,7 @@ def map_extent(grid: xr.DataArray, extent: Extent | str | None = None) -> Extent
         return _grid_edges(grid)
     if isinstance(extent, str) or len(extent) != 4:
         raise ValueError(f"extent: expected (lon_min, lon_max, lat_min, lat_max) or 'global', got {extent!r}")
-    ext = tuple(float(e) for e in extent)
+    ext = (float(extent[0]), float(extent[1]), float(extent[2]), float(extent[3]))
     if not (ext[0] < ext[1] and ext[2] < ext[3]):
         raise ValueError(f"extent: expected lon_min < lon_max and lat_min < lat_max, got {extent!r}")
     return ext

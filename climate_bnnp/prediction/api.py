@@ -20,7 +20,7 @@ from .attrs import dataset_attrs, variable_attrs
 from .blocks import PredictionPlan
 from .engine import check_model, model_likelihood, noise_std, task_seed
 from .graph import PredictProgress, assemble, block_slices
-from .inputs import Layout, check_task_dims, check_variables, find_layout, interpolate_to
+from .inputs import Layout, check_task_dims, check_variables, find_layout, interpolate_to, one_range_warning
 from .summary import check_target_transform
 
 __all__ = [
@@ -301,5 +301,5 @@ def predict(
         return out
     cells = int(np.prod(task_shape)) * int(np.prod([tds.sizes[d] for d in t_layout.spatial_dims]))
     show = cells > _AUTO_PROGRESS_CELLS if progress is None else bool(progress)
-    with PredictProgress(disable=not show):
+    with PredictProgress(disable=not show), one_range_warning("predict"):  # one warning per call
         return out.compute(scheduler="synchronous")

@@ -9,7 +9,6 @@ serves eager and lazy predictions.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,13 +20,11 @@ from torch import Tensor, nn
 from ..data import InputSchema
 from ..likelihoods.predictive import PredictiveLikelihood
 from .engine import decode_points, model_likelihood, predictive_params, sample_task_weights
-from .inputs import Layout
+from .inputs import RANGE_SIGMAS, Layout, check_training_range
 from .summary import cell_keys, summarise
 
 __all__ = ["RANGE_SIGMAS", "PredictionPlan", "block_outputs", "task_weights"]
 
-RANGE_SIGMAS = 6.0
-"""Inputs further than this many training standard deviations from the training mean trigger a warning."""
 
 
 @dataclass(frozen=True)
@@ -90,22 +87,6 @@ def _column(ds: xr.Dataset, name: str, layout: Layout) -> np.ndarray:
     return np.asarray(ds[name].transpose(*layout.spatial_dims).values, dtype=np.float64).ravel()
 
 
-def _warn_range(plan: PredictionPlan, values: dict[str, np.ndarray], label: str) -> None:
-    for name, v in values.items():
-        if name not in plan.schema.normaliser.mean or v.size == 0:
-            continue
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.abs(np.asarray(plan.schema.normaliser.forward(name, v)))
-        worst = float(np.nanmax(z)) if np.isfinite(z).any() else 0.0
-        if worst > RANGE_SIGMAS:
-            warnings.warn(
-                f"{label}: {name} reaches {worst:.1f} training standard deviations from its training mean "
-                f"(more than {RANGE_SIGMAS:g}); the model extrapolates there and its uncertainty may be off.",
-                UserWarning,
-                stacklevel=2,
-            )
-
-
 def task_weights(
     plan: PredictionPlan, ctx: xr.Dataset, layout: Layout, *, seed: int, time: Any, label: str
 ) -> list[Tensor]:
@@ -137,7 +118,8 @@ def task_weights(
             plan.model, None, None, num_samples=plan.num_samples, seed=seed, context_chunk_size=None
         )
     values = {k: v[valid] for k, v in values.items()}
-    _warn_range(plan, values | {plan.schema.target: y[valid]}, label)
+    context = values | {plan.schema.target: y[valid]}
+    check_training_range(plan.schema, context, unbounded_above=plan.likelihood.unbounded_above, label=label)
     with np.errstate(invalid="ignore"):
         yc = np.asarray(plan.schema.target_forward(y[valid]), dtype=np.float64)  # (Nc,)
     if not np.isfinite(yc).all():

@@ -12,24 +12,36 @@ them is predicted as its own task, with its own context and its own weight draws
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
 
+from ..data import InputSchema
 from ..data.coords import coord_name, wrap_longitude
 from ..data.standardise import VARIABLES
 
 __all__ = [
     "INTERPOLATION_METHODS",
+    "RANGE_SIGMAS",
     "Layout",
     "check_task_dims",
+    "check_training_range",
     "check_units",
     "check_variables",
     "find_layout",
     "interpolate_to",
+    "one_range_warning",
+    "range_excess",
 ]
+
+RANGE_SIGMAS = 6.0
+"""Inputs further than this many training standard deviations from the training mean trigger a warning."""
+"""Likelihoods whose support is unbounded above: a large target value (heavy rain) is no extrapolation."""
 
 INTERPOLATION_METHODS = ("linear", "nearest")
 """How covariates are interpolated from the context grid to target points (``xarray.Dataset.interp``)."""
@@ -201,3 +213,110 @@ def interpolate_to(
     grid = grid.sortby([layout.lat, layout.lon])
     out = grid.interp({layout.lat: lat, layout.lon: lon}, method=method)
     return out.drop_vars([layout.lat, layout.lon], errors="ignore")
+
+
+def range_excess(
+    schema: InputSchema, values: Mapping[str, np.ndarray], *, unbounded_above: bool
+) -> dict[str, float]:
+    """The variables of one task's context that leave the training range, with how far they go.
+
+    A value leaves the range when it lies more than :data:`RANGE_SIGMAS` training standard deviations (in
+    the normaliser's units, after the target transform) from the training mean. The target is only
+    checked *below* the range when the likelihood's support is unbounded above (``unbounded_above``):
+    heavy rain is in the support of a Gaussian or Bernoulli–Gamma model, and the schema records the
+    training mean and spread, not the training maximum.
+
+    Args:
+        schema: the model's input schema (normaliser, target name).
+        values: name -> the context values of that variable, ``(Nc,)``, in physical units.
+        unbounded_above: whether the likelihood's support is unbounded above (its
+            :attr:`~climate_bnnp.likelihoods.predictive.PredictiveLikelihood.unbounded_above`).
+
+    Returns:
+        name -> the largest distance in training standard deviations, for each variable beyond the range.
+    """
+    out = {}
+    for name, v in values.items():
+        if name not in schema.normaliser.mean or v.size == 0:
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.asarray(schema.normaliser.forward(name, v), dtype=np.float64)  # (Nc,)
+        if name == schema.target and unbounded_above:
+            z = -z  # only values below the training range count
+        else:
+            z = np.abs(z)
+        z = z[np.isfinite(z)]
+        worst = float(z.max()) if z.size else 0.0
+        if worst > RANGE_SIGMAS:
+            out[name] = worst
+    return out
+
+
+@dataclass
+class _RangeTally:
+    """Range excesses collected over the tasks of one call."""
+
+    tasks: int = 0
+    tasks_by_name: dict[str, int] = field(default_factory=dict)
+    worst_by_name: dict[str, float] = field(default_factory=dict)
+
+    def add(self, excess: Mapping[str, float]) -> None:
+        self.tasks += 1
+        for name, worst in excess.items():
+            self.tasks_by_name[name] = self.tasks_by_name.get(name, 0) + 1
+            self.worst_by_name[name] = max(self.worst_by_name.get(name, 0.0), worst)
+
+
+_TALLY: ContextVar[_RangeTally | None] = ContextVar("climate_bnnp_range_tally", default=None)
+
+
+def _range_message(label: str, tally: _RangeTally) -> str:
+    parts = [
+        f"{name} reaches {tally.worst_by_name[name]:.1f} training standard deviations from its training mean "
+        f"in {count} of {tally.tasks} task{'s' if tally.tasks != 1 else ''}"
+        for name, count in sorted(tally.tasks_by_name.items())
+    ]
+    return (
+        f"{label}: " + "; ".join(parts) + f" (more than {RANGE_SIGMAS:g}); the model extrapolates there and "
+        "its uncertainty may be off."
+    )
+
+
+def check_training_range(
+    schema: InputSchema, values: Mapping[str, np.ndarray], *, unbounded_above: bool, label: str
+) -> None:
+    """Check one task's context against the training range (see :func:`range_excess`).
+
+    Inside :func:`one_range_warning` the result is only counted; elsewhere (a lazy prediction computed
+    later) a task beyond the range warns on its own.
+
+    Warns:
+        UserWarning: outside :func:`one_range_warning`, naming the variables and how far they go.
+    """
+    excess = range_excess(schema, values, unbounded_above=unbounded_above)
+    tally = _TALLY.get()
+    if tally is not None:
+        tally.add(excess)
+        return
+    if excess:
+        single = _RangeTally()
+        single.add(excess)
+        warnings.warn(_range_message(label, single), UserWarning, stacklevel=2)
+
+
+@contextmanager
+def one_range_warning(label: str = "predict") -> Iterator[None]:
+    """Collect the training-range checks of every task computed inside, then warn once with the counts.
+
+    Warns:
+        UserWarning: on a normal exit, when any task left the training range: one warning naming each
+            variable, in how many of the tasks it left the range and how far it went.
+    """
+    tally = _RangeTally()
+    token = _TALLY.set(tally)
+    try:
+        yield
+    finally:
+        _TALLY.reset(token)
+    if tally.tasks_by_name:
+        warnings.warn(_range_message(label, tally), UserWarning, stacklevel=3)

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         log_path=args.log,
         schema=taskset.schema.to_dict(),
         experiment=config_to_dict(config) | {"prior": args.prior},
-        progress=False,
+        progress=sys.stderr,  # one progress line per log_every steps, into the rule's log
     )
     if world.distributed:
         torch.distributed.destroy_process_group()

@@ -1,4 +1,6 @@
-"""Prior and posterior function samples of a small meta-trained BNNP on 1-D tasks (spec §5.2, in miniature).
+"""Prior and posterior function samples of a small meta-trained BNNP on 1-D tasks.
+
+The paper's 1-D showcase in miniature (docs/results/no_free_lunch.md).
 
 The paper trains 50k steps per family; :func:`train_toy_model` trains a few hundred so the notebook runs in a
 minute: the samples show the idea (prior draws look like the family; posterior draws pin down as context
@@ -25,7 +27,7 @@ from ..train import fit
 __all__ = ["X_RANGES", "function_samples", "toy_samples_figure", "train_toy_model"]
 
 X_RANGES = {"sawtooth": (-2.0, 2.0), "gp": (-5.0, 5.0), "bnn": (-5.0, 5.0), "heaviside": (-5.0, 5.0)}
-"""Input range of each family's tasks (spec §5.2)."""
+"""Input range of each family's tasks (docs/results/no_free_lunch.md)."""
 
 
 def train_toy_model(

@@ -1,4 +1,6 @@
-"""ELBO vs the Monte-Carlo log marginal likelihood on one well-specified BNN-prior dataset (spec §5.1).
+"""ELBO vs the Monte-Carlo log marginal likelihood on one well-specified BNN-prior dataset.
+
+Results and discussion: docs/results/elbo.md.
 
 One dataset is drawn from a ReLU BNN prior ``[20, 20]`` (weights and biases ``N(0, 1/(d_in + 1))``),
 ``x ~ U[−4, 4]`` with ``N ∈ [21, 42)`` points and ``y = f(x) + 0.1 ε``. For each likelihood noise σ_y:
@@ -258,7 +260,7 @@ def fit_mfvi(
 
 def _markdown(rows: list[dict], size: ElboSize, n: int, seconds: float) -> str:
     lines = [
-        "# ELBO vs Monte-Carlo log marginal likelihood (spec §5.1)",
+        "# ELBO vs Monte-Carlo log marginal likelihood",
         "",
         f"One dataset from a ReLU BNN prior [20, 20], N = {n}, y = f(x) + 0.1 ε (seed 69). ELBOs are "
         f"re-estimated with {size.eval_samples} samples (± MC standard error); MC LML from "

@@ -1,4 +1,6 @@
-"""The ELBO study (spec §5.1) on many fresh datasets from the BNN prior, against an AIS marginal likelihood.
+"""The ELBO study on many fresh datasets from the BNN prior, against an AIS marginal likelihood.
+
+Results and discussion: docs/results/elbo.md.
 
 Each dataset is drawn like the shared one (:func:`~.elbo.make_dataset` with seeds ``first_seed + i``). For
 each dataset and σ_y it records the AIS LML (± s.e. over chains, ESS of the final weights; a stochastic lower
@@ -116,7 +118,7 @@ def summarise(rows: list[dict], key: str = "gap", *, resamples: int = 4000, seed
 def _markdown(result: dict) -> str:
     size = result["size"]
     lines = [
-        "# ELBO vs AIS log marginal likelihood on many BNN-prior datasets (spec §5.1, issue 14)",
+        "# ELBO vs AIS log marginal likelihood on many BNN-prior datasets (issue 14)",
         "",
         f"{len(result['rows'])} datasets (make_dataset seeds {size['first_seed']}…), ReLU BNN prior "
         f"[20, 20]. AIS: {size['ais_chains']} chains × {size['ais_temps']} temperatures × "

@@ -1,4 +1,6 @@
-"""Goldilocks: the prior-flexibility knob ρ under data starvation (spec §5.5), on the bundled ERA5 sample.
+"""Goldilocks: the prior-flexibility knob ρ under data starvation, on the bundled ERA5 sample.
+
+Results and discussion: docs/results/goldilocks.md.
 
 The paper's abalone data cannot be installed offline, so the data-starvation protocol is rebuilt on the ERA5
 sample (global 1°, 24 hourly snapshots): three disjoint 30° × 30° tropical tiles (900 cells each),
@@ -130,7 +132,7 @@ def load_regions(ds=None) -> dict[str, RegionData]:
 def cube_split(
     x: np.ndarray, rng: np.random.Generator, *, cube_fraction: float = 0.2, target_fraction: float = 0.75
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Context and target indices of the cube split (spec §5.5, adapted to a shifted test region).
+    """Context and target indices of the cube split (the paper's, adapted to a shifted test region).
 
     All points inside an axis-aligned cube around the task's mean input (half-width: the ``cube_fraction``
     quantile of the points' max-norm distance to it) are targets, so the targets include an input region
@@ -312,7 +314,7 @@ def _label(rho: float) -> str:
 def _markdown(summary: dict, size: GoldilocksSize, seconds: float) -> str:
     table, paired = summary["table"], summary["paired"]
     lines = [
-        "# Goldilocks: prior flexibility ρ under data starvation (spec §5.5, ERA5-sample protocol)",
+        "# Goldilocks: prior flexibility ρ under data starvation (ERA5-sample protocol)",
         "",
         f"2 training regions ({', '.join(TRAIN_REGIONS)}; times 0–15), test region {TEST_REGION} "
         f"({size.num_test_tasks} time steps from 16–23, cube split: 75 % targets incl. a 20 % input-space "

@@ -1,4 +1,4 @@
-"""MNIST generative modelling and image completion with BNNP, AttnBNNP or BNAM (spec §5.6).
+"""MNIST generative modelling and image completion with BNNP, AttnBNNP or BNAM (docs/results/mnist.md).
 
 Usage::
 

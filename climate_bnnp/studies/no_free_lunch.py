@@ -1,4 +1,6 @@
-"""The "no free lunch" table (spec §5.3): does a good prior remove the need for good inference?
+"""The "no free lunch" table: does a good prior remove the need for good inference?
+
+Results and discussion: docs/results/no_free_lunch.md.
 
 Per family (GP with SiLU, sawtooth with ReLU, heaviside with tanh) one BNNP [48, 48] with a fully learned
 prior is meta-trained with PP-AVI (:func:`climate_bnnp.studies.prior_transfer.train_model`). On the shared
@@ -90,7 +92,8 @@ METHODS = {
     "HMC": ("hmc", "HMC", PRIORS),
 }
 STANDARD_NOISE = 0.05
-# The paper's snapshot (spec §5.3): (PPD standard, PPD learned, MAE standard, MAE learned); its "BNNP" row
+# The paper's snapshot (docs/results/no_free_lunch.md): (PPD standard, PPD learned, MAE standard,
+# MAE learned); its "BNNP" row
 # is the amortised BNNP with the learned prior and a single-task BNNP with the standard one.
 REFERENCE = {
     "gp": {
@@ -171,7 +174,7 @@ def load_meta_trained(family: str, checkpoint_dir: Path, *, seed: int = 0) -> tu
 def assign_prior(model: BNNP, prior: WeightPrior) -> BNNP:
     """Set ``model``'s (full, unit-wise) layer priors to ``prior`` by value and freeze them (ρ = 0)."""
     for layer, mean, scale_tril in zip(model.layers, prior.means, prior.scale_trils, strict=True):
-        root = layer.prior.fan_in**0.5  # the prior stores L √D (spec's scaled prior)
+        root = layer.prior.fan_in**0.5  # the prior stores L √D (the fan-in-scaled prior of docs/method.md)
         with torch.no_grad():
             layer.prior.mean.copy_(mean)
             layer.prior.log_scale.copy_(torch.log(torch.diagonal(scale_tril, dim1=-2, dim2=-1) * root))
@@ -327,7 +330,7 @@ def _reference(family: str, method: str) -> str:
 
 def _markdown(summary: dict, size: TableSize, meta_steps: dict[str, int], seconds: float) -> str:
     lines = [
-        "# No free lunch: inference methods × priors (spec §5.3)",
+        "# No free lunch: inference methods × priors",
         "",
         f"Meta-training per family: PP-AVI, S = {size.meta_samples}, B = 5, "
         + (", ".join(f"{f} {s:,} steps" for f, s in meta_steps.items()) or "not run")

@@ -1,4 +1,6 @@
-"""Learned vs standard prior for the BNNP on 1-D GP and sawtooth tasks (spec §5.3, BNNP rows).
+"""Learned vs standard prior for the BNNP on 1-D GP and sawtooth tasks.
+
+The BNNP rows of the paper's table; results and discussion: docs/results/prior_transfer.md.
 
 Two BNNPs per family are meta-trained with PP-AVI: one with a fully learned prior (ρ = 1) and one with the
 fixed standard prior ``N(0, 1/(d_in + 1))`` (ρ = 0; inference networks and σ_y still meta-learned). BNN
@@ -63,7 +65,8 @@ TEST_GENERATORS = {
     "sawtooth": lambda rng: sawtooth(rng, 50),
     "heaviside": lambda rng: heaviside(rng, 50, x_range=(-4.0, 4.0)),
 }
-# Reference snapshot (spec §5.3): BNNP (PPD, PPD s.e., MAE) with the learned prior, 50k steps, S = 32.
+# Reference snapshot (the paper's table; docs/results/prior_transfer.md): BNNP (PPD, PPD s.e., MAE) with
+# the learned prior, 50k steps, S = 32.
 REFERENCE = {"gp": (0.459, 0.088, 0.316), "sawtooth": (0.950, 0.038, 0.068)}
 
 
@@ -191,7 +194,7 @@ def paired_difference(a: dict, b: dict) -> dict[str, float]:
 
 def _markdown(results: dict, paired: dict, size: TransferSize, seconds: float) -> str:
     lines = [
-        "# Prior transfer: learned vs standard prior for the BNNP (spec §5.3)",
+        "# Prior transfer: learned vs standard prior for the BNNP",
         "",
         f"Meta-training: PP-AVI, {size.steps} steps, S = {size.num_samples}, B = 5 "
         "(reference: 50k steps, S = 32). "

@@ -1,4 +1,7 @@
-"""Seeded 1-D toy task families (spec §5.2/§5.3) and the exact GP predictive oracle (numpy only)."""
+"""Seeded 1-D toy task families and the exact GP predictive oracle (numpy only).
+
+Used by docs/results/no_free_lunch.md and docs/results/prior_transfer.md.
+"""
 
 from __future__ import annotations
 

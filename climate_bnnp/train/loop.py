@@ -34,7 +34,15 @@ from .resume import (
     save_training_state,
 )
 
-__all__ = ["fit", "seeded_model", "build_optimiser", "optimisation_step", "step_record", "write_log_line"]
+__all__ = [
+    "fit",
+    "seeded_model",
+    "build_optimiser",
+    "optimisation_step",
+    "progress_line",
+    "step_record",
+    "write_log_line",
+]
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -169,6 +177,34 @@ def write_log_line(
         file.flush()
 
 
+def _duration(seconds: float) -> str:
+    """``seconds`` as ``"1 h 02 min"``, ``"3 min 05 s"`` or ``"42 s"``."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def progress_line(step: int, total: int, loss: float, steps_done: int, elapsed: float) -> str:
+    """One human-readable progress line: step, loss, steps per second and the time left.
+
+    Args:
+        step: the step just finished, counted from 1. total: the run's number of steps.
+        loss: that step's loss (the negative objective, averaged over the batch).
+        steps_done: steps run in this call (a resumed run counts from its resume step).
+        elapsed: seconds since this call's first step began.
+
+    Returns:
+        E.g. ``"step 50/600  loss 1.234  2.31 steps/s  time left 3 min 58 s"`` (no newline).
+    """
+    rate = steps_done / elapsed if elapsed > 0 else float("inf")
+    left = (total - step) / rate if rate > 0 else float("inf")
+    left_text = _duration(left) if left != float("inf") else "unknown"
+    return f"step {step}/{total}  loss {loss:.4g}  {rate:.3g} steps/s  time left {left_text}"
+
+
 @contextmanager
 def _log_file(path: str | Path | None, lines: list[str], world: World) -> Iterator[TextIO | None]:
     """Rank 0's JSON-lines log, starting with ``lines`` (a resumed run's log starts as the uninterrupted
@@ -194,7 +230,7 @@ def fit(
     schema: dict | None = None,
     experiment: dict | None = None,
     objective: Callable | None = None,
-    progress: bool = True,
+    progress: bool | TextIO = True,
 ) -> list[dict[str, float]]:
     """Meta-train ``model`` on batches from ``sampler``; crash-safe and reproducible.
 
@@ -233,7 +269,9 @@ def fit(
             ``checkpoint_path`` (not a Snakemake output, so a failed job's cleanup keeps it).
         schema, experiment: plain data stored in every checkpoint (the input schema's ``to_dict()``).
         objective: overrides ``OBJECTIVES[config.objective]``.
-        progress: show a progress bar.
+        progress: ``True``: a progress bar; ``False``: nothing; a text stream (e.g. ``sys.stderr``, which
+            the pipeline's train step redirects into its log): one :func:`progress_line` every
+            ``log_every`` steps and at the last step, flushed at once so ``tail -f`` shows it (rank 0 only).
 
     Returns:
         The metric records of the steps run in this call.
@@ -263,13 +301,15 @@ def fit(
         )  # fmt: skip
 
     records = []
+    stream = progress if not isinstance(progress, bool) and world.main else None
     bar = tqdm(
         range(start, config.steps),
-        disable=not progress or not world.main,
+        disable=progress is not True or not world.main,
         desc="meta-training",
         initial=start,
         total=config.steps,
     )
+    began = time.perf_counter()
     with _log_file(log_path, lines, world) as log:
         for step in bar:
             tick = time.perf_counter()
@@ -279,6 +319,12 @@ def fit(
             bar.set_postfix(loss=f"{records[-1]['loss']:.3g}")
             if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
                 write_log_line(records[-1], model, world, device, lines, log)
+                if stream is not None:
+                    elapsed = time.perf_counter() - began
+                    loss_value = float(records[-1]["loss"])
+                    stream.write(progress_line(step + 1, config.steps, loss_value, step + 1 - start, elapsed))
+                    stream.write("\n")
+                    stream.flush()
             if (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps:
                 save(resume_path, step + 1)
         save(checkpoint_path, config.steps)

@@ -18,7 +18,7 @@ FAKE_KEY = "fake-key-0123456789abcdef"  # as set by the autouse fixture in conft
 
 
 def paper_request(year: int, month: int) -> tuple[str, dict]:
-    """The paper's request (spec section 7.4), written out literally as the oracle."""
+    """The paper's request (docs/pipeline.md), written out literally as the oracle."""
     return (
         "reanalysis-era5-land",
         {

@@ -1,4 +1,4 @@
-"""The data layer never imports torch (DESIGN.md section 3)."""
+"""The data layer never imports torch (docs/architecture.md)."""
 
 import ast
 from pathlib import Path

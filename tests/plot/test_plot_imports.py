@@ -1,4 +1,4 @@
-"""plot is torch-free and imports only what DESIGN.md §3 allows (data, metrics, config and itself)."""
+"""plot is torch-free and imports only what docs/architecture.md allows (data, metrics, config and itself)."""
 
 import ast
 from pathlib import Path

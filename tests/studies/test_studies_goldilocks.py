@@ -1,4 +1,7 @@
-"""Goldilocks study (spec §5.5): structural checks at CI size; no claim about which ρ wins."""
+"""Goldilocks study: structural checks at CI size; no claim about which ρ wins.
+
+The study: docs/results/goldilocks.md.
+"""
 
 from __future__ import annotations
 

@@ -52,6 +52,11 @@ class PredictiveLikelihood(ABC):
     support: ClassVar[tuple[float, float]] = (-np.inf, np.inf)
     training: ClassVar[str]
 
+    @property
+    def unbounded_above(self) -> bool:
+        """Whether the support reaches +inf (then large values are in the model's range by construction)."""
+        return bool(np.isposinf(self.support[1]))
+
     # ------------------------------------------------------------------------------------ distribution
     def check_params(self, params: Params) -> None:  # noqa: B027 - optional hook, default: any is fine
         """Refuse parameters outside the likelihood's range (NaN passes: it propagates to the scores).
