@@ -157,7 +157,6 @@ def test_attn_bnnp_chunked_gradient_is_unbiased(monkeypatch):
     full = grads()
     estimates = []
     for picks in itertools.product(range(2), repeat=2):  # 2 chunks of 4 points, 2 layers
-
         forced = _ForcedRandint(picks, torch.randint)
         monkeypatch.setattr(torch, "randint", forced)
         estimates.append(grads(chunk_size=4))
