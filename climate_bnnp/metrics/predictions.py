@@ -62,8 +62,8 @@ __all__ = [
 ]
 
 RAIN_THRESHOLD_MM = 0.1
-"""Default threshold of the "rain" event (the wet threshold) for the Brier score (mm per accumulation
-period)."""
+"""Threshold of the "rain" event of the Brier score ``brier_rain`` (mm per accumulation period): above
+storage round-off traces, whatever wet threshold a model was trained with."""
 BRIER_THRESHOLDS_MM = (1.0, 5.0)
 """Further Brier-score events ``tp > t`` (mm), reported as ``brier_1mm`` and ``brier_5mm``."""
 BRIER_NAMES = tuple(f"brier_{t:g}mm" for t in BRIER_THRESHOLDS_MM)
@@ -271,7 +271,7 @@ def methods_markdown(summary: xr.Dataset, *, units: str = "mm") -> list[str]:
     ref = summary.attrs["reference"]
     heads = {"ppd": "PPD ↑", "nll": "NLL ↓", "mae": "MAE mean ↓", "mae_median": "MAE median ↓",
              "crps": "CRPS ↓", "crps_fair": "fair CRPS ↓", "twcrps": f"twCRPS >{HEAVY_RAIN_MM:g} ↓",
-             "spread_skill": "spread/skill", "coverage90": "90% cov.", "brier_rain": "Brier wet ↓",
+             "spread_skill": "spread/skill", "coverage90": "90% cov.", "brier_rain": f"Brier >{RAIN_THRESHOLD_MM:g} ↓",
              **{n: f"Brier >{t:g} ↓" for n, t in zip(BRIER_NAMES, BRIER_THRESHOLDS_MM, strict=True)}
              }  # fmt: skip
     names = [n for n in (*SUMMARY_SCORES, "spread_skill") if f"{n}_mean" in summary]

@@ -61,7 +61,7 @@ def test_units(pred: xr.Dataset) -> xr.DataArray:
 
 
 def _scores(
-    pred: xr.Dataset, units: xr.DataArray, density_schema: InputSchema | None, wet: float
+    pred: xr.Dataset, units: xr.DataArray, density_schema: InputSchema | None
 ) -> xr.Dataset:
     """Per-unit scores of one method; the density scores (PPD, NLL) only with ``density_schema`` (the
     reference's likelihood family, in its units)."""
@@ -69,7 +69,7 @@ def _scores(
     normalised = None if density_schema is None else density_schema.target_forward(truth)
     return metrics.score_predictions(
         pred, truth, truth_normalised=normalised,
-        where=pred["is_target"], dim=GRID_DIMS, by=units, rain_threshold=wet,
+        where=pred["is_target"], dim=GRID_DIMS, by=units,
     )  # fmt: skip
 
 
@@ -99,12 +99,11 @@ def run(args: argparse.Namespace) -> int:
     units = test_units(first)
     family = _family(first)
     schema = InputSchema.from_dict(json.loads(first.attrs["input_schema"]))  # parsed once: the reference's
-    wet = config.data.wet_threshold_mm
     protocols = list(dict.fromkeys(first["protocol"].values.tolist()))
     scores, std = {}, {}
     for method, pred in preds.items():  # one store in memory at a time
         loaded = pred.copy().load()
-        scores[method] = _scores(loaded, units, schema if _family(pred) == family else None, wet)
+        scores[method] = _scores(loaded, units, schema if _family(pred) == family else None)
         std[method] = {g: _std_inside_outside(loaded, g) for g in protocols}
         del loaded
     unit_task = scores[REFERENCE]["unit"].values // (int(first["tile"].max()) + 1)
