@@ -271,7 +271,8 @@ def methods_markdown(summary: xr.Dataset, *, units: str = "mm") -> list[str]:
     ref = summary.attrs["reference"]
     heads = {"ppd": "PPD ↑", "nll": "NLL ↓", "mae": "MAE mean ↓", "mae_median": "MAE median ↓",
              "crps": "CRPS ↓", "crps_fair": "fair CRPS ↓", "twcrps": f"twCRPS >{HEAVY_RAIN_MM:g} ↓",
-             "spread_skill": "spread/skill", "coverage90": "90% cov.", "brier_rain": f"Brier >{RAIN_THRESHOLD_MM:g} ↓",
+             "spread_skill": "spread/skill", "coverage90": "90% cov.",
+             "brier_rain": f"Brier >{RAIN_THRESHOLD_MM:g} ↓",
              **{n: f"Brier >{t:g} ↓" for n, t in zip(BRIER_NAMES, BRIER_THRESHOLDS_MM, strict=True)}
              }  # fmt: skip
     names = [n for n in (*SUMMARY_SCORES, "spread_skill") if f"{n}_mean" in summary]
