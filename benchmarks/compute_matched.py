@@ -263,10 +263,22 @@ def score_snapshot(store: Path) -> Path:
     """Per-task scores of a prediction store (the pipeline's evaluate route) beside it, as NetCDF."""
     pred = xr.open_zarr(store, consolidated=False).load()
     scores = _peer().score(pred)
-    scores = scores.assign_coords(protocol=("task", pred["protocol"].values.astype(str)))
+    protocol = np.array([str(v) for v in pred["protocol"].values])  # NetCDF-writable strings
+    scores = scores.assign_coords(protocol=("task", protocol))
     out = store.with_name(store.name.replace(".zarr", "_scores.nc"))
     atomic_write(out, lambda t: scores.to_netcdf(t))
     return out
+
+
+def score_one(args: argparse.Namespace, minutes: float, split: str) -> None:
+    """Predict (unless ``--reuse`` finds the store) and score one snapshot on one split."""
+    cpu0 = time.process_time()
+    store = args.run_dir / args.method / f"cpu{minutes:g}_{split}.zarr"
+    if not (args.reuse and (store / "zarr.json").exists()):
+        store = predict_snapshot(args, minutes, split)
+    out = score_snapshot(store)
+    cpu = time.process_time() - cpu0
+    print(f"{args.method} {minutes:g} min {split}: {out} ({cpu:.0f} CPU s)", flush=True)
 
 
 def score(args: argparse.Namespace) -> None:
@@ -274,11 +286,27 @@ def score(args: argparse.Namespace) -> None:
     minutes = args.minutes if args.minutes_given else _snapshots(args.run_dir, args.method)
     for m in minutes:
         for split in args.splits:
-            cpu0 = time.process_time()
-            out = score_snapshot(predict_snapshot(args, m, split))
-            print(
-                f"{args.method} {m:g} min {split}: {out} ({time.process_time() - cpu0:.0f} CPU s)", flush=True
-            )
+            score_one(args, m, split)
+
+
+def score_watch(args: argparse.Namespace) -> None:
+    """Score snapshots as the training runs write them (test split first, fewest minutes first), until
+    ``<run_dir>/STOP`` exists and none is left."""
+    while True:
+        todo = [
+            (split != "test", m, method, split)
+            for method in METHODS
+            for m in _snapshots(args.run_dir, method)
+            for split in args.splits
+            if not (args.run_dir / method / f"cpu{m:g}_{split}_scores.nc").exists()
+        ]
+        if not todo:
+            if (args.run_dir / "STOP").exists():
+                return
+            time.sleep(60)
+            continue
+        _, m, method, split = min(todo)
+        score_one(argparse.Namespace(**{**vars(args), "method": method}), m, split)
 
 
 # -------------------------------------------------------------------------------------------- report
@@ -403,7 +431,7 @@ def figure(table: dict[str, Any], path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- main
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=("train", "score", "report"))
+    p.add_argument("command", choices=("train", "score", "watch", "report"))
     p.add_argument("--method", choices=tuple(METHODS))
     p.add_argument("--config", type=Path, default=ROOT / "configs" / "sample.yaml")
     p.add_argument("--store", type=Path, help="task store (default <data_dir>/<name>/tasks.zarr)")
@@ -412,11 +440,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--likelihood", default="bernoulli-gamma", help="the ConvNP's (peer_deepsensor.py)")
     p.add_argument("--max-steps", type=int, help="stop the ConvNP earlier (smoke runs)")
     p.add_argument("--run-dir", type=Path, default=RUN_DIR)
+    p.add_argument("--reuse", action="store_true", help="score: an existing prediction store is not redone")
     p.add_argument("--notes", nargs="*", default=[], help="report: paragraphs under the table")
     args = p.parse_args(argv)
     args.minutes_given = args.minutes is not None
     args.minutes = tuple(args.minutes or MINUTES)
-    if args.command != "report" and args.method is None:
+    if args.command in ("train", "score") and args.method is None:
         p.error(f"{args.command} needs --method (one of {', '.join(METHODS)}).")
     return args
 
@@ -427,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         (train_bnnp if METHODS[args.method] is None else train_convnp)(args)
     elif args.command == "score":
         score(args)
+    elif args.command == "watch":
+        score_watch(args)
     else:
         report(args)
     return 0
