@@ -290,15 +290,17 @@ def score(args: argparse.Namespace) -> None:
 
 
 def score_watch(args: argparse.Namespace) -> None:
-    """Score snapshots as the training runs write them (test split first, fewest minutes first), until
-    ``<run_dir>/STOP`` exists and none is left."""
+    """Score snapshots of ``--methods`` as the training runs write them (test split first, fewest minutes
+    first), until ``<run_dir>/STOP`` exists and none is left. Several watchers share the work: each claims
+    a snapshot and split with a ``.claim`` file before scoring it."""
     while True:
         todo = [
             (split != "test", m, method, split)
-            for method in METHODS
+            for method in args.methods
             for m in _snapshots(args.run_dir, method)
             for split in args.splits
             if not (args.run_dir / method / f"cpu{m:g}_{split}_scores.nc").exists()
+            and not (args.run_dir / method / f"cpu{m:g}_{split}.claim").exists()
         ]
         if not todo:
             if (args.run_dir / "STOP").exists():
@@ -306,6 +308,10 @@ def score_watch(args: argparse.Namespace) -> None:
             time.sleep(60)
             continue
         _, m, method, split = min(todo)
+        try:
+            (args.run_dir / method / f"cpu{m:g}_{split}.claim").open("x").close()
+        except FileExistsError:  # another watcher took it meanwhile
+            continue
         score_one(argparse.Namespace(**{**vars(args), "method": method}), m, split)
 
 
@@ -440,6 +446,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--likelihood", default="bernoulli-gamma", help="the ConvNP's (peer_deepsensor.py)")
     p.add_argument("--max-steps", type=int, help="stop the ConvNP earlier (smoke runs)")
     p.add_argument("--run-dir", type=Path, default=RUN_DIR)
+    p.add_argument("--methods", nargs="+", choices=tuple(METHODS), default=list(METHODS), help="watch")
     p.add_argument("--reuse", action="store_true", help="score: an existing prediction store is not redone")
     p.add_argument("--notes", nargs="*", default=[], help="report: paragraphs under the table")
     args = p.parse_args(argv)
