@@ -377,25 +377,34 @@ def _fmt(ms: tuple[float, float]) -> str:
     return f"{ms[0]:.4f} ± {ms[1]:.4f}"
 
 
+def _delta(cell: dict[str, Any]) -> str:
+    """``+d ± se (BNNP at m min)`` of a table cell, or a dash."""
+    key = next((k for k in cell if k.startswith("delta_vs_bnnp")), None)
+    if key is None:
+        return "—"
+    d, se = cell[key]
+    return f"{d:+.4f} ± {se:.4f} ({key.removeprefix('delta_vs_bnnp_')})"
+
+
 def report(args: argparse.Namespace) -> None:
     """The table, JSON and figure from the per-task scores on disk."""
     table = collect(args.run_dir)
     lines = [
-        "### Compute-matched comparison — CRPS (mm) against training CPU minutes, one thread",
+        "### Compute-matched comparison — CRPS (mm; random protocol unless marked) against training "
+        "CPU minutes, one thread",
         "",
-        "| method | CPU min | steps | wall min | val CRPS (random) | test CRPS (random) "
-        "| test Δ vs BNNP (random) | test CRPS (held-out) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | CPU min | steps | wall min | val CRPS | val Δ vs BNNP | test CRPS | test Δ vs BNNP "
+        "| test CRPS (held-out) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for method, rows in table.items():
         for r in rows:
             val, test, held = r.get("val_random", {}), r.get("test_random", {}), r.get("test_held_out", {})
-            delta = next(((k, v) for k, v in test.items() if k.startswith("delta_vs_bnnp")), None)
-            dtext = f"{delta[1][0]:+.4f} ± {delta[1][1]:.4f} ({delta[0].split('_')[-1]})" if delta else "—"
             lines.append(
                 f"| {method}{' (final)' if r['final'] else ''} | {r['cpu_minutes']:.2f} | {r['steps']} "
-                f"| {r['wall_minutes']:.1f} | {_fmt(val['crps']) if val else '—'} "
-                f"| {_fmt(test['crps']) if test else '—'} | {dtext} | {_fmt(held['crps']) if held else '—'} |"
+                f"| {r['wall_minutes']:.1f} | {_fmt(val['crps']) if val else '—'} | {_delta(val)} "
+                f"| {_fmt(test['crps']) if test else '—'} | {_delta(test)} "
+                f"| {_fmt(held['crps']) if held else '—'} |"
             )
     lines += ["", *args.notes, "", "Command: `python benchmarks/compute_matched.py report`", ""]
     write_json(
@@ -415,19 +424,23 @@ def figure(table: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    colours = dict(zip(METHODS, ("tab:blue", "tab:orange", "tab:green"), strict=True))
     for ax, split in zip(axes, SPLITS, strict=True):
         for method, rows in table.items():
             pts = [(r["cpu_minutes"], *r[f"{split}_random"]["crps"]) for r in rows if f"{split}_random" in r]
             if not pts:
                 continue
             x, y, se = map(np.array, zip(*pts, strict=True))
-            ax.errorbar(x, y, yerr=2 * se, marker="o", capsize=3, label=method)
+            ax.errorbar(x, y, yerr=2 * se, marker="o", capsize=3, label=method, color=colours[method])
         ax.set_xscale("log")
+        ax.set_xticks(MINUTES, [f"{m:g}" for m in MINUTES])
+        ax.minorticks_off()
+        ax.set_xlim(0.8, 20)
         ax.set_xlabel("training CPU minutes (1 thread)")
         ax.set_title(f"{split} tasks, random protocol")
         ax.grid(alpha=0.3)
+        ax.legend()
     axes[0].set_ylabel("CRPS (mm), mean ± 2 s.e.")
-    axes[0].legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda t: fig.savefig(t, dpi=120, format="png"))
