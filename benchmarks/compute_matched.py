@@ -204,14 +204,15 @@ def train_bnnp(args: argparse.Namespace) -> None:
         train_step.run(ns)
     finally:
         train_step.fit = fit
-    # the final snapshot's entry is keyed "inf": rename it to the final CPU minutes
+    # the final snapshot is keyed "inf": rename it to its CPU minutes (file first, then the log)
     path = args.run_dir / "bnnp" / "training.json"
     log = json.loads(path.read_text())
-    final = log.pop("inf")
-    final["final"] = True
-    log[f"{final['cpu_minutes']:.2f}"] = final
-    write_json(path, log)
-    os.replace(out, snapshot_path(args.run_dir, "bnnp", float(f"{final['cpu_minutes']:.2f}")))
+    final = log.pop("inf") | {"final": True}
+    minutes = float(f"{final['cpu_minutes']:.2f}")
+    os.replace(
+        snapshot_path(args.run_dir, "bnnp", float("inf")), snapshot_path(args.run_dir, "bnnp", minutes)
+    )
+    write_json(path, log | {f"{minutes:g}": final})
 
 
 # ------------------------------------------------------------------------------------------- scoring
@@ -221,7 +222,8 @@ def _store(args: argparse.Namespace, config) -> Path:
 
 def _snapshots(run_dir: Path, method: str) -> list[float]:
     log = run_dir / method / "training.json"
-    return sorted(float(k) for k in json.loads(log.read_text())) if log.exists() else []
+    keys = json.loads(log.read_text()) if log.exists() else {}
+    return sorted(float(k) for k in keys if np.isfinite(float(k)))  # "inf": the BNNP's end, being renamed
 
 
 def predict_snapshot(args: argparse.Namespace, minutes: float, split: str) -> Path:
