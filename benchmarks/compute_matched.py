@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import RESULTS, machine, write_json  # noqa: E402
 
+from climate_bnnp import metrics  # noqa: E402
 from climate_bnnp.config import config_to_dict, load_config  # noqa: E402
 from climate_bnnp.data import open_task_store  # noqa: E402
 from climate_bnnp.data.files import atomic_write  # noqa: E402
@@ -59,6 +60,7 @@ from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask  # noqa
 __all__ = ["METHODS", "MINUTES", "CpuSnapshots", "paired", "summarise"]
 
 MINUTES = (1.0, 2.0, 4.0, 8.0, 16.0)
+METRICS = ("crps_fair", "crps", "mae")  # per-task scores the report summarises; the first is the table's
 SPLITS = ("val", "test")
 COVARIATES = ("t2m", "msl", "u10", "v10")
 METHODS = {  # method: covariates of the ConvNP (None: the BNNP)
@@ -261,10 +263,22 @@ def predict_snapshot(args: argparse.Namespace, minutes: float, split: str) -> Pa
     return out
 
 
+def fair_crps(pred: xr.Dataset, tasks: np.ndarray) -> np.ndarray:
+    """Per-task mean over the target cells of the fair (unbiased) ensemble CRPS of ``predictive_samples``
+    (mm), for the task labels ``tasks`` (``(T,)``); a store's cells carry their ``task``."""
+    target = ~pred["is_context"].values
+    per_cell = metrics.crps_samples(
+        pred["tp_truth"].values, pred["predictive_samples"].transpose("sample", "cell").values, fair=True
+    )
+    task = np.asarray(pred["task"].values)
+    return np.array([np.nanmean(per_cell[(task == t) & target]) for t in tasks])
+
+
 def score_snapshot(store: Path) -> Path:
     """Per-task scores of a prediction store (the pipeline's evaluate route) beside it, as NetCDF."""
     pred = xr.open_zarr(store, consolidated=False).load()
     scores = _peer().score(pred)
+    scores["crps_fair"] = ("task", fair_crps(pred, scores["task"].values))
     protocol = np.array([str(v) for v in pred["protocol"].values])  # NetCDF-writable strings
     scores = scores.assign_coords(protocol=("task", protocol))
     out = store.with_name(store.name.replace(".zarr", "_scores.nc"))
@@ -337,20 +351,18 @@ def _load_scores(run_dir: Path, method: str, minutes: float, split: str) -> xr.D
     return xr.load_dataset(path) if path.exists() else None
 
 
-def collect(run_dir: Path, protocols=("random", "held_out"), metric: str = "crps") -> dict[str, Any]:
-    """Per method, snapshot and split: training facts, mean ± s.e. of ``metric`` per protocol, and the paired
-    difference to the BNNP snapshot of the nearest CPU minutes not above (same tasks)."""
+def collect(run_dir: Path, protocols=("random", "held_out"), metrics_=METRICS) -> dict[str, Any]:
+    """Per method, snapshot and split: training facts, mean ± s.e. of each of ``metrics_`` (present in the
+    scores) per protocol, and the paired difference to the BNNP snapshot of the nearest CPU minutes not above
+    (same tasks)."""
     out: dict[str, Any] = {}
     bnnp_minutes = _snapshots(run_dir, REFERENCE)
     for method in METHODS:
-        facts = (
-            json.loads((run_dir / method / "training.json").read_text())
-            if _snapshots(run_dir, method)
-            else {}
-        )
+        minutes = _snapshots(run_dir, method)
+        facts = json.loads((run_dir / method / "training.json").read_text()) if minutes else {}
         rows = []
-        for key, f in facts.items():
-            m = float(key)
+        for m in minutes:
+            f = facts[f"{m:g}"]
             row = {"minutes": m, "steps": f["steps"], "cpu_minutes": f["cpu_minutes"],
                    "wall_minutes": f["wall_minutes"], "final": bool(f.get("final", False))}  # fmt: skip
             for split in SPLITS:
@@ -359,19 +371,20 @@ def collect(run_dir: Path, protocols=("random", "held_out"), metric: str = "crps
                     continue
                 ref_m = max((b for b in bnnp_minutes if b <= m + 1e-9), default=None)
                 ref = _load_scores(run_dir, REFERENCE, ref_m, split) if ref_m is not None else None
+                names = [n for n in metrics_ if n in s and (ref is None or n in ref)]
                 for protocol in protocols:
                     sel = s["protocol"].values == protocol
                     if not sel.any():
                         continue
-                    cell = {"tasks": int(sel.sum()), metric: summarise(s[metric].values[sel])}
+                    cell = {"tasks": int(sel.sum())} | {n: summarise(s[n].values[sel]) for n in names}
                     if ref is not None and method != REFERENCE:
-                        cell[f"delta_vs_bnnp_{ref_m:g}min"] = paired(
-                            s[metric].values[sel], ref[metric].values[sel]
-                        )
+                        cell["delta_vs_bnnp"] = {"bnnp_minutes": ref_m} | {
+                            n: paired(s[n].values[sel], ref[n].values[sel]) for n in names
+                        }
                     row[f"{split}_{protocol}"] = cell
             rows.append(row)
         if rows:
-            out[method] = sorted(rows, key=lambda r: r["minutes"])
+            out[method] = rows
     return out
 
 
@@ -379,24 +392,30 @@ def _fmt(ms: tuple[float, float]) -> str:
     return f"{ms[0]:.4f} ± {ms[1]:.4f}"
 
 
-def _delta(cell: dict[str, Any]) -> str:
-    """``+d ± se (BNNP at m min)`` of a table cell, or a dash."""
-    key = next((k for k in cell if k.startswith("delta_vs_bnnp")), None)
-    if key is None:
+def _delta(cell: dict[str, Any], metric: str) -> str:
+    """``+d ± se (m min)``: a table cell's paired difference to the BNNP at m CPU minutes, or a dash."""
+    delta = cell.get("delta_vs_bnnp", {})
+    if metric not in delta:
         return "—"
-    d, se = cell[key]
-    return f"{d:+.4f} ± {se:.4f} ({key.removeprefix('delta_vs_bnnp_')})"
+    d, se = delta[metric]
+    return f"{d:+.4f} ± {se:.4f} ({delta['bnnp_minutes']:g} min)"
 
 
 def report(args: argparse.Namespace) -> None:
     """The table, JSON and figure from the per-task scores on disk."""
-    table = collect(args.run_dir)
+    table, metric = collect(args.run_dir), args.metric
+    name = {"crps_fair": "fair CRPS", "crps": "CRPS", "mae": "MAE"}[metric]
+    notes = args.notes.read_text().strip() if args.notes else ""
+
+    def cell(c: dict[str, Any]) -> str:
+        return _fmt(c[metric]) if metric in c else "—"
+
     lines = [
-        "### Compute-matched comparison — CRPS (mm; random protocol unless marked) against training "
+        f"### Compute-matched comparison — {name} (mm; random protocol unless marked) against training "
         "CPU minutes, one thread",
         "",
-        "| method | CPU min | steps | wall min | val CRPS | val Δ vs BNNP | test CRPS | test Δ vs BNNP "
-        "| test CRPS (held-out) |",
+        f"| method | CPU min | steps | wall min | val {name} | val Δ vs BNNP | test {name} | test Δ vs BNNP "
+        f"| test {name} (held-out) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for method, rows in table.items():
@@ -404,22 +423,27 @@ def report(args: argparse.Namespace) -> None:
             val, test, held = r.get("val_random", {}), r.get("test_random", {}), r.get("test_held_out", {})
             lines.append(
                 f"| {method}{' (final)' if r['final'] else ''} | {r['cpu_minutes']:.2f} | {r['steps']} "
-                f"| {r['wall_minutes']:.1f} | {_fmt(val['crps']) if val else '—'} | {_delta(val)} "
-                f"| {_fmt(test['crps']) if test else '—'} | {_delta(test)} "
-                f"| {_fmt(held['crps']) if held else '—'} |"
+                f"| {r['wall_minutes']:.1f} | {cell(val)} | {_delta(val, metric)} | {cell(test)} "
+                f"| {_delta(test, metric)} | {cell(held)} |"
             )
-    lines += ["", *args.notes, "", "Command: `python benchmarks/compute_matched.py report`", ""]
+    lines += ["", notes, "", f"Command: `python benchmarks/compute_matched.py report --metric {metric}`", ""]
     write_json(
         RESULTS / "compute_matched.json",
-        {"table": table, "notes": args.notes, "machine": machine(), "command": " ".join(sys.argv)},
+        {
+            "metric": metric,
+            "table": table,
+            "notes": notes,
+            "machine": machine(),
+            "command": " ".join(sys.argv),
+        },
     )
     atomic_write(RESULTS / "compute_matched.md", lambda t: Path(t).write_text("\n".join(lines)))
-    figure(table, FIGURE)
+    figure(table, FIGURE, metric, name)
     print("\n".join(lines), flush=True)
 
 
-def figure(table: dict[str, Any], path: Path) -> None:
-    """CRPS (random protocol) against CPU minutes (log x), val and test, one line per method."""
+def figure(table: dict[str, Any], path: Path, metric: str, name: str) -> None:
+    """``metric`` (random protocol) against CPU minutes (log x), val and test, one line per method."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -429,7 +453,11 @@ def figure(table: dict[str, Any], path: Path) -> None:
     colours = dict(zip(METHODS, ("tab:blue", "tab:orange", "tab:green"), strict=True))
     for ax, split in zip(axes, SPLITS, strict=True):
         for method, rows in table.items():
-            pts = [(r["cpu_minutes"], *r[f"{split}_random"]["crps"]) for r in rows if f"{split}_random" in r]
+            pts = [
+                (r["cpu_minutes"], *r[f"{split}_random"][metric])
+                for r in rows
+                if metric in r.get(f"{split}_random", {})
+            ]
             if not pts:
                 continue
             x, y, se = map(np.array, zip(*pts, strict=True))
@@ -442,7 +470,7 @@ def figure(table: dict[str, Any], path: Path) -> None:
         ax.set_title(f"{split} tasks, random protocol")
         ax.grid(alpha=0.3)
         ax.legend()
-    axes[0].set_ylabel("CRPS (mm), mean ± 2 s.e.")
+    axes[0].set_ylabel(f"{name} (mm), mean ± 2 s.e.")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda t: fig.savefig(t, dpi=120, format="png"))
@@ -463,7 +491,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--run-dir", type=Path, default=RUN_DIR)
     p.add_argument("--methods", nargs="+", choices=tuple(METHODS), default=list(METHODS), help="watch")
     p.add_argument("--reuse", action="store_true", help="score: an existing prediction store is not redone")
-    p.add_argument("--notes", nargs="*", default=[], help="report: paragraphs under the table")
+    p.add_argument("--notes", type=Path, help="report: a Markdown file printed under the table")
+    p.add_argument("--metric", choices=METRICS, default=METRICS[0], help="report: the table's and figure's")
     args = p.parse_args(argv)
     args.minutes_given = args.minutes is not None
     args.minutes = tuple(args.minutes or MINUTES)

@@ -117,8 +117,10 @@ def _write(run_dir, method, minutes_scores, protocol):
             "wall_minutes": 3 * minutes,
         }
         for split in ("val", "test"):
-            ds = xr.Dataset({"crps": ("task", crps)}, coords={"protocol": ("task", protocol)})
+            ds = xr.Dataset({"crps_fair": ("task", crps), "crps": ("task", crps + 0.01)},
+                            coords={"protocol": ("task", protocol)})  # fmt: skip
             ds.to_netcdf(run_dir / method / f"cpu{minutes:g}_{split}_scores.nc")
+    facts["inf"] = {"steps": 0, "cpu_minutes": 0.0, "wall_minutes": 0.0}  # a final snapshot being renamed
     (run_dir / method / "training.json").write_text(json.dumps(facts))
 
 
@@ -131,11 +133,33 @@ def test_collect_pairs_each_snapshot_with_the_bnnp_at_the_same_or_fewer_minutes(
     _write(tmp_path, "convnp", convnp, protocol)
     table = cm.collect(tmp_path)
     assert set(table) == {"bnnp", "convnp"}
+    assert [r["minutes"] for r in table["convnp"]] == [1.0, 2.0, 8.0]  # the "inf" entry left out
     for row, ref in zip(table["convnp"], (1.0, 1.0, 4.0), strict=True):  # 2 min vs 1; 8 min vs 4
-        cell = row["test_random"]
+        delta = row["test_random"]["delta_vs_bnnp"]
         diff = convnp[row["minutes"]][:6] - bnnp[ref][:6]
-        assert cell[f"delta_vs_bnnp_{ref:g}min"] == pytest.approx(
-            (diff.mean(), diff.std(ddof=1) / np.sqrt(6))
-        )
-        assert row["val_held_out"]["tasks"] == 3
-    assert not any(k.startswith("delta") for k in table["bnnp"][0]["test_random"])
+        assert delta["bnnp_minutes"] == ref
+        for name in ("crps_fair", "crps"):  # the same shift in both: the same paired difference
+            assert delta[name] == pytest.approx((diff.mean(), diff.std(ddof=1) / np.sqrt(6)))
+        assert "mae" not in delta and row["val_held_out"]["tasks"] == 3
+        assert row["val_held_out"]["crps"][0] == pytest.approx(convnp[row["minutes"]][6:].mean() + 0.01)
+    assert "delta_vs_bnnp" not in table["bnnp"][0]["test_random"]
+
+
+def test_fair_crps_is_the_brute_force_unbiased_estimator_over_each_tasks_targets(cm):
+    rng = np.random.default_rng(2)
+    s, n = 5, 12
+    samples, truth = rng.gamma(1.0, size=(s, n)), rng.gamma(1.0, size=n)
+    task, context = np.repeat([7, 9], n // 2), rng.random(n) < 0.3
+    pred = xr.Dataset(
+        {"predictive_samples": (("sample", "cell"), samples), "tp_truth": ("cell", truth),
+         "is_context": ("cell", context), "task": ("cell", task)}
+    )  # fmt: skip
+    got = cm.fair_crps(pred, np.array([9, 7]))
+    for value, t in zip(got, (9, 7), strict=True):
+        cells = np.flatnonzero((task == t) & ~context)
+        brute = [
+            np.mean(np.abs(samples[:, c] - truth[c]))
+            - np.abs(samples[:, c, None] - samples[None, :, c]).sum() / (2 * s * (s - 1))
+            for c in cells
+        ]
+        assert value == pytest.approx(np.mean(brute))
