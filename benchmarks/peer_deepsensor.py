@@ -37,6 +37,9 @@ Usage: ``/tmp/dsenv/bin/python benchmarks/peer_deepsensor.py --config configs/sa
 [--store data/sample/tasks.zarr] [--cpu-minutes 3] [--likelihood cnp|bernoulli-gamma] [--split test|val]
 [--covariates [NAME ...]] [--out results/sample/predictions/deepsensor.zarr]``
 Writes the prediction store and ``benchmarks/results/peer_deepsensor.{json,md}`` (``--results``).
+``benchmarks/compute_matched.py`` drives the same training with snapshots at given CPU minutes
+(:func:`train`'s ``snapshots``, :func:`save_snapshot`) and rescores saved weights (:func:`load_snapshot`,
+:func:`write_predictions`, the one place that lays out a ConvNP prediction store).
 """
 
 from __future__ import annotations
