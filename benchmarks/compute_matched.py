@@ -426,7 +426,8 @@ def report(args: argparse.Namespace) -> None:
                 f"| {r['wall_minutes']:.1f} | {cell(val)} | {_delta(val, metric)} | {cell(test)} "
                 f"| {_delta(test, metric)} | {cell(held)} |"
             )
-    lines += ["", notes, "", f"Command: `python benchmarks/compute_matched.py report --metric {metric}`", ""]
+    command = f"python benchmarks/compute_matched.py {' '.join(sys.argv[1:])}"
+    lines += ["", notes, "", f"Command: `{command}`", ""]
     write_json(
         RESULTS / "compute_matched.json",
         {
@@ -443,34 +444,40 @@ def report(args: argparse.Namespace) -> None:
 
 
 def figure(table: dict[str, Any], path: Path, metric: str, name: str) -> None:
-    """``metric`` (random protocol) against CPU minutes (log x), val and test, one line per method."""
+    """``metric`` (random protocol) against CPU minutes (log x), val and test, one line per method (top), and
+    each method's paired difference to the BNNP (bottom)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True, sharey="row")
     colours = dict(zip(METHODS, ("tab:blue", "tab:orange", "tab:green"), strict=True))
-    for ax, split in zip(axes, SPLITS, strict=True):
+    for col, split in enumerate(SPLITS):
         for method, rows in table.items():
-            pts = [
-                (r["cpu_minutes"], *r[f"{split}_random"][metric])
-                for r in rows
-                if metric in r.get(f"{split}_random", {})
-            ]
-            if not pts:
-                continue
-            x, y, se = map(np.array, zip(*pts, strict=True))
-            ax.errorbar(x, y, yerr=2 * se, marker="o", capsize=3, label=method, color=colours[method])
-        ax.set_xscale("log")
-        ax.set_xticks(MINUTES, [f"{m:g}" for m in MINUTES])
-        ax.minorticks_off()
-        ax.set_xlim(0.8, 20)
-        ax.set_xlabel("training CPU minutes (1 thread)")
-        ax.set_title(f"{split} tasks, random protocol")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    axes[0].set_ylabel(f"{name} (mm), mean ± 2 s.e.")
+            cells = [(r["cpu_minutes"], r[f"{split}_random"]) for r in rows if f"{split}_random" in r]
+            for row, get in (
+                (0, lambda c: c.get(metric)),
+                (1, lambda c: c.get("delta_vs_bnnp", {}).get(metric)),
+            ):
+                pts = [(m, *get(c)) for m, c in cells if get(c) is not None]
+                if pts:
+                    x, y, se = map(np.array, zip(*pts, strict=True))
+                    axes[row, col].errorbar(
+                        x, y, yerr=2 * se, marker="o", capsize=3, label=method, color=colours[method]
+                    )
+        axes[0, col].set_title(f"{split} tasks, random protocol")
+        axes[1, col].axhline(0.0, color="tab:green", lw=1)
+        axes[1, col].set_xlabel("training CPU minutes (1 thread)")
+        for ax in axes[:, col]:
+            ax.set_xscale("log")
+            ax.set_xticks(MINUTES, [f"{m:g}" for m in MINUTES])
+            ax.minorticks_off()
+            ax.set_xlim(0.8, 20)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    axes[0, 0].set_ylabel(f"{name} (mm), mean ± 2 s.e.")
+    axes[1, 0].set_ylabel(f"Δ {name} vs BNNP (mm), paired ± 2 s.e.")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda t: fig.savefig(t, dpi=120, format="png"))
