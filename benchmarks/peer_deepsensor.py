@@ -37,6 +37,9 @@ Usage: ``/tmp/dsenv/bin/python benchmarks/peer_deepsensor.py --config configs/sa
 [--store data/sample/tasks.zarr] [--cpu-minutes 3] [--likelihood cnp|bernoulli-gamma] [--split test|val]
 [--covariates [NAME ...]] [--out results/sample/predictions/deepsensor.zarr]``
 Writes the prediction store and ``benchmarks/results/peer_deepsensor.{json,md}`` (``--results``).
+``benchmarks/compute_matched.py`` drives the same training with snapshots at given CPU minutes
+(:func:`train`'s ``snapshots``, :func:`save_snapshot`) and rescores saved weights (:func:`load_snapshot`,
+:func:`write_predictions`, the one place that lays out a ConvNP prediction store).
 """
 
 from __future__ import annotations
@@ -184,15 +187,36 @@ def build_convnp(args, ppu: int, num_covariates: int):
     return model, kwargs
 
 
-def train(model, inputs: Inputs, stream, args) -> dict[str, Any]:
-    """Adam on DeepSensor's ``loss_fn`` (mean target NLL), one task per step, until the CPU budget is out."""
+def train(model, inputs: Inputs, stream, args, snapshots=(), on_snapshot=None) -> dict[str, Any]:
+    """Adam on DeepSensor's ``loss_fn`` (mean target NLL), one task per step, until the CPU budget is out.
+
+    Args:
+        snapshots: training CPU minutes (ascending) at which ``on_snapshot(minutes, facts)`` is called with
+            the run's facts so far (as returned); the CPU time of the callback is not counted as training.
+    """
     import torch
 
     optimiser = torch.optim.Adam(model.model.parameters(), lr=args.lr)
     budget = 60.0 * args.cpu_minutes
+    marks = sorted(float(m) for m in snapshots)
     losses, steps = [], 0
+    excluded = 0.0  # CPU seconds spent in on_snapshot
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    while time.process_time() - cpu0 < budget and (args.max_steps is None or steps < args.max_steps):
+
+    def used() -> float:
+        return time.process_time() - cpu0 - excluded
+
+    def facts() -> dict[str, Any]:
+        cpu, wall = used(), time.perf_counter() - wall0
+        window = max(1, min(100, steps // 10))
+        return {
+            "cpu_minutes": cpu / 60.0, "wall_minutes": wall / 60.0, "steps": steps,
+            "cpu_seconds_per_step": cpu / max(steps, 1),
+            "loss_first": float(np.mean(losses[:window])) if losses else float("nan"),
+            "loss_last": float(np.mean(losses[-window:])) if losses else float("nan"), "loss_window": window,
+        }  # fmt: skip
+
+    while used() < budget and (args.max_steps is None or steps < args.max_steps):
         task, context, target = next(stream)
         optimiser.zero_grad()
         loss = model.loss_fn(inputs.task(task, context, target, with_y=True), normalise=True)
@@ -202,18 +226,35 @@ def train(model, inputs: Inputs, stream, args) -> dict[str, Any]:
         steps += 1
         if steps % args.log_every == 0:
             print(
-                f"step {steps:5d}  cpu {time.process_time() - cpu0:6.1f} s  "
+                f"step {steps:5d}  cpu {used():6.1f} s  "
                 f"loss (mean of last {args.log_every}) {np.mean(losses[-args.log_every :]):.4f}",
                 flush=True,
             )
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    window = max(1, min(100, steps // 10))
-    return {
-        "cpu_minutes": cpu / 60.0, "wall_minutes": wall / 60.0, "steps": steps,
-        "cpu_seconds_per_step": cpu / max(steps, 1),
-        "loss_first": float(np.mean(losses[:window])), "loss_last": float(np.mean(losses[-window:])),
-        "loss_window": window,
-    }  # fmt: skip
+        while marks and used() >= 60.0 * marks[0]:
+            tick = time.process_time()
+            on_snapshot(marks.pop(0), facts())
+            excluded += time.process_time() - tick
+    return facts()
+
+
+def save_snapshot(path: Path, model, model_kwargs: dict[str, Any], facts: dict[str, Any]) -> None:
+    """The ConvNP's weights, constructor arguments and the run's facts, atomically (``torch.save``)."""
+    import torch
+
+    state = {"state_dict": model.model.state_dict(), "convnp": model_kwargs, "facts": facts}
+    atomic_write(path, lambda t: torch.save(state, t))
+
+
+def load_snapshot(path: Path):
+    """``(model, model_kwargs, facts)`` of a :func:`save_snapshot` file: the ConvNP with its weights."""
+    import torch
+    from deepsensor.model.convnp import ConvNP
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = ConvNP(**state["convnp"])
+    model._set_num_mixture_components()
+    model.model.load_state_dict(state["state_dict"])
+    return model, state["convnp"], state["facts"]
 
 
 # ------------------------------------------------------------------------------------------ prediction
@@ -368,10 +409,8 @@ def parse(argv):
     return p.parse_args(argv)
 
 
-def fit_and_predict(args, config, taskset: Era5TaskSet, store_path: Path, tests, held_out) -> dict[str, Any]:
-    """Train the ConvNP, predict the test tasks, write the prediction store; the run's facts as a dict."""
-    import torch
-
+def make_inputs(args, config, taskset: Era5TaskSet) -> tuple[Inputs, int]:
+    """The run's :class:`Inputs` (one tile edge per input unit) and the internal grid's points per unit."""
     data, schema = config.data, taskset.schema
     if args.likelihood == "bernoulli-gamma":  # DeepSensor's name for its Bernoulli–Gamma likelihood
         check_target_transform(get_likelihood("bernoulli_gamma"), schema.normaliser, schema.target)
@@ -379,7 +418,27 @@ def fit_and_predict(args, config, taskset: Era5TaskSet, store_path: Path, tests,
     cells = data.tile_size or taskset.store.sizes["latitude"]
     unit_deg, ppu = cells * step, int(cells)  # one tile edge per unit; one internal point per cell
     covariates = () if args.covariates is None else tuple(args.covariates or schema.covariates)
-    inputs = Inputs(taskset, unit_deg, covariates)
+    return Inputs(taskset, unit_deg, covariates), ppu
+
+
+def write_predictions(model, inputs: Inputs, tests, args, data, held_out, attrs, out: Path) -> float:
+    """Predict ``tests`` and write them as the pipeline's prediction store at ``out``; the prediction's CPU
+    seconds. The one place that lays out a ConvNP prediction store."""
+    preds, predict_cpu = predict_tests(model, inputs, tests, args, data, attrs)
+    write_zarr_atomic(
+        prediction_store(tests, preds, seed=data.eval_seed, held_out=held_out, attrs=attrs), out
+    )
+    print(f"wrote {out} ({len(tests)} test tasks, {predict_cpu / len(tests):.3f} CPU s per task)", flush=True)
+    return predict_cpu
+
+
+def fit_and_predict(args, config, taskset: Era5TaskSet, store_path: Path, tests, held_out) -> dict[str, Any]:
+    """Train the ConvNP, predict the test tasks, write the prediction store; the run's facts as a dict."""
+    import torch
+
+    data = config.data
+    inputs, ppu = make_inputs(args, config, taskset)
+    unit_deg, covariates = inputs.unit_deg, inputs.covariates
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -396,14 +455,7 @@ def fit_and_predict(args, config, taskset: Era5TaskSet, store_path: Path, tests,
         f"{list(covariates)}), {training['steps']} steps in {training['cpu_minutes']:.2f} CPU minutes on "
         f"{args.threads} thread(s); benchmarks/peer_deepsensor.py",
     }  # fmt: skip
-    preds, predict_cpu = predict_tests(model, inputs, tests, args, data, attrs)
-    write_zarr_atomic(
-        prediction_store(tests, preds, seed=data.eval_seed, held_out=held_out, attrs=attrs), args.out
-    )
-    print(
-        f"wrote {args.out} ({len(tests)} test tasks, {predict_cpu / len(tests):.3f} CPU s per task)",
-        flush=True,
-    )
+    predict_cpu = write_predictions(model, inputs, tests, args, data, held_out, attrs, args.out)
     return {
         "config": str(args.config), "store": str(store_path), "split": args.split,
         "likelihood": args.likelihood, "covariates": list(covariates), "threads": args.threads,
