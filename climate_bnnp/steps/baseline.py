@@ -24,7 +24,13 @@ from climate_bnnp.data import InputSchema, Normaliser, open_task_store, write_za
 from climate_bnnp.prediction import DEFAULT_QUANTILES
 from climate_bnnp.prediction.gaussian import gaussian_prediction
 from climate_bnnp.steps import existing_path
-from climate_bnnp.tasks.era5_eval import EvalProtocols, PredictTile, build_test_grid, predict_grid
+from climate_bnnp.tasks.era5_eval import (
+    EvalProtocols,
+    PredictTile,
+    build_test_grid,
+    cells_on_tile,
+    predict_grid,
+)
 
 EXAMPLE = (
     "climate-bnnp baseline --config configs/sample.yaml --store data/sample/tasks.zarr --method kriging "
@@ -73,14 +79,7 @@ def tile_baseline(
             mean, std, lat[valid], lon[valid], schema=target_schema, num_samples=num_samples, seed=seed,
             quantiles=DEFAULT_QUANTILES, attrs=attrs,
         )  # fmt: skip
-        grid = {}
-        for name, var in cells.data_vars.items():  # the valid cells back onto the tile's grid, NaN outside
-            lead = var.dims[:-1]
-            full = np.full((*var.shape[:-1], *valid.shape), np.nan)
-            full[..., valid] = var.values
-            grid[name] = ((*lead, "latitude", "longitude"), full, var.attrs)
-        return xr.Dataset(grid, coords={"latitude": tile["latitude"], "longitude": tile["longitude"]}
-                          | {c: cells[c] for c in ("quantile", "sample")}, attrs=cells.attrs)  # fmt: skip
+        return cells_on_tile(cells, valid, tile)
 
     return predict_tile
 

@@ -37,6 +37,7 @@ __all__ = [
     "PROTOCOLS",
     "EvalProtocols",
     "build_test_grid",
+    "cells_on_tile",
     "held_out_mask",
     "predict_grid",
     "tile_inputs",
@@ -228,6 +229,24 @@ def tile_inputs(tests: xr.Dataset, unit: tuple[int, slice, slice], covariates: S
     tile = tests.isel(task=k, latitude=rows, longitude=cols)
     tp = tile["tp_truth"].where(tile["is_context"]).assign_attrs(units="mm")
     return tile[list(covariates)].assign(tp=tp).drop_vars(["protocol", "tile", "in_held_out_region", "task"])
+
+
+def cells_on_tile(cells: xr.Dataset, valid: np.ndarray, tile: xr.Dataset) -> xr.Dataset:
+    """A prediction along ``cell`` of a tile's ``valid`` cells (C order) put on the tile's grid, NaN at the
+    other cells: for methods that work on points (a GP, a ConvNP's decoder) inside a :data:`PredictTile`.
+
+    Args:
+        cells: the prediction, each variable with ``cell`` last. valid: ``(h, w)`` bool, True at the cells
+            predicted. tile: the tile (its ``latitude`` and ``longitude`` coordinates).
+    """
+    grid = {}
+    for name, var in cells.data_vars.items():
+        full = np.full((*var.shape[:-1], *valid.shape), np.nan)
+        full[..., valid] = var.values
+        grid[name] = ((*var.dims[:-1], "latitude", "longitude"), full, var.attrs)
+    coords = {"latitude": tile["latitude"], "longitude": tile["longitude"]}
+    coords |= {c: cells[c] for c in ("quantile", "sample") if c in cells.coords}
+    return xr.Dataset(grid, coords=coords, attrs=cells.attrs)
 
 
 PredictTile = Callable[[xr.Dataset, int], xr.Dataset]

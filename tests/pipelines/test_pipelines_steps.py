@@ -71,7 +71,7 @@ def chain(tmp_path_factory):
         assert pipeline_step("train")(args) == 0
         args = ["--config", str(config), "--store", str(store), "--checkpoint", str(ckpt), "--out", str(pred)]
         assert pipeline_step("predict")(args) == 0
-    for method in ("kriging", "idw", "context_mean"):
+    for method in ("kriging", "kriging_cov", "idw", "context_mean"):
         args = [
             "--config",
             str(config),
@@ -83,7 +83,8 @@ def chain(tmp_path_factory):
             str(tmp / f"{method}.zarr"),
         ]
         assert pipeline_step("baseline")(args) == 0
-    pairs = [f"{p}={tmp / p}.zarr" for p in ("learned", "standard", "kriging", "idw", "context_mean")]
+    methods = ("learned", "standard", "kriging", "kriging_cov", "idw", "context_mean")
+    pairs = [f"{p}={tmp / p}.zarr" for p in methods]
     metrics = {k: tmp / f"metrics.{k}" for k in ("json", "nc", "md")}
     args = ["--config", str(config), "--predictions", *pairs, "--json", str(metrics["json"])]
     assert (
@@ -152,7 +153,7 @@ def test_pipeline_and_predict_give_the_same_numbers(chain):
 def test_evaluate_report(chain):
     report = json.loads(chain["metrics"]["json"].read_text())
     assert report["num_samples"] == 8 and "50k" in report["note"]
-    assert set(report["methods"]) == {"learned", "standard", "kriging", "idw", "context_mean"}
+    assert set(report["methods"]) == {"learned", "standard", "kriging", "kriging_cov", "idw", "context_mean"}
     kriging = xr.open_zarr(chain["tmp"] / "kriging.zarr", consolidated=False)
     assert kriging.attrs["tp_transform"] == "log1p" and kriging["mean"].dims == (
         "task",
@@ -171,7 +172,7 @@ def test_evaluate_report(chain):
     first = pred.isel(task=0).where(pred["is_target"].isel(task=0))
     mae = float(np.abs(first["mean"] - first["tp_truth"]).mean())  # MAE of the predictive mean
     assert float(nc["mae"].sel(model="learned").isel(unit=0)) == pytest.approx(mae, rel=1e-6)
-    assert float(nc["crps_diff_mean"].sel(model="learned", group="random")) == 0.0
+    assert float(nc["crps_fair_diff_mean"].sel(model="learned", group="random")) == 0.0
     assert ERA5_ATTRIBUTION in nc.attrs["attribution"]
     text = chain["metrics"]["md"].read_text()
     assert "| learned | held_out | 4 |" in text and ERA5_ATTRIBUTION in text
