@@ -60,17 +60,17 @@ def test_units(pred: xr.Dataset) -> xr.DataArray:
     return unit.where(pred["is_target"], -1).astype(np.int64).rename("unit")
 
 
-def _scores(
-    pred: xr.Dataset, units: xr.DataArray, density_schema: InputSchema | None
-) -> xr.Dataset:
-    """Per-unit scores of one method; the density scores (PPD, NLL) only with ``density_schema`` (the
-    reference's likelihood family, in its units)."""
+def score_store(pred: xr.Dataset, density_schema: InputSchema | None = None) -> xr.Dataset:
+    """Per-unit scores of one method's gridded prediction store (dim ``unit``, with its ``protocol``); the
+    density scores (PPD, NLL) only with ``density_schema`` (the reference's likelihood family, in its
+    units)."""
     truth = pred["tp_truth"]
     normalised = None if density_schema is None else density_schema.target_forward(truth)
-    return metrics.score_predictions(
-        pred, truth, truth_normalised=normalised,
-        where=pred["is_target"], dim=GRID_DIMS, by=units,
-    )  # fmt: skip
+    scores = metrics.score_predictions(
+        pred, truth, truth_normalised=normalised, where=pred["is_target"], dim=GRID_DIMS, by=test_units(pred)
+    )
+    task = scores["unit"].values // (int(pred["tile"].max()) + 1)
+    return scores.assign_coords(protocol=("unit", np.array([str(p) for p in pred["protocol"].values[task]])))
 
 
 def _std_inside_outside(pred: xr.Dataset, protocol: str) -> tuple[float, float]:
@@ -96,18 +96,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--predictions needs the reference method {REFERENCE}=PATH; got methods {methods}.")
     preds = {m: xr.open_zarr(p, consolidated=False) for m, p in args.predictions}
     first = preds[REFERENCE]
-    units = test_units(first)
     family = _family(first)
     schema = InputSchema.from_dict(json.loads(first.attrs["input_schema"]))  # parsed once: the reference's
     protocols = list(dict.fromkeys(first["protocol"].values.tolist()))
     scores, std = {}, {}
     for method, pred in preds.items():  # one store in memory at a time
         loaded = pred.copy().load()
-        scores[method] = _scores(loaded, units, schema if _family(pred) == family else None)
+        scores[method] = score_store(loaded, schema if _family(pred) == family else None)
         std[method] = {g: _std_inside_outside(loaded, g) for g in protocols}
         del loaded
-    unit_task = scores[REFERENCE]["unit"].values // (int(first["tile"].max()) + 1)
-    groups = xr.DataArray(first["protocol"].values[unit_task], dims="unit")
+    groups = scores[REFERENCE]["protocol"].drop_vars(["unit", "protocol"])
     summary = metrics.compare_methods(scores, groups, reference=REFERENCE, task_dim="unit")
     report = {
         "experiment": config.data.name,
