@@ -3,7 +3,7 @@
 One training run per method, on one torch thread, saves a snapshot each time its training loop has used
 1, 2, 4, 8, 16 minutes of process CPU time (``time.process_time``; saving is not counted). Each snapshot is
 then scored, as a separate command, on the validation tasks and on the test tasks of the pipeline
-(:func:`climate_bnnp.tasks.era5_eval.build_test_tasks`: random and held-out-region protocols), so that a
+(:func:`climate_bnnp.tasks.era5_eval.build_test_grid`: random, sparse, gap and held-out protocols), so that a
 saved snapshot can be rescored whenever the prediction store or the scoreboard changes.
 
 Methods:
@@ -50,12 +50,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import RESULTS, machine, write_json  # noqa: E402
 
-from climate_bnnp import metrics  # noqa: E402
 from climate_bnnp.config import config_to_dict, load_config  # noqa: E402
 from climate_bnnp.data import open_task_store  # noqa: E402
 from climate_bnnp.data.files import atomic_write  # noqa: E402
+from climate_bnnp.steps.evaluate import score_store  # noqa: E402
 from climate_bnnp.tasks.era5 import Era5TaskSet  # noqa: E402
-from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask  # noqa: E402
+from climate_bnnp.tasks.era5_eval import EvalProtocols, build_test_grid  # noqa: E402
 
 __all__ = ["METHODS", "MINUTES", "CpuSnapshots", "paired", "summarise"]
 
@@ -254,33 +254,18 @@ def predict_snapshot(args: argparse.Namespace, minutes: float, split: str) -> Pa
     pargs = _peer_args(args, tuple(facts["covariates"]), minutes)
     inputs, _ = peer.make_inputs(pargs, config, taskset)
     data = config.data
-    held_out = held_out_mask(taskset, data.held_out_country, data.held_out_bbox)
-    tests = build_test_tasks(taskset, split=split, context_fraction=data.test_context_fraction,
-                             seed=data.eval_seed, held_out=held_out)  # fmt: skip
+    protocols = EvalProtocols.from_config(data, taskset.store)
+    tests = build_test_grid(taskset.store, taskset.schema, split=split, settings=protocols)
     attrs = {"method": f"deepsensor_convnp ({args.method}, {minutes:g} CPU min)",
              "attribution": taskset.store.attrs["attribution"]}  # fmt: skip
-    peer.write_predictions(model, inputs, tests, pargs, data, held_out, attrs, out)
+    peer.write_predictions(model, inputs, tests, pargs, data, attrs, out)
     return out
 
 
-def fair_crps(pred: xr.Dataset, tasks: np.ndarray) -> np.ndarray:
-    """Per-task mean over the target cells of the fair (unbiased) ensemble CRPS of ``predictive_samples``
-    (mm), for the task labels ``tasks`` (``(T,)``); a store's cells carry their ``task``."""
-    target = ~pred["is_context"].values
-    per_cell = metrics.crps_samples(
-        pred["tp_truth"].values, pred["predictive_samples"].transpose("sample", "cell").values, fair=True
-    )
-    task = np.asarray(pred["task"].values)
-    return np.array([np.nanmean(per_cell[(task == t) & target]) for t in tasks])
-
-
 def score_snapshot(store: Path) -> Path:
-    """Per-task scores of a prediction store (the pipeline's evaluate route) beside it, as NetCDF."""
-    pred = xr.open_zarr(store, consolidated=False).load()
-    scores = _peer().score(pred)
-    scores["crps_fair"] = ("task", fair_crps(pred, scores["task"].values))
-    protocol = np.array([str(v) for v in pred["protocol"].values])  # NetCDF-writable strings
-    scores = scores.assign_coords(protocol=("task", protocol))
+    """Per-unit scores of a prediction store (the evaluate step's, fair CRPS included) beside it, as
+    NetCDF."""
+    scores = score_store(xr.open_zarr(store, consolidated=False).load())
     out = store.with_name(store.name.replace(".zarr", "_scores.nc"))
     atomic_write(out, lambda t: scores.to_netcdf(t))
     return out

@@ -17,17 +17,19 @@ and budget and scores it the pipeline's way, so its numbers sit next to the BNNP
   normalised) as a second context set.
 * **Budget**: ``--cpu-minutes`` of process CPU time (``time.process_time``) on ``--threads`` torch
   threads, counted over the training loop alone (task building included): the pipeline trains with one.
-* **Test tasks**: the pipeline's own, :func:`climate_bnnp.tasks.era5_eval.build_test_tasks` (random and
-  held-out-region protocols, ``data.test_context_fraction``, ``data.eval_seed``), with the same context
-  cells. The ConvNP predicts every cell; its Gaussian predictive (model units) goes through
-  :func:`climate_bnnp.prediction.gaussian_prediction` into the layout of ``climate_bnnp.predict``
-  (Bernoulli–Gamma: ``prob_rain`` and ``bg_*`` as a Bernoulli–Gamma BNNP's prediction) and
-  :func:`~climate_bnnp.tasks.era5_eval.prediction_store`, written as a Zarr store that
-  ``pipelines/evaluate.py --predictions ... deepsensor=<out>`` scores next to the pipeline's models.
-* **Scores**: :func:`climate_bnnp.metrics.score_predictions` and :func:`~climate_bnnp.metrics.compare_methods`
-  against the pipeline's kriging store (``<results_dir>/<name>/predictions/kriging.zarr``; computed with
-  ``pipelines/baseline.py`` into a temporary folder when missing or built on other tasks), plus every other
-  pipeline store found there (learned, standard, idw, context_mean) that holds the same test tasks.
+* **Test tasks**: the pipeline's own gridded test set, :func:`climate_bnnp.tasks.era5_eval.build_test_grid`
+  (random, sparse, gap and held-out-region protocols of ``data``, ``data.eval_seed``), with the same context
+  cells. The ConvNP predicts every valid cell of each test unit (one tile of one test field); its predictive
+  (model units) goes through :func:`climate_bnnp.prediction.gaussian_prediction` (or the Bernoulli–Gamma
+  likelihood's point prediction: ``prob_rain`` and ``bg_*`` as a Bernoulli–Gamma BNNP's) onto the tile
+  (:func:`~climate_bnnp.tasks.era5_eval.cells_on_tile`) and
+  :func:`~climate_bnnp.tasks.era5_eval.predict_grid`, written as a Zarr store that
+  ``climate-bnnp evaluate --predictions ... deepsensor=<out>`` scores next to the pipeline's models.
+* **Scores**: :func:`climate_bnnp.steps.evaluate.score_store` (the evaluate step's per-unit scores) and
+  :func:`~climate_bnnp.metrics.compare_methods` against the pipeline's kriging store
+  (``<results_dir>/<name>/predictions/kriging.zarr``; computed with ``pipelines/baseline.py`` into a
+  temporary folder when missing or built on other tasks), plus every other pipeline store found there that
+  holds the same test fields.
 
 DeepSensor is an optional extra (``pip install -e .[peer]``), never a core dependency. Install it in a
 virtual environment that sees the project's packages, so that it does not replace torch/numpy/xarray:
@@ -75,15 +77,22 @@ from climate_bnnp.prediction import DEFAULT_QUANTILES  # noqa: E402
 from climate_bnnp.prediction.gaussian import gaussian_prediction  # noqa: E402
 from climate_bnnp.prediction.points import point_prediction  # noqa: E402
 from climate_bnnp.prediction.summary import check_target_transform  # noqa: E402
+from climate_bnnp.steps.evaluate import score_store  # noqa: E402
 from climate_bnnp.tasks import split_context_target  # noqa: E402
 from climate_bnnp.tasks.era5 import Era5Task, Era5TaskSet  # noqa: E402
-from climate_bnnp.tasks.era5_eval import build_test_tasks, held_out_mask, prediction_store  # noqa: E402
+from climate_bnnp.tasks.era5_eval import (  # noqa: E402
+    EvalProtocols,
+    PredictTile,
+    build_test_grid,
+    cells_on_tile,
+    predict_grid,
+    tile_units,
+)
 
 METHOD = "deepsensor"
 PIPELINE_METHODS = ("learned", "standard", "kriging", "idw", "context_mean")  # scored too when present
 REFERENCE = "kriging"
 LIKELIHOODS = ("cnp", "bernoulli-gamma")  # DeepSensor 0.4.4 ConvNP likelihood= values used here
-PER_TASK = ("time", "protocol", "tile_lat", "tile_lon", "num_context", "num_target")
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -171,6 +180,23 @@ def train_tasks(taskset: Era5TaskSet, config, seed: int):
             max_targets=config.tasks.max_targets,
         )
         yield task, context[:, 0], target[:, 0]
+
+    def tile_task(self, tile: xr.Dataset):
+        """A DeepSensor Task of one test unit (:func:`climate_bnnp.tasks.era5_eval.tile_inputs`): tp context
+        (and covariates at every cell), every valid cell a target; with the ``(h, w)`` valid-cell mask."""
+        from deepsensor.data.task import Task
+
+        schema = self.taskset.schema
+        lat, lon = np.meshgrid(tile["latitude"].values, tile["longitude"].values, indexing="ij")  # (h, w)
+        valid = np.logical_and.reduce([np.isfinite(tile[c].values) for c in schema.covariates])
+        x = np.stack([lat[valid], lon[valid]]) / self.unit_deg  # (2, N)
+        y = np.asarray(schema.target_forward(tile["tp"].values[valid]), np.float64)[None, :]  # (1, N)
+        context = np.isfinite(y[0])
+        xc, yc = [x[:, context]], [y[:, context]]
+        if self.covariates:
+            xc.append(x)
+            yc.append(np.stack([(tile[c].values[valid] - m) / s for c, (m, s) in self.stats.items()]))
+        return Task({"X_c": xc, "Y_c": yc, "X_t": [x], "Y_t": None}), valid
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -267,20 +293,21 @@ def bernoulli_gamma_prediction(prob, shape, scale, logit, lat, lon, **kw):
     return point_prediction(get_likelihood("bernoulli_gamma"), params, lat, lon, **kw)
 
 
-def predict_tests(model, inputs: Inputs, tests, args, data, attrs) -> tuple[list[xr.Dataset], float]:
-    """One prediction Dataset per test task (every cell of the task), and the CPU seconds it took."""
+def tile_predictor(model, inputs: Inputs, args, data, attrs) -> PredictTile:
+    """The ConvNP as a :data:`~climate_bnnp.tasks.era5_eval.PredictTile`: every valid cell of a test unit,
+    on the tile's grid."""
     schema = inputs.taskset.schema
-    preds = []
-    cpu0 = time.process_time()
-    for i, test in enumerate(tests):
-        task = test.task
-        dist = model(inputs.task(task, test.context, None, with_y=False))
-        common = dict(schema=schema, num_samples=data.num_eval_samples, seed=data.eval_seed + i,
+
+    def predict_tile(tile: xr.Dataset, seed: int) -> xr.Dataset:
+        task, valid = inputs.tile_task(tile)
+        dist = model(task)
+        lat, lon = np.meshgrid(tile["latitude"].values, tile["longitude"].values, indexing="ij")
+        common = dict(schema=schema, num_samples=data.num_eval_samples, seed=seed,
                       quantiles=DEFAULT_QUANTILES, attrs=attrs)  # fmt: skip
         if args.likelihood == "cnp":
             mean = np.asarray(model.mean(dist), np.float64).reshape(-1)  # (N,) model units
             std = np.asarray(model.std(dist), np.float64).reshape(-1)
-            preds.append(gaussian_prediction(mean, std, task.lat, task.lon, **common))
+            cells = gaussian_prediction(mean, std, lat[valid], lon[valid], **common)
         else:
             # P(y > 0) = 1 - P(spike at 0), from the float32 log-probabilities in float64: exp in float32
             # (ConvNP.mixture_probs) rounds P(slab) to exactly 1 on confident cells, a zero density at y = 0
@@ -289,26 +316,22 @@ def predict_tests(model, inputs: Inputs, tests, args, data, attrs) -> tuple[list
             logit = np.log(prob) - log_spike.reshape(-1)  # log(π / (1 − π)), finite where π rounds to 1
             shape = np.asarray(model.k(dist), np.float64).reshape(-1)
             scale = np.asarray(model.scale(dist), np.float64).reshape(-1)
-            preds.append(bernoulli_gamma_prediction(prob, shape, scale, logit, task.lat, task.lon, **common))
-    return preds, time.process_time() - cpu0
+            cells = bernoulli_gamma_prediction(prob, shape, scale, logit, lat[valid], lon[valid], **common)
+        return cells_on_tile(cells, valid, tile)
+
+    return predict_tile
 
 
 # ---------------------------------------------------------------------------------------------- scores
 def same_tasks(a: xr.Dataset, b: xr.Dataset) -> bool:
-    """Two prediction stores hold the same test tasks with the same context cells."""
-    if a.sizes.get("cell") != b.sizes.get("cell") or a.sizes.get("task_index") != b.sizes.get("task_index"):
-        return False
-    names = [*PER_TASK, "is_context", "tp_truth", "task"]
-    return all(n in a and n in b and np.array_equal(a[n].values, b[n].values) for n in names)
+    """Two gridded prediction stores hold the same test fields with the same context and target cells."""
+    names = ("is_context", "is_target", "tp_truth", "protocol", "time")
+    return a.sizes == b.sizes and all(np.array_equal(a[n].values, b[n].values) for n in names)
 
 
 def score(pred: xr.Dataset) -> xr.Dataset:
-    """As ``pipelines/evaluate.py``: per-task scores on the target cells."""
-    schema = InputSchema.from_dict(json.loads(pred.attrs["input_schema"]))
-    truth = pred["tp_truth"]
-    return metrics.score_predictions(
-        pred, truth, truth_normalised=schema.target_forward(truth), where=~pred["is_context"], by="task"
-    )
+    """As ``pipelines/evaluate.py``: per-unit scores on the target cells (its own density family)."""
+    return score_store(pred, InputSchema.from_dict(json.loads(pred.attrs["input_schema"])))
 
 
 def kriging_store(args, config, ours: xr.Dataset, store_path: Path) -> tuple[xr.Dataset, str]:
@@ -345,8 +368,8 @@ def describe(pred: xr.Dataset) -> str:
 
 
 def wins(scores: dict[str, xr.Dataset], groups: np.ndarray, method: str) -> dict[str, dict[str, int]]:
-    """Per protocol: on how many tasks ``method`` has a lower CRPS than kriging."""
-    a, b = scores[method]["crps"].values, scores[REFERENCE]["crps"].values
+    """Per protocol: on how many tasks ``method`` has a lower fair CRPS than kriging."""
+    a, b = scores[method]["crps_fair"].values, scores[REFERENCE]["crps_fair"].values
     return {g: {"better": int((a[groups == g] < b[groups == g]).sum()), "tasks": int((groups == g).sum())}
             for g in dict.fromkeys(groups.tolist())}  # fmt: skip
 
@@ -421,18 +444,21 @@ def make_inputs(args, config, taskset: Era5TaskSet) -> tuple[Inputs, int]:
     return Inputs(taskset, unit_deg, covariates), ppu
 
 
-def write_predictions(model, inputs: Inputs, tests, args, data, held_out, attrs, out: Path) -> float:
-    """Predict ``tests`` and write them as the pipeline's prediction store at ``out``; the prediction's CPU
-    seconds. The one place that lays out a ConvNP prediction store."""
-    preds, predict_cpu = predict_tests(model, inputs, tests, args, data, attrs)
-    write_zarr_atomic(
-        prediction_store(tests, preds, seed=data.eval_seed, held_out=held_out, attrs=attrs), out
-    )
-    print(f"wrote {out} ({len(tests)} test tasks, {predict_cpu / len(tests):.3f} CPU s per task)", flush=True)
+def write_predictions(model, inputs: Inputs, tests: xr.Dataset, args, data, attrs, out: Path) -> float:
+    """Predict the gridded test set ``tests`` and write it as the pipeline's prediction store at ``out``; the
+    prediction's CPU seconds. The one place that lays out a ConvNP prediction store."""
+    covariates = list(dict.fromkeys([*inputs.taskset.schema.covariates, *inputs.covariates]))
+    cpu0 = time.process_time()
+    store = predict_grid(tests, tile_predictor(model, inputs, args, data, attrs), covariates=covariates,
+                         attrs=attrs)  # fmt: skip
+    predict_cpu = time.process_time() - cpu0
+    write_zarr_atomic(store, out)
+    units = len(tile_units(tests))
+    print(f"wrote {out} ({units} test units, {predict_cpu / units:.3f} CPU s per unit)", flush=True)
     return predict_cpu
 
 
-def fit_and_predict(args, config, taskset: Era5TaskSet, store_path: Path, tests, held_out) -> dict[str, Any]:
+def fit_and_predict(args, config, taskset: Era5TaskSet, store_path: Path, tests) -> dict[str, Any]:
     """Train the ConvNP, predict the test tasks, write the prediction store; the run's facts as a dict."""
     import torch
 
@@ -455,7 +481,7 @@ def fit_and_predict(args, config, taskset: Era5TaskSet, store_path: Path, tests,
         f"{list(covariates)}), {training['steps']} steps in {training['cpu_minutes']:.2f} CPU minutes on "
         f"{args.threads} thread(s); benchmarks/peer_deepsensor.py",
     }  # fmt: skip
-    predict_cpu = write_predictions(model, inputs, tests, args, data, held_out, attrs, args.out)
+    predict_cpu = write_predictions(model, inputs, tests, args, data, attrs, args.out)
     return {
         "config": str(args.config), "store": str(store_path), "split": args.split,
         "likelihood": args.likelihood, "covariates": list(covariates), "threads": args.threads,
@@ -463,7 +489,8 @@ def fit_and_predict(args, config, taskset: Era5TaskSet, store_path: Path, tests,
         "input_unit_deg": unit_deg, "convnp": {k: list(v) if isinstance(v, tuple) else v
                                                for k, v in model_kwargs.items()},
         "parameters": parameters, "training": training,
-        "predict_cpu_seconds_per_task": predict_cpu / len(tests), "num_test_tasks": len(tests),
+        "predict_cpu_seconds_per_task": predict_cpu / len(tile_units(tests)),
+        "num_test_tasks": len(tile_units(tests)),
         "peak_rss_mb": peak_rss_mb(), "versions": versions, "machine": machine(),
         "command": " ".join(sys.argv),
     }  # fmt: skip
@@ -483,9 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     results = args.results
 
     taskset = Era5TaskSet(open_task_store(store_path))
-    held_out = held_out_mask(taskset, data.held_out_country, data.held_out_bbox)
-    tests = build_test_tasks(taskset, split=args.split, context_fraction=data.test_context_fraction,
-                             seed=data.eval_seed, held_out=held_out)  # fmt: skip
+    protocols = EvalProtocols.from_config(data, taskset.store)
+    tests = build_test_grid(taskset.store, taskset.schema, split=args.split, settings=protocols)
     if args.score_only:  # rescore an earlier run's store, e.g. once the pipeline's BNNP stores exist
         report = json.loads(results.with_suffix(".json").read_text())
         drop = ("sources", "stores", "summary", "summary_vs_learned")
@@ -494,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         import deepsensor.torch  # noqa: F401  (selects DeepSensor's torch backend)
 
-        report = fit_and_predict(args, config, taskset, store_path, tests, held_out)
+        report = fit_and_predict(args, config, taskset, store_path, tests)
     ours = xr.open_zarr(args.out, consolidated=False).load()  # scored as evaluate reads it
 
     stores, sources = {METHOD: ours}, {METHOD: str(args.out)}
@@ -510,9 +536,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"skipping {path}: other test tasks than ours", flush=True)
     scores = {m: score(p) for m, p in stores.items()}
     report["stores"] = {m: describe(p) for m, p in stores.items()}
-    groups = ours["protocol"].rename(task_index="task")
+    groups = scores[METHOD]["protocol"].drop_vars(["unit", "protocol"])
     reference = REFERENCE if REFERENCE in scores else METHOD
-    summary = metrics.compare_methods(scores, groups, reference=reference)
+    summary = metrics.compare_methods(scores, groups, reference=reference, task_dim="unit")
     table = metrics.methods_markdown(summary)
     print("\n".join(table), flush=True)
     report["sources"] = sources
@@ -522,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     vs_learned = []
     if "learned" in scores:  # the table pipelines/evaluate.py prints, with the ConvNP as one more method
         order = {m: scores[m] for m in ("learned", *[m for m in scores if m != "learned"])}
-        by_learned = metrics.compare_methods(order, groups, reference="learned")
+        by_learned = metrics.compare_methods(order, groups, reference="learned", task_dim="unit")
         report["summary_vs_learned"] = _plain(by_learned)
         vs_learned = ["", "Against the learned-prior BNNP (the reference of `pipelines/evaluate.py`):", "",
                       *metrics.methods_markdown(by_learned)]  # fmt: skip

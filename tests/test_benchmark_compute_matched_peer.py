@@ -143,23 +143,3 @@ def test_collect_pairs_each_snapshot_with_the_bnnp_at_the_same_or_fewer_minutes(
         assert "mae" not in delta and row["val_held_out"]["tasks"] == 3
         assert row["val_held_out"]["crps"][0] == pytest.approx(convnp[row["minutes"]][6:].mean() + 0.01)
     assert "delta_vs_bnnp" not in table["bnnp"][0]["test_random"]
-
-
-def test_fair_crps_is_the_brute_force_unbiased_estimator_over_each_tasks_targets(cm):
-    rng = np.random.default_rng(2)
-    s, n = 5, 12
-    samples, truth = rng.gamma(1.0, size=(s, n)), rng.gamma(1.0, size=n)
-    task, context = np.repeat([7, 9], n // 2), rng.random(n) < 0.3
-    pred = xr.Dataset(
-        {"predictive_samples": (("sample", "cell"), samples), "tp_truth": ("cell", truth),
-         "is_context": ("cell", context), "task": ("cell", task)}
-    )  # fmt: skip
-    got = cm.fair_crps(pred, np.array([9, 7]))
-    for value, t in zip(got, (9, 7), strict=True):
-        cells = np.flatnonzero((task == t) & ~context)
-        brute = [
-            np.mean(np.abs(samples[:, c] - truth[c]))
-            - np.abs(samples[:, c, None] - samples[None, :, c]).sum() / (2 * s * (s - 1))
-            for c in cells
-        ]
-        assert value == pytest.approx(np.mean(brute))
