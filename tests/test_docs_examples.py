@@ -77,6 +77,22 @@ def _subparser(command: str) -> argparse.ArgumentParser:
     return sub.choices[command]
 
 
+def _check_study(argv: list[str]) -> None:
+    """``climate-bnnp study NAME [options]``: NAME is a study, and its options are those of its own parser."""
+    from climate_bnnp.studies import STUDIES
+
+    assert argv and argv[0] in STUDIES, f"climate-bnnp study has no study {argv[:1]}; it has {list(STUDIES)}"
+    module = importlib.import_module(f"climate_bnnp.studies.{argv[0]}")
+    if hasattr(module, "STUDY"):  # the shared driver's parser
+        from climate_bnnp.studies.driver import _parser
+
+        known = {o for a in _parser(module.STUDY)._actions for o in a.option_strings}
+        unknown = [o for o in _options(argv[1:]) if o not in known]
+        assert not unknown, f"climate-bnnp study {argv[0]} has no options {unknown}"
+    else:  # a study with a main(argv) of its own
+        _check_options_in_source(argv[1:], Path(module.__file__).read_text(), f"climate-bnnp study {argv[0]}")
+
+
 def check_command(argv: list[str]) -> None:
     """Check one shell command of the docs against the repository; AssertionError says what is wrong."""
     head = argv[0]
@@ -93,6 +109,8 @@ def check_command(argv: list[str]) -> None:
             if flag in argv:
                 path = ROOT / argv[argv.index(flag) + 1]
                 assert path.is_file() if kind == "file" else path.is_dir(), f"no {kind} {path}"
+    elif head == "climate-bnnp" and argv[1:2] == ["study"]:
+        _check_study(argv[2:])
     elif head == "climate-bnnp":
         parser = _subparser(argv[1])
         known = {o for a in parser._actions for o in a.option_strings}
@@ -148,6 +166,8 @@ def test_the_command_checker_rejects_what_does_not_exist():
     check_command(
         ["climate-bnnp", "predict", "--checkpoint", "a.pt", "--input", "b.nc", "--output", "c.zarr"]
     )
+    check_command(["climate-bnnp", "study", "goldilocks", "--quick", "--set", "steps=1000", "--out", "o"])
+    check_command(["climate-bnnp", "study", "mnist", "--config", "configs/mnist_bnnp.yaml", "--quick"])
     bad = [
         [
             "climate-bnnp",
@@ -166,6 +186,9 @@ def test_the_command_checker_rejects_what_does_not_exist():
         ["snakemake", "all", "--configfile", "configs/missing.yaml"],
         ["pip", "install", "-e", ".[nope]"],
         ["python", "-m", "climate_bnnp.studies.elbo", "--no-such-option"],
+        ["climate-bnnp", "study", "goldilocks", "--steps", "1000"],  # sizes are --set KEY=VALUE now
+        ["climate-bnnp", "study", "no_such_study"],
+        ["climate-bnnp", "study", "mnist", "--no-such-option"],
         ["python", "benchmarks/missing.py"],
         ["rm", "-rf", "/"],
     ]
