@@ -149,6 +149,23 @@ class Inputs:
             "X_c": xc, "Y_c": yc, "X_t": [x[:, tgt]], "Y_t": [y[:, tgt]] if with_y else None,
         })  # fmt: skip
 
+    def tile_task(self, tile: xr.Dataset):
+        """A DeepSensor Task of one test unit (:func:`climate_bnnp.tasks.era5_eval.tile_inputs`): tp context
+        (and covariates at every cell), every valid cell a target; with the ``(h, w)`` valid-cell mask."""
+        from deepsensor.data.task import Task
+
+        schema = self.taskset.schema
+        lat, lon = np.meshgrid(tile["latitude"].values, tile["longitude"].values, indexing="ij")  # (h, w)
+        valid = np.logical_and.reduce([np.isfinite(tile[c].values) for c in schema.covariates])
+        x = np.stack([lat[valid], lon[valid]]) / self.unit_deg  # (2, N)
+        y = np.asarray(schema.target_forward(tile["tp"].values[valid]), np.float64)[None, :]  # (1, N)
+        context = np.isfinite(y[0])
+        xc, yc = [x[:, context]], [y[:, context]]
+        if self.covariates:
+            xc.append(x)
+            yc.append(np.stack([(tile[c].values[valid] - m) / s for c, (m, s) in self.stats.items()]))
+        return Task({"X_c": xc, "Y_c": yc, "X_t": [x], "Y_t": None}), valid
+
 
 def train_tasks(taskset: Era5TaskSet, config, seed: int):
     """The pipeline's training stream, one task at a time: ``(task, context, target)`` index arrays.
@@ -180,23 +197,6 @@ def train_tasks(taskset: Era5TaskSet, config, seed: int):
             max_targets=config.tasks.max_targets,
         )
         yield task, context[:, 0], target[:, 0]
-
-    def tile_task(self, tile: xr.Dataset):
-        """A DeepSensor Task of one test unit (:func:`climate_bnnp.tasks.era5_eval.tile_inputs`): tp context
-        (and covariates at every cell), every valid cell a target; with the ``(h, w)`` valid-cell mask."""
-        from deepsensor.data.task import Task
-
-        schema = self.taskset.schema
-        lat, lon = np.meshgrid(tile["latitude"].values, tile["longitude"].values, indexing="ij")  # (h, w)
-        valid = np.logical_and.reduce([np.isfinite(tile[c].values) for c in schema.covariates])
-        x = np.stack([lat[valid], lon[valid]]) / self.unit_deg  # (2, N)
-        y = np.asarray(schema.target_forward(tile["tp"].values[valid]), np.float64)[None, :]  # (1, N)
-        context = np.isfinite(y[0])
-        xc, yc = [x[:, context]], [y[:, context]]
-        if self.covariates:
-            xc.append(x)
-            yc.append(np.stack([(tile[c].values[valid] - m) / s for c, (m, s) in self.stats.items()]))
-        return Task({"X_c": xc, "Y_c": yc, "X_t": [x], "Y_t": None}), valid
 
 
 # ---------------------------------------------------------------------------------------------- model
