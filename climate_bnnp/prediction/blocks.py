@@ -26,7 +26,6 @@ from .summary import cell_keys, summarise
 __all__ = ["RANGE_SIGMAS", "PredictionPlan", "block_outputs", "task_weights"]
 
 
-
 @dataclass(frozen=True)
 class PredictionPlan:
     """Everything a work unit needs besides its data slice."""

@@ -19,6 +19,8 @@ FEATURES = ("xyz", "t2m")
 def schema_of(normaliser, features=FEATURES):
     """The input schema of the test models: ``features`` with ``normaliser`` (tp in mm, t2m in degC)."""
     return InputSchema(features=features, normaliser=normaliser, units={"t2m": "degC", "tp": "mm"})
+
+
 TIMES = pd.to_datetime(["2026-03-25T00:00", "2026-03-25T07:00"]).values.astype("datetime64[ns]")
 
 

@@ -20,9 +20,7 @@ TILE = 6  # cells per tile edge
 
 
 def _run(model, normaliser, ds, **kw):
-    return predict(
-        model, ds, schema=schema_of(normaliser), num_samples=16, predict_at="all", **kw
-    )
+    return predict(model, ds, schema=schema_of(normaliser), num_samples=16, predict_at="all", **kw)
 
 
 def _excess(stitched: np.ndarray, whole: np.ndarray) -> float:

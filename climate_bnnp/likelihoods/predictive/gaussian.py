@@ -25,9 +25,7 @@ __all__ = ["Gaussian"]
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def _clipped_moments(
-    a: np.ndarray, b: np.ndarray, exp: bool, lower: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _clipped_moments(a: np.ndarray, b: np.ndarray, exp: bool, lower: float) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of the mixture over draws (axis 0) of ``Y = max(L, h(G))``, ``G ~ N(a, b²)``, with
     ``h = expm1`` (``exp``) or the identity. With ``t = h⁻¹(L)``, ``α = (t − a)/b``:
     ``E[Y^k] = L^k Φ(α) + E[h(G)^k 1{G > t}]``, where ``E[G 1{G>t}] = a Φ(−α) + b φ(α)``,
