@@ -18,6 +18,7 @@ from .vocab import (
     ACTIVATIONS,
     BACKENDS,
     BASELINE_TP_TRANSFORMS,
+    CONJUGATE_LIKELIHOODS,
     CONTEXT_CHANNELS,
     DTYPES,
     EVAL_SPLITS,
@@ -163,11 +164,12 @@ class ModelConfig(_Section):
                 f"model.attn_width ({self.attn_width}) must be divisible by model.attn_heads "
                 f"({self.attn_heads}) for kind {self.kind!r}; e.g. attn_width: {self.attn_heads * 16}."
             )
-        if self.likelihood == "bernoulli_gamma" and self.exact_final_layer:
+        if self.exact_final_layer and self.likelihood not in CONJUGATE_LIKELIHOODS:
             raise ConfigError(
-                "model.likelihood 'bernoulli_gamma' needs exact_final_layer: false (got true): its final "
-                "layer outputs (logit pi, shape, scale), not the targets, so there is no conjugate final "
-                "layer; set exact_final_layer: false or use likelihood: gaussian."
+                f"model.likelihood {self.likelihood!r} needs exact_final_layer: false (got true): its final "
+                "layer outputs the likelihood's parameters (e.g. logit pi, shape, scale), not the targets, "
+                "so there is no conjugate final layer; set exact_final_layer: false or use likelihood: "
+                "gaussian."
             )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "LIKELIHOODS",
     "MODEL_KINDS",
     "NONNEGATIVE_LIKELIHOODS",
+    "CONJUGATE_LIKELIHOODS",
     "OBJECTIVES",
     "PRIOR_TYPES",
     "SAMPLE_TIME_STEPS",
@@ -43,6 +44,9 @@ LIKELIHOODS = ("gaussian", "bernoulli_gamma")
 """``model.likelihood``: the observation models of :mod:`climate_bnnp.likelihoods`."""
 NONNEGATIVE_LIKELIHOODS = ("bernoulli_gamma",)
 """Likelihoods of a target >= 0 with exact zeros: they need a target transform that maps 0 to 0."""
+CONJUGATE_LIKELIHOODS = ("gaussian",)
+"""Likelihoods whose final BNN layer can be the exact (conjugate) Bayesian linear regression
+(``model.exact_final_layer``)."""
 OBJECTIVES = ("pp_avi", "elbo", "npml", "npvi")
 """``train.objective``: the keys of :data:`climate_bnnp.objectives.OBJECTIVES`."""
 DTYPES = ("float64", "float32", "mixed")
