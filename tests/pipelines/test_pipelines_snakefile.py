@@ -80,8 +80,8 @@ def test_snakemake_all_on_test_config(snakemake_test_run):
         f"{r}.log"
         for r in ["config", "download", "standardise", "build_tasks", "evaluate"]
         + [f"{s}_{p}" for s in ("train", "predict", "maps") for p in ("learned", "standard")]
-        + [f"baseline_{m}" for m in ("kriging", "idw", "context_mean")]
+        + [f"baseline_{m}" for m in ("kriging", "kriging_cov", "idw", "context_mean")]
     )
     table = (res / "metrics.md").read_text()
-    methods = ("learned", "standard", "kriging", "idw", "context_mean")
+    methods = ("learned", "standard", "kriging", "kriging_cov", "idw", "context_mean")
     assert all(f"| {m} | random |" in table for m in methods)
