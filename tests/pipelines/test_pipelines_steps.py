@@ -27,7 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _tiny_config(tmp_path: Path, dim_x: int = 4, **data) -> Path:
     config = yaml.safe_load((ROOT / "configs" / "test.yaml").read_text())
-    config["data"].update({"area": [52.0, -6.0, 40.0, 12.0], "num_eval_samples": 8, **data})
+    config["data"].update({
+        "area": [52.0, -6.0, 40.0, 12.0], "num_eval_samples": 8, "sparse_context_fraction": [0.005, 0.025],
+        "gap_size": 8, **data,
+    })  # fmt: skip
     config["train"].update({"steps": 3, "log_every": 1})
     config["model"].update({"hidden_dims": [8], "inf_hidden_dims": [8], "dim_x": dim_x})
     path = tmp_path / "config.yaml"
