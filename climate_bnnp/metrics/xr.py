@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from climate_bnnp.metrics import scores
+from climate_bnnp.metrics.calibration import central_coverage
 
 __all__ = [
     "coverage_xr",
@@ -165,5 +166,7 @@ def crps_xr(truth, samples, *, sample_dim: Hashable = "sample", fair: bool = Fal
 def coverage_xr(
     truth, samples, level: float = 0.9, *, dim=None, sample_dim: Hashable = "sample"
 ) -> xr.DataArray:
-    """Fraction of truths inside the central ``level`` sample interval, over ``dim``."""
-    return _apply_reduced(scores.coverage, truth, samples, dim, sample_dim, "coverage", level=level)
+    """Coverage of the central ``level`` interval over ``dim``, ties at the interval ends counted in
+    proportion (:func:`climate_bnnp.metrics.calibration.central_coverage`: a calibrated ensemble gives
+    ``level`` for any number of samples)."""
+    return _apply_reduced(central_coverage, truth, samples, dim, sample_dim, "coverage", level=level)

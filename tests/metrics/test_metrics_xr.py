@@ -35,7 +35,7 @@ def test_reduced_wrappers_match_numpy_per_time_step(fields):
         rtol=1e-12,
     )
     np.testing.assert_allclose(M.nll_xr(t, s, 0.3, dim=space).values, M.nll(y, f, 0.3), rtol=1e-12)
-    np.testing.assert_allclose(M.coverage_xr(t, s, 0.5, dim=space).values, M.coverage(y, f, 0.5))
+    np.testing.assert_allclose(M.coverage_xr(t, s, 0.5, dim=space).values, M.central_coverage(y, f, 0.5))
     mean = s.mean("sample")
     np.testing.assert_allclose(M.mae_xr(t, mean, dim=space).values, M.mae(y, f.mean(0)), rtol=1e-12)
     np.testing.assert_allclose(M.rmse_xr(t, mean, dim=space).values, M.rmse(y, f.mean(0)), rtol=1e-12)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from snakemake_runs import snakemake  # tests/ is on sys.path (tests/conftest.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(
@@ -15,17 +14,6 @@ CONFIGS = sorted(
     for p in (ROOT / "configs").glob("*.yaml")
     if p.name in {"sample.yaml", "test.yaml", "era5land_ceurope.yaml"}
 )
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
-
-
-def _snakemake(workdir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=workdir,
-    )
 
 
 @pytest.mark.parametrize("config", CONFIGS)
@@ -36,7 +24,7 @@ def test_dry_run_every_config(tmp_path, config):
         if config == "sample.yaml"
         else ["-n", "all", "--configfile", str(ROOT / "configs" / config)]
     )
-    result = _snakemake(tmp_path, *args)
+    result = snakemake(tmp_path, *args)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout + result.stderr
     for rule in ("download", "standardise", "build_tasks", "train", "predict", "evaluate", "maps"):
@@ -49,7 +37,7 @@ def test_dry_run_every_config(tmp_path, config):
 def test_unknown_config_key_fails_at_parse_time(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("data:\n  tile: 3\n")
-    result = _snakemake(tmp_path, "-n", "all", "--configfile", str(bad))
+    result = snakemake(tmp_path, "-n", "all", "--configfile", str(bad))
     assert (
         result.returncode != 0 and "unknown key(s) ['tile'] for DataConfig" in result.stdout + result.stderr
     )
